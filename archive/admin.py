@@ -1,0 +1,155 @@
+"""Archive admin: snapshots are read-only evidence; jobs show their state machine; watches editable."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .errors import ArchiveError
+from .jobs import submit
+from .models import CaptureJob, Snapshot, WarcFile, Watch, WithdrawalLog
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded with your name and the time.")
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("guid", "short_url", "status", "captured_at", "record_type", "title", "language", "withdrawn")
+    list_filter = ("status", "record_type", "language", "is_requisite", ("withdrawn_at", admin.EmptyFieldListFilter))
+    search_fields = ("guid", "url", "title", "surt")
+    date_hierarchy = "captured_at"
+    list_select_related = ("warc_file",)
+    actions = ["withdraw_selected"]
+    readonly_fields = [f.name for f in Snapshot._meta.fields] + ["citable_link", "timeline"]
+    fieldsets = (
+        (None, {"fields": ("guid", "citable_link", "url", "status", "mime", "captured_at", "title", "byline",
+                           "published_at", "modified_at", "language", "canonical_url")}),
+        ("Evidence", {"fields": ("warc_file", "record_type", "record_id", "offset", "length", "record_sha256",
+                                 "payload_sha256", "payload_digest", "payload_length", "records",
+                                 "payload_snapshot", "redirect_to", "final", "page", "job")}),
+        ("Versions of this URL", {"fields": ("timeline",)}),
+        ("Text", {"classes": ("collapse",), "fields": ("main_text", "text", "text_fingerprint", "extracted")}),
+        ("Withdrawal", {"fields": ("withdrawn_at", "withdrawn_by", "withdrawn_reason")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("text", "main_text", "extracted")
+
+    @admin.display(description="URL")
+    def short_url(self, obj):
+        return obj.url if len(obj.url) < 80 else obj.url[:77] + "…"
+
+    @admin.display(boolean=True)
+    def withdrawn(self, obj):
+        return obj.withdrawn_at is not None
+
+    @admin.display(description="Citable page")
+    def citable_link(self, obj):
+        return format_html('<a href="/s/{}">/s/{}</a>', obj.guid, obj.guid)
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj):
+        from .versions_timeline import timeline_html
+
+        return timeline_html(obj)
+
+    @admin.action(description="Withdraw selected snapshots (recorded, with a reason)")
+    def withdraw_selected(self, request, queryset):
+        if not request.user.has_perm("archive.change_snapshot") and not request.user.is_superuser:
+            self.message_user(request, "You may not withdraw snapshots.", messages.ERROR)
+            return None
+        if "apply" in request.POST:
+            form = WithdrawForm(request.POST)
+            if form.is_valid():
+                for snap in queryset:
+                    snap.withdraw(user=request.user, reason=form.cleaned_data["reason"])
+                self.message_user(request, f"Withdrew {queryset.count()} snapshot(s).")
+                return None
+        else:
+            form = WithdrawForm()
+        return render(request, "admin/archive/withdraw.html",
+                      {"form": form, "snapshots": queryset, "title": "Withdraw snapshots",
+                       "action": "withdraw_selected", "opts": self.model._meta})
+
+
+class CaptureForm(forms.Form):
+    url = forms.CharField(label="URL", widget=forms.URLInput(attrs={"size": 80, "autofocus": True}))
+    requisites = forms.BooleanField(required=False, initial=True, label="Also capture page requisites")
+
+
+@admin.register(CaptureJob)
+class CaptureJobAdmin(ReadOnlyAdmin):
+    list_display = ("guid", "url", "state", "attempts", "created_at", "finished_at", "snapshot_link", "error_code")
+    list_filter = ("state",)
+    search_fields = ("guid", "url")
+    readonly_fields = [f.name for f in CaptureJob._meta.fields]
+    list_select_related = ("snapshot",)
+    change_list_template = "admin/archive/capturejob/change_list.html"
+
+    def get_urls(self):
+        return [path("capture/", self.admin_site.admin_view(self.capture_view), name="archive_capture")] + super().get_urls()
+
+    def capture_view(self, request):
+        form = CaptureForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = submit(form.cleaned_data["url"], user=request.user, requisites=form.cleaned_data["requisites"])
+            except ArchiveError as exc:
+                form.add_error("url", exc.message)
+            else:
+                self.message_user(request, f"Capture job {job.guid} queued for {job.url}.")
+                return redirect(reverse("admin:archive_capturejob_change", args=[job.pk]))
+        return render(request, "admin/archive/capture.html",
+                      {**self.admin_site.each_context(request), "form": form, "title": "Capture a URL",
+                       "opts": self.model._meta})
+
+    @admin.display(description="Snapshot")
+    def snapshot_link(self, obj):
+        return format_html('<a href="/s/{}">{}</a>', obj.snapshot.guid, obj.snapshot.guid) if obj.snapshot else "—"
+
+    @admin.display(description="Error")
+    def error_code(self, obj):
+        return (obj.error or {}).get("code", "")
+
+
+@admin.register(WarcFile)
+class WarcFileAdmin(ReadOnlyAdmin):
+    list_display = ("name", "origin", "size", "record_count", "created_at", "last_verified_ok", "last_verified_at")
+    list_filter = ("origin", "last_verified_ok")
+    search_fields = ("name", "sha256", "source_name")
+    readonly_fields = [f.name for f in WarcFile._meta.fields]
+
+
+@admin.register(WithdrawalLog)
+class WithdrawalLogAdmin(ReadOnlyAdmin):
+    list_display = ("snapshot", "user", "at", "reason")
+    readonly_fields = ("snapshot", "user", "at", "reason")
+
+
+@admin.register(Watch)
+class WatchAdmin(admin.ModelAdmin):
+    list_display = ("url", "active", "next_capture_at", "last_captured_at", "last_changed_at", "change_count")
+    list_filter = ("active",)
+    search_fields = ("url",)
+    readonly_fields = ("surt", "last_captured_at", "last_changed_at", "change_count", "created_at", "created_by")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

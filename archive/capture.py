@@ -1,0 +1,240 @@
+"""Capture a URL: guarded fetches, redirects hop by hop, page requisites, one WARC, snapshots.
+
+Order of work, chosen so that a failure at any point leaves nothing half-done:
+1. fetch everything into memory (guarded, limited); any error before step 2 writes nothing;
+2. write all records into a temporary WARC, fsync, checksum, publish it (immutable);
+3. create all snapshot rows in one transaction pointing at the published bytes.
+A crash between 2 and 3 leaves an unreferenced but valid file (``verify`` lists it); never a
+row pointing at missing bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.db import transaction
+
+from . import software_versions
+from .errors import CaptureError, RedirectLoop, TooManyRedirects
+from .fetch import Exchange, FetchLimits, fetch
+from .guard import check_url
+from .models import CaptureJob, Snapshot, WarcFile
+from .requisites import css_requisites, html_requisites
+from .snapshots import apply_extraction
+from .urls import iri_to_uri, surt_key
+from .warcstore import HTTP_REQUEST_TYPE, HTTP_RESPONSE_TYPE, REVISIT_PROFILE, WarcBuilder, http_payload_offset
+
+log = logging.getLogger(__name__)
+
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass
+class CaptureResult:
+    snapshot: Snapshot  # snapshot of the requested URL (first hop)
+    final: Snapshot  # snapshot at the end of the redirect chain
+    snapshots: list[Snapshot]
+    warc_file: WarcFile
+    requisite_errors: list[dict] = field(default_factory=list)
+
+
+def _limits() -> FetchLimits:
+    return FetchLimits(
+        connect_timeout=settings.NAQL_CAPTURE_CONNECT_TIMEOUT,
+        read_timeout=settings.NAQL_CAPTURE_READ_TIMEOUT,
+        total_timeout=settings.NAQL_CAPTURE_TOTAL_TIMEOUT,
+        max_body=settings.NAQL_CAPTURE_MAX_BODY,
+    )
+
+
+def _fetch(url: str) -> Exchange:
+    return fetch(url, limits=_limits(), proxy=settings.NAQL_CAPTURE_PROXY,
+                 allowed_networks=tuple(settings.NAQL_CAPTURE_ALLOWED_NETWORKS))
+
+
+def _mime(ex: Exchange) -> str:
+    return (ex.header("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _ip(ex: Exchange) -> str | None:
+    """Address the bytes came from (the proxy's, in proxy mode: that is who we talked to)."""
+    addr = ex.remote_addr or ""
+    return addr.rsplit(":", 1)[0].strip("[]") or None
+
+
+def follow_redirects(url: str, *, max_hops: int | None = None) -> list[Exchange]:
+    """Fetch ``url`` and every redirect hop after it. Each hop is guarded and kept."""
+    max_hops = settings.NAQL_CAPTURE_MAX_REDIRECTS if max_hops is None else max_hops
+    current = check_url(iri_to_uri(url), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
+    seen = {current}
+    hops: list[Exchange] = []
+    while True:
+        ex = _fetch(current)
+        hops.append(ex)
+        location = ex.header("Location")
+        if ex.status not in REDIRECT_STATUSES or not location:
+            return hops
+        nxt = iri_to_uri(urljoin(current, location.strip()))
+        if nxt in seen:
+            raise RedirectLoop(f"redirect loop: {nxt} was already visited",
+                               details={"chain": [h.url for h in hops] + [nxt]})
+        if len(hops) > max_hops:
+            raise TooManyRedirects(f"more than {max_hops} redirects", details={"chain": [h.url for h in hops]})
+        check_url(nxt, allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS)
+        seen.add(nxt)
+        current = nxt
+
+
+def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
+    """Stylesheets, images, scripts, fonts the page needs; bounded by count and total bytes.
+
+    A failing requisite is noted, not fatal: the page itself is the evidence."""
+    from .extract import decode_html
+
+    html, _ = decode_html(page.decoded_body(), page.header("Content-Type"))
+    queue = list(dict.fromkeys(html_requisites(html, page.url)))
+    got: list[Exchange] = []
+    errors: list[dict] = []
+    seen = {page.url}
+    total = 0
+    while queue and len(got) < settings.NAQL_CAPTURE_MAX_REQUISITES:
+        url = queue.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        try:
+            hops = follow_redirects(url, max_hops=3)
+        except CaptureError as exc:
+            errors.append({"url": url, **exc.as_dict()})
+            continue
+        size = sum(len(h.response_bytes) for h in hops)
+        if total + size > settings.NAQL_CAPTURE_MAX_REQUISITE_BYTES:
+            errors.append({"url": url, "code": "requisite_budget", "message": "total requisite size limit reached"})
+            break
+        total += size
+        got.extend(hops)
+        last = hops[-1]
+        if last.status == 200 and _mime(last) == "text/css":
+            css = last.decoded_body().decode("utf-8", "replace")
+            queue.extend(u for u in css_requisites(css, last.url) if u not in seen)
+    return got, errors
+
+
+def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
+    """Latest earlier response for the same URL with an identical payload digest."""
+    return (
+        Snapshot.objects.filter(surt=surt_key(ex.url), payload_digest=payload_digest,
+                                record_type=Snapshot.RecordType.RESPONSE, status=ex.status)
+        .order_by("-captured_at").first()
+    )
+
+
+def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
+    from .warcstore import warc_digest
+
+    block = ex.response_bytes
+    payload_digest = warc_digest(block[http_payload_offset(block):])
+    original = _find_revisit_target(ex, payload_digest)
+    if original is not None:
+        head = block[: http_payload_offset(block)]
+        resp = builder.write_record(
+            "revisit", block=head, content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
+            headers={"WARC-Profile": REVISIT_PROFILE, "WARC-Refers-To": original.record_id,
+                     "WARC-Refers-To-Target-URI": original.url,
+                     "WARC-Refers-To-Date": original.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "WARC-Payload-Digest": payload_digest, "WARC-IP-Address": _ip(ex)},
+        )
+    else:
+        resp = builder.write_record("response", block=block, content_type=HTTP_RESPONSE_TYPE, uri=ex.url,
+                                    date=ex.started_at, http_payload=True,
+                                    headers={"WARC-IP-Address": _ip(ex)})
+    req = builder.write_record("request", block=ex.request_bytes, content_type=HTTP_REQUEST_TYPE, uri=ex.url,
+                               date=ex.started_at, http_payload=True,
+                               headers={"WARC-Concurrent-To": resp.record_id})
+    return {"exchange": ex, "response": resp, "request": req, "payload_digest": payload_digest,
+            "original": original}
+
+
+def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True, user=None) -> CaptureResult:
+    """Capture ``url`` now. Raises a CaptureError subclass, having written nothing, on failure."""
+    t0 = time.monotonic()
+    hops = follow_redirects(url)
+    page = hops[-1]
+    extra, req_errors = [], []
+    if requisites and page.status == 200 and _mime(page) in HTML_TYPES:
+        extra, req_errors = fetch_requisites(page)
+    fetched_s = time.monotonic() - t0
+    if job:
+        job.heartbeat("fetched", exchanges=len(hops) + len(extra), seconds=round(fetched_s, 3))
+
+    builder = WarcBuilder()
+    try:
+        builder.write_warcinfo(extra={"operator": "Naql", "robots": "ignore (archival capture on request)",
+                                      "capture-proxy": "yes" if settings.NAQL_CAPTURE_PROXY else "no",
+                                      "max-body-bytes": settings.NAQL_CAPTURE_MAX_BODY})
+        written = [_write_exchange(builder, ex) for ex in [*hops, *extra]]
+        meta = {
+            "requested_url": url, "requested_uri": hops[0].url, "final_url": page.url,
+            "redirects": [{"url": h.url, "status": h.status, "location": h.header("Location")} for h in hops[:-1]],
+            "requisites": [w["exchange"].url for w in written[len(hops):]],
+            "requisite_errors": req_errors, "job": job.guid if job else None,
+            "timings": {"fetch_seconds": round(fetched_s, 3),
+                        "exchanges": [{"url": w["exchange"].url, **w["exchange"].timings} for w in written]},
+            "software": software_versions(),
+        }
+        meta_rec = builder.write_record(
+            "metadata", block=json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"),
+            content_type="application/json", uri=hops[0].url, date=hops[0].started_at,
+            headers={"WARC-Concurrent-To": written[0]["response"].record_id},
+        )
+        published = builder.publish()
+    except BaseException:
+        builder.abort()
+        raise
+    if job:
+        job.heartbeat("written", warc=published.name, bytes=published.size)
+    return _index(published, written, meta_rec, n_hops=len(hops), job=job, user=user, req_errors=req_errors)
+
+
+def _index(published, written, meta_rec, *, n_hops, job, user, req_errors) -> CaptureResult:
+    with transaction.atomic():
+        wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
+                                     record_count=len(published.records))
+        snaps: list[Snapshot] = []
+        for i, w in enumerate(written):
+            ex, resp, req = w["exchange"], w["response"], w["request"]
+            records = [resp.as_dict(), req.as_dict()]
+            if i == 0:
+                records.append(meta_rec.as_dict())
+            snap = Snapshot(
+                url=ex.url, captured_at=resp.date, status=ex.status, mime=_mime(ex),
+                content_type=ex.header("Content-Type") or "", payload_sha256=hashlib.sha256(ex.payload).hexdigest(),
+                payload_length=len(ex.payload), payload_digest=w["payload_digest"],
+                record_type=resp.type, record_id=resp.record_id, record_sha256=resp.sha256, warc_file=wf,
+                offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
+                is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
+            )
+            if i < n_hops:
+                apply_extraction(snap, ex.decoded_body(), snap.content_type)
+            snap.save()
+            snaps.append(snap)
+        hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]
+        for a, b in zip(hop_snaps, hop_snaps[1:], strict=False):
+            a.redirect_to = b
+        for s in hop_snaps[:-1]:
+            s.final = final
+            s.save(update_fields=["redirect_to", "final"])
+        for s in snaps[n_hops:]:
+            s.page = final
+            s.save(update_fields=["page"])
+        from .signals import snapshot_captured
+
+        transaction.on_commit(lambda: snapshot_captured.send(sender=Snapshot, snapshot=final))
+    return CaptureResult(snaps[0], final, snaps, wf, req_errors)

@@ -1,0 +1,90 @@
+"""Capture jobs: submit, run (claim → capture → succeed/fail), retry and sweep.
+
+The same ``run_job`` serves the Celery task, the ``capture`` command and tests, so every path
+records the same state transitions, attempts, timings and structured errors.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .errors import ArchiveError
+from .guard import check_url
+from .models import CaptureJob, Watch
+from .urls import iri_to_uri
+
+log = logging.getLogger(__name__)
+
+
+def validate_url(url: str) -> str:
+    """Normalise and guard a submitted URL; raises InvalidURL/UnsupportedScheme/ForbiddenAddress."""
+    return check_url(iri_to_uri(url.strip()), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
+
+
+def submit(url: str, *, user=None, requisites: bool = True, idempotency_key: str = "", watch: Watch | None = None,
+           enqueue: bool = True) -> CaptureJob:
+    """Create a pending job (after guarding the URL) and queue it once the transaction commits."""
+    clean = validate_url(url)
+    owner = user if getattr(user, "pk", None) else None
+    if idempotency_key and owner:
+        existing = CaptureJob.objects.filter(created_by=owner, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing
+    try:
+        with transaction.atomic():
+            job = CaptureJob.objects.create(url=clean, created_by=owner, requisites=requisites,
+                                            idempotency_key=idempotency_key if owner else "", watch=watch,
+                                            max_attempts=settings.NAQL_CAPTURE_MAX_ATTEMPTS)
+    except IntegrityError:
+        return CaptureJob.objects.get(created_by=owner, idempotency_key=idempotency_key)
+    if enqueue:
+        transaction.on_commit(lambda: enqueue_job(job))
+    return job
+
+
+def enqueue_job(job: CaptureJob, countdown: float | None = None) -> None:
+    from .tasks import run_capture_job
+
+    run_capture_job.apply_async((job.pk,), countdown=countdown)
+
+
+def run_job(job_id: int) -> CaptureJob:
+    """Run one attempt of a job. Safe to call twice: only the claimant does the work."""
+    from .capture import capture
+
+    job = CaptureJob.objects.get(pk=job_id)
+    if not job.claim():
+        return job
+    log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
+    try:
+        result = capture(job.url, job=job, requisites=job.requisites, user=job.created_by)
+    except ArchiveError as exc:
+        job.fail(exc.as_dict(), permanent=exc.permanent)
+        if job.state == CaptureJob.State.PENDING:  # transient: retry after back-off
+            delay = max(0.0, (job.not_before - timezone.now()).total_seconds())
+            transaction.on_commit(lambda: enqueue_job(job, countdown=delay))
+        return job
+    except Exception as exc:  # an unexpected bug: record it as a structured, permanent failure
+        log.exception("capture job %s crashed", job.guid)
+        job.fail({"code": "internal_error", "message": "internal error during capture",
+                  "details": {"type": type(exc).__name__}, "permanent": True}, permanent=True)
+        return job
+    job.succeed(result.snapshot)
+    if job.watch_id:
+        from .watches import record_watch_capture
+
+        record_watch_capture(job.watch, result.final)
+    return job
+
+
+def run_due_jobs() -> int:
+    """Re-queue pending jobs whose time has come (covers messages lost with a dead broker)."""
+    n = 0
+    for job in CaptureJob.objects.due().order_by("created_at")[:100]:
+        enqueue_job(job)
+        n += 1
+    return n

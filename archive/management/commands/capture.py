@@ -1,0 +1,59 @@
+"""python manage.py capture URL... [--json] [--no-requisites]"""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from archive.errors import ArchiveError
+from archive.jobs import run_job, submit
+from archive.models import CaptureJob
+
+
+class Command(BaseCommand):
+    help = "Capture URLs now (in this process) and print each snapshot's ID, final URL, status, time, WARC and SHA-256."
+
+    def add_arguments(self, parser):
+        parser.add_argument("urls", nargs="+", metavar="URL")
+        parser.add_argument("--json", action="store_true", help="one JSON object per line")
+        parser.add_argument("--no-requisites", action="store_true", help="do not capture stylesheets, images, scripts")
+
+    def handle(self, *urls, **opts):
+        failures = 0
+        for url in opts["urls"]:
+            try:
+                job = submit(url, requisites=not opts["no_requisites"], enqueue=False)
+                job.max_attempts = 1
+                job.save(update_fields=["max_attempts"])
+                job = run_job(job.pk)
+            except ArchiveError as exc:
+                failures += 1
+                self._emit(opts, {"url": url, "ok": False, "error": exc.as_dict()})
+                continue
+            if job.state != CaptureJob.State.SUCCEEDED:
+                failures += 1
+                self._emit(opts, {"url": url, "ok": False, "job": job.guid, "error": job.error})
+                continue
+            snap = job.snapshot
+            final = snap.final or snap
+            self._emit(opts, {
+                "url": url, "ok": True, "job": job.guid, "snapshot": snap.guid, "final_snapshot": final.guid,
+                "final_url": final.url, "status": final.status, "captured_at": snap.captured_at.isoformat(),
+                "warc_file": snap.warc_file.name, "warc_sha256": snap.warc_file.sha256,
+                "record_sha256": final.record_sha256, "payload_sha256": final.payload_sha256,
+                "requisites": final.requisites.count(),
+            })
+        if failures:
+            raise CommandError(f"{failures} of {len(opts['urls'])} capture(s) failed")
+
+    def _emit(self, opts, obj):
+        if opts["json"]:
+            self.stdout.write(json.dumps(obj, ensure_ascii=False))
+        elif obj["ok"]:
+            self.stdout.write(
+                f"{obj['snapshot']}  {obj['status']}  {obj['captured_at']}  {obj['final_url']}\n"
+                f"    WARC {obj['warc_file']} (sha256 {obj['warc_sha256']})\n"
+                f"    record sha256 {obj['record_sha256']}"
+            )
+        else:
+            err = obj["error"] or {}
+            self.stderr.write(f"FAILED {obj['url']}: [{err.get('code')}] {err.get('message')}")

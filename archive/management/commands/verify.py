@@ -1,0 +1,26 @@
+"""python manage.py verify — fixity audit of every WARC file and record."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from archive.fixity import audit_all
+
+
+class Command(BaseCommand):
+    help = "Re-read every WARC file: file SHA-256, WARC block/payload digests, each record's SHA-256."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--quiet", action="store_true")
+
+    def handle(self, *args, **opts):
+        reports = audit_all()
+        bad = [r for r in reports if not r.ok]
+        for r in reports:
+            if not r.ok:
+                self.stderr.write(f"FAIL {r.name}")
+                for p in r.problems:
+                    self.stderr.write(f"    {p}")
+            elif not opts["quiet"]:
+                self.stdout.write(f"ok   {r.name} ({r.records_checked} records)")
+        self.stdout.write(f"{len(reports) - len(bad)} of {len(reports)} WARC file(s) verified")
+        if bad:
+            raise CommandError(f"{len(bad)} WARC file(s) failed fixity")

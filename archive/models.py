@@ -1,0 +1,326 @@
+"""Archive models: WARC files, snapshots, capture jobs, watches.
+
+Rows describe bytes that live in immutable WARC files; the bytes are the evidence and the rows
+are an index over them. Snapshots are never edited after they are written: the only change
+a snapshot ever sees is being withdrawn, which is a recorded act (who, when, why).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from .ids import canonical_guid, new_guid
+from .urls import surt_key
+
+
+class WarcFile(models.Model):
+    class Origin(models.TextChoices):
+        CAPTURED = "captured", "captured by Naql"
+        IMPORTED = "imported", "imported from elsewhere"
+
+    name = models.CharField(max_length=255, unique=True, help_text="Storage path of the published, immutable file.")
+    size = models.BigIntegerField(help_text="Size in bytes.")
+    sha256 = models.CharField(max_length=64, db_index=True, help_text="SHA-256 (hex) of the whole file.")
+    record_count = models.PositiveIntegerField(default=0)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.CAPTURED)
+    source_name = models.CharField(max_length=500, blank=True, help_text="Original file name, for imports.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_verified_ok = models.BooleanField(null=True, help_text="Outcome of the last fixity audit.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SnapshotQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(withdrawn_at__isnull=True)
+
+    def for_url(self, url: str):
+        return self.filter(surt=surt_key(url))
+
+    def pages(self):
+        """Snapshots a person asked for (not page requisites, not intermediate redirect hops)."""
+        return self.filter(is_requisite=False)
+
+    def visible_to(self, user):
+        qs = self.live()
+        if user is not None and getattr(user, "is_superuser", False):
+            return qs
+        public = models.Q(private_to_group__isnull=True)
+        if user is None or not user.is_authenticated:
+            return qs.filter(public)
+        return qs.filter(public | models.Q(private_to_group__in=user.groups.all()))
+
+    def by_guid(self, value: str):
+        guid = canonical_guid(value)
+        return self.filter(guid=guid) if guid else self.none()
+
+
+class Snapshot(models.Model):
+    """One archived HTTP response (or a revisit of an identical one) at one moment."""
+
+    class RecordType(models.TextChoices):
+        RESPONSE = "response"
+        REVISIT = "revisit"
+
+    guid = models.CharField(max_length=9, unique=True, default=new_guid, editable=False,
+                            help_text="Short citable ID, e.g. K7QM-4XR2.")
+    url = models.TextField(help_text="URL that was fetched (ASCII, as sent).")
+    surt = models.CharField(max_length=2000, help_text="SURT key of the URL, for index look-ups.")
+    captured_at = models.DateTimeField(help_text="WARC-Date of the response record (UTC).")
+    status = models.PositiveSmallIntegerField(help_text="HTTP status code.")
+    mime = models.CharField(max_length=200, blank=True, help_text="MIME type from Content-Type, lower-case.")
+    content_type = models.CharField(max_length=500, blank=True, help_text="Raw Content-Type header.")
+    payload_sha256 = models.CharField(max_length=64, help_text="SHA-256 (hex) of the HTTP entity body.")
+    payload_length = models.BigIntegerField(default=0)
+    payload_digest = models.CharField(max_length=80, blank=True,
+                                      help_text="WARC-Payload-Digest (sha256, base32) as written in the record.")
+    record_type = models.CharField(max_length=16, choices=RecordType.choices, default=RecordType.RESPONSE)
+    record_id = models.CharField(max_length=100, help_text="WARC-Record-ID of the response/revisit record.")
+    record_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the stored record bytes (gzip member).")
+    warc_file = models.ForeignKey(WarcFile, on_delete=models.PROTECT, related_name="snapshots")
+    offset = models.BigIntegerField(help_text="Byte offset of the record in the WARC file.")
+    length = models.BigIntegerField(help_text="Length of the stored record in bytes.")
+    records = models.JSONField(default=list, help_text="All WARC records of this exchange: type, id, offset, length, sha256.")
+    payload_snapshot = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                         help_text="For a revisit: the snapshot whose record holds the payload.")
+    redirect_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                    help_text="For a redirect: the snapshot of the next hop.")
+    final = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              help_text="For a redirect chain: the snapshot at its end.")
+    page = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="requisites",
+                             help_text="For a page requisite: the page it was captured for.")
+    is_requisite = models.BooleanField(default=False)
+    job = models.ForeignKey("CaptureJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshots")
+    # extracted text and metadata (filled from the bytes; re-derivable, so not evidence)
+    charset = models.CharField(max_length=50, blank=True)
+    title = models.TextField(blank=True)
+    byline = models.CharField(max_length=500, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    modified_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(max_length=20, blank=True)
+    canonical_url = models.TextField(blank=True)
+    main_text = models.TextField(blank=True, help_text="Article text, boilerplate removed (for reading and search).")
+    text = models.TextField(blank=True, help_text="Normalised visible text: the text selectors point into.")
+    text_fingerprint = models.CharField(max_length=64, blank=True,
+                                        help_text="Digest of the article text with boring variation removed.")
+    extracted = models.JSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
+    # access and withdrawal
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    private_to_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    withdrawn_reason = models.TextField(blank=True)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-captured_at"]
+        indexes = [
+            models.Index(fields=["surt", "captured_at"], name="snapshot_surt_time"),
+            models.Index(fields=["surt", "payload_digest"], name="snapshot_surt_payload"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.guid} {self.url} @ {self.captured_at:%Y-%m-%dT%H:%M:%SZ}"
+
+    def save(self, *args, **kwargs):
+        if not self.surt:
+            self.surt = surt_key(self.url)
+        super().save(*args, **kwargs)
+
+    @property
+    def timestamp(self) -> str:
+        return self.captured_at.strftime("%Y%m%d%H%M%S")
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
+    def payload_source(self) -> Snapshot:
+        """The snapshot whose record carries the body (self, or the original of a revisit)."""
+        return self.payload_snapshot or self
+
+    def withdraw(self, *, user, reason: str) -> None:
+        """Hide a snapshot from replay and listings. Its bytes stay in the WARC (evidence)."""
+        if not reason.strip():
+            raise ValueError("withdrawing a snapshot needs a reason")
+        if self.withdrawn_at:
+            return
+        self.withdrawn_at = timezone.now()
+        self.withdrawn_by = user if getattr(user, "pk", None) else None
+        self.withdrawn_reason = reason.strip()
+        Snapshot.objects.filter(pk=self.pk).update(
+            withdrawn_at=self.withdrawn_at, withdrawn_by=self.withdrawn_by, withdrawn_reason=self.withdrawn_reason
+        )
+        WithdrawalLog.objects.create(snapshot=self, user=self.withdrawn_by, reason=self.withdrawn_reason,
+                                     at=self.withdrawn_at)
+
+
+class WithdrawalLog(models.Model):
+    """Append-only record of every withdrawal (deletion) of a snapshot."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="withdrawals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class CaptureJobQuerySet(models.QuerySet):
+    def stale(self, now=None):
+        now = now or timezone.now()
+        return self.filter(state=CaptureJob.State.RUNNING, heartbeat_at__lt=now - settings.NAQL_JOB_STALE_AFTER)
+
+    def due(self, now=None):
+        now = now or timezone.now()
+        return self.filter(state=CaptureJob.State.PENDING, not_before__lte=now)
+
+
+class CaptureJob(models.Model):
+    """A request to capture one URL. The job owns its state transitions."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    guid = models.CharField(max_length=9, unique=True, default=new_guid, editable=False)
+    url = models.TextField(help_text="URL as submitted.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    requisites = models.BooleanField(default=True, help_text="Also capture stylesheets, images, scripts, fonts.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    not_before = models.DateTimeField(default=timezone.now, help_text="Earliest time of the next attempt.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress = models.JSONField(default=list, blank=True, help_text="Steps done so far, with timings.")
+    error = models.JSONField(null=True, blank=True, help_text="Structured error: code, message, details, permanent.")
+    snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="Snapshot of the requested URL (points on to the final one).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="capture_jobs")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    watch = models.ForeignKey("Watch", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+
+    objects = CaptureJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["created_by", "idempotency_key"],
+                                    condition=~models.Q(idempotency_key=""), name="job_idempotency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.guid} {self.state} {self.url}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def claim(self) -> bool:
+        """Atomically move pending → running. Only one worker wins."""
+        now = timezone.now()
+        with transaction.atomic():
+            won = CaptureJob.objects.filter(pk=self.pk, state=self.State.PENDING).update(
+                state=self.State.RUNNING, started_at=now, heartbeat_at=now, attempts=models.F("attempts") + 1,
+                error=None, finished_at=None,
+            )
+        if won:
+            self.refresh_from_db()
+        return bool(won)
+
+    def heartbeat(self, step: str | None = None, **info) -> None:
+        now = timezone.now()
+        if step:
+            self.progress = [*self.progress, {"step": step, "at": now.isoformat(), **info}]
+        self.heartbeat_at = now
+        CaptureJob.objects.filter(pk=self.pk).update(heartbeat_at=now, progress=self.progress)
+
+    def succeed(self, snapshot: Snapshot) -> None:
+        self._finish(self.State.SUCCEEDED, snapshot=snapshot, error=None)
+
+    def fail(self, error: dict, *, permanent: bool) -> None:
+        """Fail this attempt: retry later with back-off when transient and attempts remain."""
+        if not permanent and self.attempts < self.max_attempts:
+            delay = timedelta(seconds=30 * 2 ** max(0, self.attempts - 1))
+            CaptureJob.objects.filter(pk=self.pk).update(
+                state=self.State.PENDING, error=error, not_before=timezone.now() + delay, heartbeat_at=None
+            )
+            self.refresh_from_db()
+            return
+        self._finish(self.State.FAILED, snapshot=None, error=error)
+
+    def _finish(self, state, *, snapshot, error) -> None:
+        self.state, self.snapshot, self.error, self.finished_at = state, snapshot, error, timezone.now()
+        CaptureJob.objects.filter(pk=self.pk).update(
+            state=state, snapshot=snapshot, error=error, finished_at=self.finished_at
+        )
+
+    @classmethod
+    def sweep_stale(cls) -> int:
+        """Running jobs whose worker stopped heart-beating go back to pending (or fail for good)."""
+        n = 0
+        for job in cls.objects.stale():
+            job.fail({"code": "worker_lost", "message": "the worker stopped responding during the capture",
+                      "details": {}, "permanent": False}, permanent=False)
+            n += 1
+        return n
+
+
+class Watch(models.Model):
+    """A URL that Naql recaptures on a back-off schedule, recording each change."""
+
+    url = models.TextField()
+    surt = models.CharField(max_length=2000, db_index=True)
+    active = models.BooleanField(default=True)
+    schedule = models.JSONField(
+        default=list, blank=True,
+        help_text="Back-off as [[age_hours, interval_hours], ...]; empty: the default schedule.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    next_capture_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_captured_at = models.DateTimeField(null=True, blank=True)
+    last_changed_at = models.DateTimeField(null=True, blank=True)
+    change_count = models.PositiveIntegerField(default=0)
+
+    DEFAULT_SCHEDULE = [[0, 1], [6, 3], [48, 24], [24 * 14, 24 * 7]]
+
+    class Meta:
+        ordering = ["next_capture_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def save(self, *args, **kwargs):
+        self.surt = surt_key(self.url)
+        super().save(*args, **kwargs)
+
+    def interval(self, now=None) -> timedelta:
+        """Frequent while the article is young, then daily, then weekly."""
+        now = now or timezone.now()
+        age_hours = (now - self.created_at).total_seconds() / 3600
+        hours = None
+        for start, every in sorted(self.schedule or self.DEFAULT_SCHEDULE):
+            if age_hours >= start:
+                hours = every
+        return timedelta(hours=hours or 1)

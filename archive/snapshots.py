@@ -1,0 +1,80 @@
+"""Operations on stored snapshots: extraction onto the row, reading bytes back, timelines."""
+
+from __future__ import annotations
+
+import logging
+
+from .models import Snapshot
+from .warcstore import StoredResponse, read_response
+
+log = logging.getLogger(__name__)
+
+TEXT_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def apply_extraction(snap: Snapshot, body: bytes, content_type: str | None) -> None:
+    """Fill the extracted fields of an (unsaved or saved) snapshot from its decoded body.
+
+    Extraction is derived data: a failure is recorded on the row, never fatal to the capture."""
+    if snap.mime and snap.mime not in TEXT_TYPES:
+        return
+    from .extract import extract
+    from .versions import text_fingerprint
+
+    try:
+        ex = extract(body, content_type, snap.url)
+    except Exception as exc:  # noqa: BLE001 - any parser failure must not lose the capture
+        log.exception("extraction failed for %s", snap.url)
+        snap.extracted = {"error": f"{type(exc).__name__}: {exc}"}
+        return
+    snap.charset = ex.charset or ""
+    snap.title = ex.title or ""
+    snap.byline = (ex.byline or "")[:500]
+    snap.published_at = ex.published
+    snap.modified_at = ex.modified
+    snap.language = ex.language or ""
+    snap.canonical_url = ex.canonical_url or ""
+    snap.main_text = ex.main_text or ""
+    snap.text = ex.visible.text
+    snap.text_fingerprint = text_fingerprint(ex)
+    data = ex.as_dict()
+    for key in ("visible", "main_text", "title", "byline", "published", "modified", "language", "canonical_url",
+                "charset"):
+        data.pop(key, None)
+    data["paragraphs"] = [[p.start, p.end, p.tag] for p in ex.visible.paragraphs]
+    snap.extracted = data
+
+
+def stored_response(snap: Snapshot) -> StoredResponse:
+    """The archived response of ``snap``: for a revisit, headers of the revisit record and the body
+    of the original record it refers to."""
+    resp = read_response(snap.warc_file.name, snap.offset, snap.length, expected_sha256=snap.record_sha256)
+    if snap.record_type == Snapshot.RecordType.REVISIT and snap.payload_snapshot_id:
+        src = snap.payload_snapshot
+        original = read_response(src.warc_file.name, src.offset, src.length, expected_sha256=src.record_sha256)
+        resp.body = original.body
+    return resp
+
+
+def reextract(snap: Snapshot) -> Snapshot:
+    """Run extraction again from the archived bytes (e.g. after an extractor upgrade)."""
+    resp = stored_response(snap)
+    apply_extraction(snap, decoded_body(resp), snap.content_type)
+    snap.save()
+    return snap
+
+
+def decoded_body(resp: StoredResponse) -> bytes:
+    """Body with Content-Encoding undone (warcio's reader already removed transfer chunking)."""
+    import gzip
+    import zlib
+
+    enc = (resp.header("Content-Encoding") or "").strip().lower()
+    if enc in ("gzip", "x-gzip"):
+        return gzip.decompress(resp.body)
+    if enc == "deflate":
+        try:
+            return zlib.decompress(resp.body)
+        except zlib.error:
+            return zlib.decompress(resp.body, -zlib.MAX_WBITS)
+    return resp.body

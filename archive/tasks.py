@@ -1,0 +1,27 @@
+"""Celery tasks: thin wrappers over archive.jobs and archive.watches."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def run_capture_job(job_id: int) -> str:
+    from .jobs import run_job
+
+    return run_job(job_id).state
+
+
+@shared_task(ignore_result=True)
+def sweep_stale_jobs() -> int:
+    from .jobs import run_due_jobs
+    from .models import CaptureJob
+
+    swept = CaptureJob.sweep_stale()
+    run_due_jobs()
+    return swept
+
+
+@shared_task(ignore_result=True)
+def run_due_watches() -> int:
+    from .watches import run_due_watches as run
+
+    return run()

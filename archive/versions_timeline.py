@@ -1,0 +1,38 @@
+"""The timeline of one URL's snapshots, marking which captures changed the article text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.html import format_html, format_html_join
+
+from .models import Snapshot
+
+
+@dataclass
+class TimelineEntry:
+    snapshot: Snapshot
+    changed: bool  # article text differs from the previous capture (boring changes ignored)
+    first: bool
+
+
+def timeline(snap_or_url) -> list[TimelineEntry]:
+    qs = Snapshot.objects.live().pages()
+    qs = qs.for_url(snap_or_url) if isinstance(snap_or_url, str) else qs.filter(surt=snap_or_url.surt)
+    entries: list[TimelineEntry] = []
+    prev = None
+    for s in qs.order_by("captured_at").only("guid", "captured_at", "status", "text_fingerprint", "record_type",
+                                             "title", "url", "surt"):
+        changed = prev is not None and bool(s.text_fingerprint) and s.text_fingerprint != prev.text_fingerprint
+        entries.append(TimelineEntry(s, changed, prev is None))
+        prev = s
+    return entries
+
+
+def timeline_html(snap: Snapshot) -> str:
+    rows = [
+        (e.snapshot.guid, e.snapshot.guid, f"{e.snapshot.captured_at:%Y-%m-%d %H:%M:%S} UTC", e.snapshot.status,
+         "first capture" if e.first else ("text changed" if e.changed else "no change"))
+        for e in timeline(snap)
+    ]
+    return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="/s/{}">{}</a> {} · {} · {}</li>', rows))

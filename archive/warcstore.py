@@ -1,0 +1,346 @@
+"""Append-only WARC files: writing records with exact bytes, publishing, reading, fixity.
+
+Why Naql writes records itself rather than through ``warcio.WARCWriter``: warcio re-serialises
+the HTTP headers it parsed, which rewrites non-ASCII header bytes; evidence must be the bytes the
+server sent. Reading, indexing and checking still go through warcio.
+
+Publishing: a WARC is assembled in ``NAQL_TMP_DIR`` under a ``.part`` name, fsynced, checksummed,
+and only then published to the ``warcs`` storage under a deterministic, content-addressed,
+sharded name (``YYYY/MM/DD/<sha[:2]>/naql-<timestamp>-<sha[:16]>.warc.gz``). A published file is
+never opened for writing again; the filesystem backend links it into place (no overwrite
+possible), makes it read-only, and refuses deletion. A crash before publishing leaves only a
+``.part`` file, which nothing points to.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import os
+import platform
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, storages
+from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
+
+from .errors import FixityError, ImmutableFileExists, StorageError
+
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
+HTTP_REQUEST_TYPE = "application/http; msgtype=request"
+
+
+# --------------------------------------------------------------------------------------------
+# storage
+# --------------------------------------------------------------------------------------------
+class ImmutableFileSystemStorage(FileSystemStorage):
+    """A FileSystemStorage that publishes by hard-linking a fsynced temp file, never overwrites
+    and never deletes."""
+
+    def get_available_name(self, name, max_length=None):
+        return name  # no "_abc123" suffixes: a name is an identity, and collisions are errors
+
+    def _save(self, name, content):
+        full = Path(self.path(name))
+        full.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=".publish-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in content.chunks():
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._link_into_place(Path(tmp), full)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return name
+
+    def publish_path(self, src: Path, name: str) -> str:
+        """Publish an already fsynced local file (same filesystem: a link, no copy)."""
+        full = Path(self.path(name))
+        full.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._link_into_place(src, full)
+        except OSError as exc:  # cross-device: fall back to a copy through _save
+            if isinstance(exc, ImmutableFileExists):
+                raise
+            with open(src, "rb") as fh:
+                self._save(name, File(fh))
+        return name
+
+    @staticmethod
+    def _link_into_place(src: Path, full: Path) -> None:
+        try:
+            os.link(src, full)
+        except FileExistsError as exc:
+            raise ImmutableFileExists(f"refusing to overwrite published WARC {full.name}") from exc
+        os.chmod(full, 0o444)
+        dir_fd = os.open(full.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def delete(self, name):
+        raise StorageError("published WARC files are never deleted; withdraw the snapshot instead")
+
+
+def warc_storage():
+    return storages["warcs"]
+
+
+# --------------------------------------------------------------------------------------------
+# digests
+# --------------------------------------------------------------------------------------------
+def warc_digest(data: bytes | hashlib._Hash) -> str:
+    h = data if hasattr(data, "digest") else hashlib.sha256(data)
+    return "sha256:" + base64.b32encode(h.digest()).decode("ascii")
+
+
+def http_payload_offset(block: bytes) -> int:
+    """Index where the HTTP body starts in an application/http block (after the blank line)."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = block.find(sep)
+        if i >= 0:
+            return i + len(sep)
+    return len(block)
+
+
+def warc_date(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------
+@dataclass
+class RecordInfo:
+    type: str
+    record_id: str
+    uri: str | None
+    offset: int
+    length: int
+    sha256: str
+    block_digest: str
+    payload_digest: str | None
+    date: datetime
+
+    def as_dict(self) -> dict:
+        return {"type": self.type, "record_id": self.record_id, "offset": self.offset, "length": self.length,
+                "sha256": self.sha256}
+
+
+@dataclass
+class PublishedWarc:
+    name: str
+    size: int
+    sha256: str
+    records: list[RecordInfo] = field(default_factory=list)
+
+
+class WarcBuilder:
+    """Assemble one WARC file, each record its own gzip member, in a temporary file."""
+
+    def __init__(self, tmp_dir: Path | None = None):
+        tmp_dir = Path(tmp_dir or settings.NAQL_TMP_DIR)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="naql-", suffix=".warc.gz.part")
+        self.path = Path(path)
+        self._fh = os.fdopen(fd, "wb")
+        self._file_hash = hashlib.sha256()
+        self.size = 0
+        self.records: list[RecordInfo] = []
+        self.first_date: datetime | None = None
+
+    def write_record(self, warc_type: str, *, block: bytes, content_type: str, uri: str | None = None,
+                     date: datetime | None = None, headers: dict | None = None, http_payload: bool = False,
+                     record_id: str | None = None) -> RecordInfo:
+        date = (date or datetime.now(UTC)).replace(microsecond=0)
+        self.first_date = self.first_date or date
+        record_id = record_id or new_record_id()
+        block_digest = warc_digest(block)
+        payload_digest = None
+        if http_payload:
+            payload_digest = warc_digest(block[http_payload_offset(block):])
+        lines = [("WARC-Type", warc_type), ("WARC-Record-ID", record_id), ("WARC-Date", warc_date(date))]
+        if uri:
+            lines.append(("WARC-Target-URI", uri))
+        for k, v in (headers or {}).items():
+            if v is not None:
+                lines.append((k, str(v)))
+        lines.append(("Content-Type", content_type))
+        lines.append(("WARC-Block-Digest", block_digest))
+        if payload_digest and not (headers and "WARC-Payload-Digest" in headers):
+            lines.append(("WARC-Payload-Digest", payload_digest))
+        lines.append(("Content-Length", str(len(block))))
+        head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
+        for k, v in lines:
+            if "\r" in str(v) or "\n" in str(v):
+                raise StorageError(f"WARC header {k} contains a line break")
+        member = gzip.compress(head.encode("utf-8") + block + b"\r\n\r\n", mtime=0)
+        info = RecordInfo(warc_type, record_id, uri, self.size, len(member), hashlib.sha256(member).hexdigest(),
+                          block_digest, payload_digest or (headers or {}).get("WARC-Payload-Digest"), date)
+        self._fh.write(member)
+        self._file_hash.update(member)
+        self.size += len(member)
+        self.records.append(info)
+        return info
+
+    def write_warcinfo(self, filename_hint: str = "", extra: dict | None = None) -> RecordInfo:
+        from . import software_versions  # local: avoids import-time Django settings access
+
+        fields = {"software": f"Naql/{software_versions()['naql']}", "format": "WARC File Format 1.1",
+                  "conformsTo": "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+                  "hostname": platform.node(), "python": platform.python_version(),
+                  "tools": json.dumps(software_versions(), sort_keys=True)}
+        fields.update(extra or {})
+        block = "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
+        return self.write_record("warcinfo", block=block, content_type="application/warc-fields",
+                                 headers={"WARC-Filename": filename_hint or None})
+
+    def abort(self) -> None:
+        try:
+            self._fh.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+    def publish(self, *, prefix: str = "naql") -> PublishedWarc:
+        """fsync, checksum and publish under a content-addressed name. The .part file is removed."""
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            sha = self._file_hash.hexdigest()
+            when = self.first_date or datetime.now(UTC)
+            name = f"{when:%Y/%m/%d}/{sha[:2]}/{prefix}-{when:%Y%m%d%H%M%S}-{sha[:16]}.warc.gz"
+            storage = warc_storage()
+            if storage.exists(name):
+                raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
+            if isinstance(storage, ImmutableFileSystemStorage):
+                storage.publish_path(self.path, name)
+            else:
+                with open(self.path, "rb") as fh:
+                    storage.save(name, File(fh))
+            return PublishedWarc(name, self.size, sha, list(self.records))
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def read_range(name: str, offset: int, length: int) -> bytes:
+    with warc_storage().open(name, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(length)
+    if len(data) != length:
+        raise FixityError(f"{name}: record at {offset} is truncated ({len(data)} of {length} bytes)")
+    return data
+
+
+@dataclass
+class StoredResponse:
+    """An HTTP response as read back from a WARC record."""
+
+    status: int
+    status_line: str
+    headers: list[tuple[str, str]]
+    raw_block: bytes  # the application/http block, exactly as stored
+    body: bytes  # entity body: transfer-decoded (dechunked), Content-Encoding kept
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+def read_response(name: str, offset: int, length: int, *, expected_sha256: str | None = None) -> StoredResponse:
+    member = read_range(name, offset, length)
+    if expected_sha256 and hashlib.sha256(member).hexdigest() != expected_sha256:
+        raise FixityError(f"{name}: record at {offset} does not match its recorded SHA-256")
+    it = ArchiveIterator(io.BytesIO(member))
+    rec = next(iter(it))
+    http = rec.http_headers
+    block = gzip.decompress(member)
+    start = block.find(b"\r\n\r\n") + 4
+    raw_block = block[start : start + int(rec.rec_headers.get_header("Content-Length"))]
+    headers = list(http.headers) if http else []
+    status = int(http.get_statuscode()) if http else 0
+    body = raw_http_body(raw_block)
+    if http and (http.get_header("Transfer-Encoding") or "").lower() == "chunked" and body:
+        body = ChunkedDataReader(io.BytesIO(body)).read()
+    status_line = f"{http.protocol} {http.statusline}" if http else ""
+    return StoredResponse(status, status_line, headers, raw_block, body)
+
+
+def raw_http_body(raw_block: bytes) -> bytes:
+    """Entity body as stored (still chunked, if the server chunked it)."""
+    return raw_block[http_payload_offset(raw_block):]
+
+
+# --------------------------------------------------------------------------------------------
+# fixity
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FixityReport:
+    name: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    records_checked: int = 0
+
+
+def audit_file(name: str, *, expected_sha256: str, expected_records: dict[int, tuple[int, str]] | None = None
+               ) -> FixityReport:
+    """Re-read a WARC file: whole-file SHA-256, every record's WARC digests, and each record's
+    stored SHA-256 at its recorded offset. ``expected_records`` maps offset → (length, sha256)."""
+    report = FixityReport(name, True)
+    storage = warc_storage()
+    if not storage.exists(name):
+        report.ok = False
+        report.problems.append("file is missing from storage")
+        return report
+    h = hashlib.sha256()
+    with storage.open(name, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != expected_sha256:
+        report.problems.append(f"file SHA-256 {h.hexdigest()} != recorded {expected_sha256}")
+    seen = {}
+    try:
+        with storage.open(name, "rb") as fh:
+            it = ArchiveIterator(fh, check_digests=True)
+            for rec in it:
+                rec.content_stream().read()
+                offset = it.get_record_offset()
+                rid = rec.rec_headers.get_header("WARC-Record-ID")
+                if rec.digest_checker.passed is False:
+                    report.problems.extend(f"record {rid} at {offset}: {p}" for p in rec.digest_checker.problems)
+                seen[offset] = rid
+                report.records_checked += 1
+    except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
+        report.problems.append(f"unreadable WARC: {exc}")
+    for offset, (length, sha) in (expected_records or {}).items():
+        try:
+            member = read_range(name, offset, length)
+        except FixityError as exc:
+            report.problems.append(str(exc))
+            continue
+        if hashlib.sha256(member).hexdigest() != sha:
+            report.problems.append(f"record at {offset} ({seen.get(offset, '?')}): SHA-256 mismatch")
+    report.ok = not report.problems
+    return report

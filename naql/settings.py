@@ -1,0 +1,190 @@
+"""Naql settings: one module, driven by environment variables.
+
+With no environment at all Naql runs on the embedded default: SQLite, files under
+``NAQL_DATA_DIR`` (default ``./data``), and a filesystem Celery broker whose worker
+``manage.py run`` starts. ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``NAQL_STORAGE=s3``
+switch to PostgreSQL, Redis and S3-compatible storage; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+DATA_DIR = Path(env.str("NAQL_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="naql-embedded-default-not-secret-change-me-in-service-mode")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "simple_history",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "archive",
+    "provenance",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "naql.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "naql.wsgi.application"
+
+# --- database ---------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'naql.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the embedded worker process write while the web process reads;
+    # IMMEDIATE transactions make "claim a job" atomic without lock upgrades.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+         "transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-naql.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- storage ----------------------------------------------------------------------------
+NAQL_STORAGE = env.str("NAQL_STORAGE", default="file")
+if NAQL_STORAGE == "s3":
+    _warc_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("NAQL_S3_BUCKET"),
+            "endpoint_url": env.str("NAQL_S3_ENDPOINT_URL", default=None),
+            "access_key": env.str("NAQL_S3_ACCESS_KEY", default=None),
+            "secret_key": env.str("NAQL_S3_SECRET_KEY", default=None),
+            "location": env.str("NAQL_S3_PREFIX", default="warcs"),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _warc_storage = {
+        "BACKEND": "archive.warcstore.ImmutableFileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "warcs"), "base_url": None},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(DATA_DIR / "media")}},
+    "warcs": _warc_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+NAQL_TMP_DIR = Path(env.str("NAQL_TMP_DIR", default=str(DATA_DIR / "tmp")))
+
+# --- capture ----------------------------------------------------------------------------
+NAQL_CAPTURE_PROXY = env.str("NAQL_CAPTURE_PROXY", default="") or None
+# Test-only: CIDRs exempt from the SSRF guard. Empty in every real deployment.
+NAQL_CAPTURE_ALLOWED_NETWORKS = env.list("NAQL_CAPTURE_ALLOWED_NETWORKS", default=[])
+NAQL_CAPTURE_CONNECT_TIMEOUT = env.float("NAQL_CAPTURE_CONNECT_TIMEOUT", default=10.0)
+NAQL_CAPTURE_READ_TIMEOUT = env.float("NAQL_CAPTURE_READ_TIMEOUT", default=30.0)
+NAQL_CAPTURE_TOTAL_TIMEOUT = env.float("NAQL_CAPTURE_TOTAL_TIMEOUT", default=120.0)
+NAQL_CAPTURE_MAX_BODY = env.int("NAQL_CAPTURE_MAX_BODY", default=50 * 1024 * 1024)
+NAQL_CAPTURE_MAX_REDIRECTS = env.int("NAQL_CAPTURE_MAX_REDIRECTS", default=10)
+NAQL_CAPTURE_MAX_REQUISITES = env.int("NAQL_CAPTURE_MAX_REQUISITES", default=60)
+NAQL_CAPTURE_MAX_REQUISITE_BYTES = env.int("NAQL_CAPTURE_MAX_REQUISITE_BYTES", default=30 * 1024 * 1024)
+NAQL_CAPTURE_MAX_ATTEMPTS = env.int("NAQL_CAPTURE_MAX_ATTEMPTS", default=3)
+NAQL_JOB_STALE_AFTER = timedelta(seconds=env.int("NAQL_JOB_STALE_AFTER", default=15 * 60))
+
+# --- replay -----------------------------------------------------------------------------
+# Origin that serves archived content (a separate origin keeps archived scripts away from
+# Naql's cookies). Empty: replay responses are served with a CSP sandbox instead.
+NAQL_REPLAY_HOST = env.str("NAQL_REPLAY_HOST", default="")
+NAQL_PUBLIC_URL = env.str("NAQL_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+# --- celery -----------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
+NAQL_EMBEDDED_QUEUE = CELERY_BROKER_URL is None
+if NAQL_EMBEDDED_QUEUE:
+    _broker_dir = DATA_DIR / "broker"
+    (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {"task": "archive.tasks.sweep_stale_jobs", "schedule": 300.0},
+    "run-due-watches": {"task": "archive.tasks.run_due_watches", "schedule": 60.0},
+}
+CELERY_TIMEZONE = "UTC"
+
+# --- auth, i18n, static -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Naql API",
+    "DESCRIPTION": "Web archive and provenance: snapshots, documents, claims and their chains.",
+    "VERSION": "0.1.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("NAQL_LOG_LEVEL", default="INFO")},
+}
