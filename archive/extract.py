@@ -384,9 +384,7 @@ def is_html_response(body: bytes, content_type: str | None) -> bool:
         return True
     if mime not in _UNKNOWN_MIMES:
         return False
-    head = (body or b"")[:1024]
-    for bom in (codecs.BOM_UTF8,):
-        head = head.removeprefix(bom)
+    head = (body or b"")[:1024].removeprefix(codecs.BOM_UTF8)
     head = head.lstrip(b" \t\r\n\x0c").lower()
     return any(head.startswith(p) and head[len(p):len(p) + 1] in (b" ", b">", b"") for p in _HTML_SNIFF)
 
