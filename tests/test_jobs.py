@@ -1,0 +1,127 @@
+"""Capture jobs: state machine, atomic claim, retries, sweeping, the capture command, the admin."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from archive import jobs
+from archive.errors import ForbiddenAddress, InvalidURL
+from archive.models import CaptureJob, Snapshot, WarcFile
+from tests.helpers import ELESPANOL_SHORT_URL, WATAN_URL
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def via_proxy(corpus_proxy):
+    corpus_proxy.reset()
+    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url):
+        yield corpus_proxy
+
+
+def test_job_moves_pending_running_succeeded_and_records_progress(via_proxy):
+    job = jobs.submit(WATAN_URL, enqueue=False)
+    assert job.state == CaptureJob.State.PENDING
+    job = jobs.run_job(job.pk)
+    assert job.state == CaptureJob.State.SUCCEEDED and job.attempts == 1
+    assert job.snapshot.url == WATAN_URL and job.started_at <= job.finished_at
+    assert [p["step"] for p in job.progress] == ["fetched", "written"]
+
+
+def test_claim_is_atomic_only_one_worker_wins(via_proxy):
+    job = jobs.submit(WATAN_URL, enqueue=False)
+    a = CaptureJob.objects.get(pk=job.pk)
+    b = CaptureJob.objects.get(pk=job.pk)
+    assert a.claim() is True
+    assert b.claim() is False
+
+
+def test_permanent_failure_is_not_retried_and_keeps_a_structured_error(via_proxy):
+    job = jobs.submit("http://lab.naql.test/loop-a", enqueue=False)
+    job = jobs.run_job(job.pk)
+    assert job.state == CaptureJob.State.FAILED and job.attempts == 1
+    assert job.error["code"] == "redirect_loop" and job.error["permanent"] is True
+    assert "redirect loop" in job.error["message"]
+
+
+def test_transient_failure_goes_back_to_pending_with_backoff_then_fails_after_max_attempts(via_proxy):
+    job = jobs.submit("http://unknown-host.naql.test/", enqueue=False)
+    job = jobs.run_job(job.pk)
+    assert job.state == CaptureJob.State.PENDING and job.error["code"] == "dns_failure"
+    assert job.not_before > timezone.now() + timedelta(seconds=20)
+    for _ in range(job.max_attempts - 1):
+        job = jobs.run_job(job.pk)
+    assert job.state == CaptureJob.State.FAILED and job.attempts == job.max_attempts
+
+
+def test_stale_running_job_is_swept_back_to_pending(via_proxy):
+    job = jobs.submit(WATAN_URL, enqueue=False)
+    assert job.claim()
+    CaptureJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    assert CaptureJob.sweep_stale() == 1
+    job.refresh_from_db()
+    assert job.state == CaptureJob.State.PENDING and job.error["code"] == "worker_lost"
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://", "ftp://example.org/x", "http://10.0.0.1/"])
+def test_submit_refuses_bad_urls_and_creates_no_job(url):
+    with pytest.raises((InvalidURL, ForbiddenAddress, Exception)) as info:
+        jobs.submit(url, enqueue=False)
+    assert getattr(info.value, "code", None) in {"invalid_url", "unsupported_scheme", "forbidden_address"}
+    assert CaptureJob.objects.count() == 0
+
+
+def test_capture_command_prints_json_per_url(via_proxy, capsys):
+    call_command("capture", WATAN_URL, ELESPANOL_SHORT_URL, "--json", "--no-requisites")
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["ok"] for x in lines] == [True, True]
+    assert lines[1]["status"] == 200 and lines[1]["final_url"].endswith("marruecos/")
+    snap = Snapshot.objects.get(guid=lines[0]["snapshot"])
+    assert lines[0]["record_sha256"] == snap.record_sha256
+    assert lines[0]["warc_sha256"] == snap.warc_file.sha256
+
+
+def test_capture_command_exits_non_zero_with_the_reason(via_proxy, capsys):
+    with pytest.raises(CommandError, match="1 of 2"):
+        call_command("capture", WATAN_URL, "http://169.254.169.254/latest/", "--no-requisites")
+    assert "forbidden_address" in capsys.readouterr().err
+
+
+def test_admin_capture_returns_at_once_with_a_pending_job(via_proxy, admin_client,
+                                                         django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    with mock.patch("archive.jobs.enqueue_job") as enqueue:
+        with django_capture_on_commit_callbacks(execute=True):
+            resp = admin_client.post("/admin/archive/capturejob/capture/", {"url": WATAN_URL, "requisites": "on"})
+    assert resp.status_code == 302
+    job = CaptureJob.objects.get()
+    assert job.state == CaptureJob.State.PENDING and WarcFile.objects.count() == 0
+    assert enqueue.call_count == 1
+    page = admin_client.get(resp["Location"])
+    assert page.status_code == 200 and b"pending" in page.content
+
+
+def test_admin_capture_form_shows_the_guard_error(admin_client):
+    resp = admin_client.post("/admin/archive/capturejob/capture/", {"url": "http://127.0.0.1:8000/admin/"})
+    assert resp.status_code == 200 and b"refusing to connect to 127.0.0.1" in resp.content
+    assert CaptureJob.objects.count() == 0
+
+
+def test_snapshots_are_read_only_in_admin_and_withdrawal_is_recorded(via_proxy, admin_client, admin_user):
+    snap = jobs.run_job(jobs.submit(WATAN_URL, enqueue=False, requisites=False).pk).snapshot
+    assert admin_client.get(f"/admin/archive/snapshot/{snap.pk}/delete/").status_code == 403
+    resp = admin_client.post("/admin/archive/snapshot/", {"action": "withdraw_selected", "_selected_action": [snap.pk],
+                                                           "apply": "1", "reason": "court order 12/2026"})
+    assert resp.status_code == 302
+    snap.refresh_from_db()
+    assert snap.withdrawn_at and snap.withdrawn_by == admin_user and snap.withdrawn_reason == "court order 12/2026"
+    assert snap.withdrawals.get().user == admin_user
+    assert Snapshot.objects.filter(pk=snap.pk).exists()  # the row and its bytes remain
+    assert not Snapshot.objects.live().filter(pk=snap.pk).exists()
