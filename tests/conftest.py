@@ -1,0 +1,104 @@
+"""Shared pytest fixtures.
+
+Test servers (see tests/corpus_server.py); nothing here leaves 127.0.0.1:
+
+* ``offline_dns`` (session): a fake ``socket.getaddrinfo`` — IP literals and ``localhost``
+  resolve locally, names registered with ``offline_dns.set(host, [ips])`` resolve to those,
+  every other name fails with ``EAI_NONAME``; ``offline_dns.queries`` logs lookups.
+* ``fake_dns`` (function): the same object, with answers/queries cleared after the test.
+* ``corpus_proxy`` (session): forward proxy serving the fixture web at its real URLs;
+  ``.proxy_url``, ``.requests`` (``LoggedRequest`` list), ``.set_version(url, i)``, ``.reset()``,
+  ``.tls_origin`` (the https origin reached by ``CONNECT secure.naql.test:443``, or None).
+* ``clean_proxy`` (function): ``corpus_proxy`` after ``reset()``.
+* ``local_origin`` (function): a plain loopback origin serving the lab paths
+  (``.url(path)``, ``.requests``); fetch it with ``allowed_networks=["127.0.0.1/32"]``.
+* ``tls_client_context`` (session): an SSLContext trusting the self-signed test certificate.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+import pytest
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # so `tests.corpus_server` imports
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.corpus_server import TLS_HOST, CorpusServer, FakeDNS, make_self_signed
+
+
+@pytest.fixture(scope="session")
+def offline_dns():
+    dns = FakeDNS()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket, "getaddrinfo", dns.getaddrinfo)
+    try:
+        yield dns
+    finally:
+        mp.undo()
+
+
+@pytest.fixture
+def fake_dns(offline_dns):
+    offline_dns.clear()
+    yield offline_dns
+    offline_dns.clear()
+
+
+@pytest.fixture(scope="session")
+def _test_certificate():
+    made = make_self_signed(TLS_HOST)
+    yield made
+    if made:
+        shutil.rmtree(made[0], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tls_client_context(_test_certificate):
+    if not _test_certificate:
+        pytest.skip("openssl CLI not available to make a test certificate")
+    ctx = ssl.create_default_context(cafile=_test_certificate[1])
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def corpus_proxy(offline_dns, _test_certificate):
+    proxy = CorpusServer("proxy")
+    tls_origin = None
+    if _test_certificate:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(_test_certificate[1], _test_certificate[2])
+        tls_origin = CorpusServer("origin", tls_context=ctx).start()
+        proxy.tls_origin = tls_origin
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+        if tls_origin is not None:
+            tls_origin.stop()
+
+
+@pytest.fixture
+def clean_proxy(corpus_proxy):
+    corpus_proxy.reset()
+    yield corpus_proxy
+    corpus_proxy.reset()
+
+
+@pytest.fixture(scope="session")
+def _local_origin_server(offline_dns):
+    server = CorpusServer("origin").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_origin(_local_origin_server):
+    _local_origin_server.reset()
+    yield _local_origin_server
+    _local_origin_server.reset()

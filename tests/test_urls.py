@@ -1,0 +1,83 @@
+"""URL helpers: IRI → URI, SURT keys, Wayback timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from archive.urls import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+from tests.corpus_server import load_rows
+
+WATAN_IRI = "http://www.watanserb.com/2021/11/27/الأمن-السيبراني-والاستخبارات-مفاتيح-اتفاقية-الدفاع-بين-إسرائيل-والمغرب/"
+
+
+def test_arabic_iri_becomes_the_encoded_url_of_urls_tsv():
+    assert iri_to_uri(WATAN_IRI) in {row.url for rows in load_rows().values() for row in rows}
+
+
+def test_existing_percent_escapes_are_never_double_encoded():
+    assert iri_to_uri("http://a.example/%D8%A7ب?q=%d8%a7ب") == "http://a.example/%D8%A7%D8%A8?q=%d8%a7%D8%A8"
+
+
+def test_lone_percent_sign_is_encoded():
+    assert iri_to_uri("http://a.example/100%/x?d=50%") == "http://a.example/100%25/x?d=50%25"
+
+
+def test_host_becomes_lowercase_idna_and_fragment_is_dropped():
+    assert iri_to_uri("https://وطن.Example:8443/ص#section") == "https://xn--2gb4ae.example:8443/%D8%B5"
+
+
+def test_spaces_and_unsafe_ascii_are_encoded_reserved_kept():
+    assert iri_to_uri('http://a.example/a b/"c"?x=1&y=a|b') == "http://a.example/a%20b/%22c%22?x=1&y=a%7Cb"
+
+
+def test_ascii_uri_is_unchanged():
+    url = "http://www.elespanol.com/mundo/africa/20211125/x/?a=1&b=%2F"
+    assert iri_to_uri(url) == url
+
+
+def test_surt_key_of_watan_article():
+    key = surt_key(WATAN_IRI)
+    assert key.startswith("com,watanserb)/2021/11/27/%d8%a7%d9%84%d8%a3")
+    assert key == surt_key(iri_to_uri(WATAN_IRI))
+
+
+def test_surt_key_ignores_scheme_www_default_port_and_query_order():
+    assert surt_key("https://WWW.Example.com:443/A?b=2&a=1") == surt_key("http://example.com/A?a=1&b=2")
+    assert surt_key("http://example.com/A?a=1") == "com,example)/a?a=1"
+
+
+def test_timestamp14_formats_in_utc():
+    plus3 = timezone(timedelta(hours=3))
+    assert timestamp14(datetime(2021, 11, 27, 10, 15, 0, tzinfo=plus3)) == "20211127071500"
+    assert timestamp14(datetime(2021, 11, 27, 7, 15, 0)) == "20211127071500"  # naive = UTC
+
+
+def test_timestamp14_round_trips():
+    dt = datetime(2021, 11, 29, 9, 0, 5, tzinfo=UTC)
+    assert parse_timestamp14(timestamp14(dt)) == dt
+
+
+@pytest.mark.parametrize(
+    ("ts", "earliest", "latest"),
+    [
+        ("2021", (2021, 1, 1, 0, 0, 0), (2021, 12, 31, 23, 59, 59)),
+        ("202111", (2021, 11, 1, 0, 0, 0), (2021, 11, 30, 23, 59, 59)),
+        ("202102", (2021, 2, 1, 0, 0, 0), (2021, 2, 28, 23, 59, 59)),
+        ("202002", (2020, 2, 1, 0, 0, 0), (2020, 2, 29, 23, 59, 59)),
+        ("20211127", (2021, 11, 27, 0, 0, 0), (2021, 11, 27, 23, 59, 59)),
+        ("2021112710", (2021, 11, 27, 10, 0, 0), (2021, 11, 27, 10, 59, 59)),
+        ("20211127101500", (2021, 11, 27, 10, 15, 0), (2021, 11, 27, 10, 15, 0)),
+        ("20210231", (2021, 2, 28, 0, 0, 0), (2021, 2, 28, 23, 59, 59)),  # clamped like pywb
+    ],
+)
+def test_parse_timestamp14_pads_prefixes_to_earliest_or_latest(ts, earliest, latest):
+    assert parse_timestamp14(ts) == datetime(*earliest, tzinfo=UTC)
+    assert parse_timestamp14(ts, latest=True) == datetime(*latest, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("bad", ["", "202", "202111271015001", "2021-11-27", "abcd", "٢٠٢١", " 2021"])
+def test_parse_timestamp14_rejects_non_timestamps(bad):
+    with pytest.raises(ValueError):
+        parse_timestamp14(bad)
