@@ -28,7 +28,13 @@ from .models import CaptureJob, Snapshot, WarcFile
 from .requisites import css_requisites, html_requisites
 from .snapshots import apply_extraction
 from .urls import iri_to_uri, surt_key
-from .warcstore import HTTP_REQUEST_TYPE, HTTP_RESPONSE_TYPE, REVISIT_PROFILE, WarcBuilder, http_payload_offset
+from .warcstore import (
+    HTTP_REQUEST_TYPE,
+    HTTP_RESPONSE_TYPE,
+    REVISIT_PROFILE,
+    WarcBuilder,
+    http_payload_offset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,8 @@ def _limits() -> FetchLimits:
 
 def _fetch(url: str) -> Exchange:
     return fetch(url, limits=_limits(), proxy=settings.NAQL_CAPTURE_PROXY,
-                 allowed_networks=tuple(settings.NAQL_CAPTURE_ALLOWED_NETWORKS))
+                 allowed_networks=tuple(settings.NAQL_CAPTURE_ALLOWED_NETWORKS),
+                 proxy_local_dns=settings.NAQL_CAPTURE_PROXY_LOCAL_DNS)
 
 
 def _mime(ex: Exchange) -> str:

@@ -598,6 +598,7 @@ def fetch(
     allowed_networks: Iterable[str] = (),
     user_agent: str = DEFAULT_UA,
     ssl_context: ssl.SSLContext | None = None,
+    proxy_local_dns: bool = True,
 ) -> Exchange:
     """Perform one guarded HTTP exchange for ``url`` and return it (redirects are not followed).
 
@@ -621,7 +622,7 @@ def fetch(
 
     if proxy:
         proxy_host, proxy_port = _parse_proxy(proxy)
-        if not target.is_ip_literal:
+        if not target.is_ip_literal and proxy_local_dns:
             try:
                 resolve(target, allowed_networks=allowed_networks)
             except DNSFailure:

@@ -110,7 +110,7 @@ class Snapshot(models.Model):
     canonical_url = models.TextField(blank=True)
     main_text = models.TextField(blank=True, help_text="Article text, boilerplate removed (for reading and search).")
     text = models.TextField(blank=True, help_text="Normalised visible text: the text selectors point into.")
-    text_fingerprint = models.CharField(max_length=64, blank=True,
+    text_fingerprint = models.CharField(max_length=80, blank=True,
                                         help_text="Digest of the article text with boring variation removed.")
     extracted = models.JSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
     # access and withdrawal
@@ -176,6 +176,9 @@ class WithdrawalLog(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id} withdrawn {self.at:%Y-%m-%d}"
 
 
 class CaptureJobQuerySet(models.QuerySet):

@@ -12,11 +12,13 @@ def run_capture_job(job_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def sweep_stale_jobs() -> int:
+    from .fixity import cleanup_partial_files
     from .jobs import run_due_jobs
     from .models import CaptureJob
 
     swept = CaptureJob.sweep_stale()
     run_due_jobs()
+    cleanup_partial_files()
     return swept
 
 

@@ -116,6 +116,9 @@ NAQL_TMP_DIR = Path(env.str("NAQL_TMP_DIR", default=str(DATA_DIR / "tmp")))
 
 # --- capture ----------------------------------------------------------------------------
 NAQL_CAPTURE_PROXY = env.str("NAQL_CAPTURE_PROXY", default="") or None
+# With a proxy: also resolve names locally and refuse internal answers (on by default). Networks
+# whose only way out is the proxy (no local DNS) turn this off; IP literals are always checked.
+NAQL_CAPTURE_PROXY_LOCAL_DNS = env.bool("NAQL_CAPTURE_PROXY_LOCAL_DNS", default=True)
 # Test-only: CIDRs exempt from the SSRF guard. Empty in every real deployment.
 NAQL_CAPTURE_ALLOWED_NETWORKS = env.list("NAQL_CAPTURE_ALLOWED_NETWORKS", default=[])
 NAQL_CAPTURE_CONNECT_TIMEOUT = env.float("NAQL_CAPTURE_CONNECT_TIMEOUT", default=10.0)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive.fixity import audit_all
+from archive.fixity import audit_all, orphan_files
 
 
 class Command(BaseCommand):
@@ -22,5 +22,8 @@ class Command(BaseCommand):
             elif not opts["quiet"]:
                 self.stdout.write(f"ok   {r.name} ({r.records_checked} records)")
         self.stdout.write(f"{len(reports) - len(bad)} of {len(reports)} WARC file(s) verified")
+        for name in orphan_files():
+            self.stdout.write(f"note {name}: published but not indexed (a capture was interrupted); "
+                              "import_warc can index it")
         if bad:
             raise CommandError(f"{len(bad)} WARC file(s) failed fixity")
