@@ -16,7 +16,7 @@ def apply_extraction(snap: Snapshot, body: bytes, content_type: str | None) -> N
     """Fill the extracted fields of an (unsaved or saved) snapshot from its decoded body.
 
     Extraction is derived data: a failure is recorded on the row, never fatal to the capture."""
-    if snap.mime and snap.mime not in TEXT_TYPES:
+    if (snap.mime and snap.mime not in TEXT_TYPES) or not body:
         return
     from .extract import extract
     from .versions import text_fingerprint

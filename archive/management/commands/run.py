@@ -27,6 +27,11 @@ class Command(BaseCommand):
         worker = None
         if not opts["no_worker"] and (settings.NAQL_EMBEDDED_QUEUE or opts["with_worker"]):
             worker = self.start_worker()
+
+        def stop(signum, frame):
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
         try:
             call_command("runserver", opts["addrport"], use_reloader=False)
         finally:
