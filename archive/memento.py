@@ -1,0 +1,310 @@
+"""Memento (RFC 7089): index look-ups, TimeGate negotiation, TimeMaps, Link headers.
+
+Every look-up goes through the ``(surt, captured_at)`` index and touches O(log n) rows:
+the memento closest to a datetime is the nearer of two ``LIMIT 1`` queries (latest at or before,
+earliest after); first/last/prev/next are one ``LIMIT 1`` query each; a TimeMap page is a range
+scan from a cursor. Nothing ever loads all captures of a URL.
+
+TimeMap paging: a page holds ``NAQL_TIMEMAP_PAGE_SIZE`` mementos (default 1000) in capture
+order, extended so that one second's captures are never split. The first page is
+``/web/timemap/<fmt>/<url>``; the next one ``/web/timemap/<fmt>/from/<ts14>/<url>`` (inclusive
+lower bound), announced by a ``rel="next"`` link (in the body for link-format, in the ``Link``
+header for both formats).
+
+JSON TimeMap format (pywb-like JSON lines, ``application/x-ndjson``): one object per memento,
+``{"urlkey", "timestamp", "url", "mime", "status", "digest", "length", "guid", "memento"}`` —
+``digest`` is the WARC payload digest, ``length`` the stored record length, ``memento`` the
+absolute URI-M.
+
+Withdrawn snapshots are invisible to every look-up here; :func:`withdrawn_at` lets the replay
+answer 410 when someone addresses a withdrawn memento directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils.http import http_date, parse_http_date
+
+from .models import Snapshot
+from .rewrite import archive_path
+from .urls import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+
+LINK_FORMAT = "application/link-format"
+JSON_LINES = "application/x-ndjson"
+
+
+class BadTarget(ValueError):
+    """The URL in a replay/Memento request cannot be an archived http(s) URL."""
+
+
+# --------------------------------------------------------------------------------------------
+# request parsing
+# --------------------------------------------------------------------------------------------
+def target_url(path_url: str, query: str = "") -> str:
+    """The archived URL addressed by ``/web/.../<path_url>?<query>``, as an ASCII URI.
+
+    Repairs what proxies and browsers do to a URL in a path (``http:/x`` → ``http://x``) and
+    adds ``http://`` when the scheme is missing. Raises :class:`BadTarget`."""
+    raw = (path_url or "").strip()
+    if query:
+        raw = f"{raw}?{query}"
+    low = raw.lower()
+    for scheme in ("http", "https"):
+        if low.startswith(f"{scheme}:/") and not low.startswith(f"{scheme}://"):
+            raw = f"{scheme}://{raw[len(scheme) + 2:]}"
+            break
+    if "://" not in raw[:10]:
+        raw = "http://" + raw.lstrip("/")
+    try:
+        uri = iri_to_uri(raw)
+        parts = urlsplit(uri)
+        host = parts.hostname
+        _ = parts.port
+        surt_key(uri)
+    except ValueError as exc:
+        raise BadTarget(f"not a URL: {path_url!r}") from exc
+    if parts.scheme not in ("http", "https") or not host or len(uri) > 4000:
+        raise BadTarget(f"not an http(s) URL: {path_url!r}")
+    if not parts.path:
+        uri += "/"
+    return uri
+
+
+def parse_accept_datetime(value: str) -> datetime:
+    """RFC 1123 date of an ``Accept-Datetime`` header, as an aware UTC datetime (ValueError)."""
+    from datetime import UTC
+
+    return datetime.fromtimestamp(parse_http_date(value.strip()), tz=UTC)
+
+
+def parse_ts(ts: str) -> datetime:
+    """A 1-14 digit Wayback timestamp; short ones are padded like pywb. Raises ValueError."""
+    if len(ts) < 4:
+        raise ValueError(f"timestamp too short: {ts!r}")
+    return parse_timestamp14(ts)
+
+
+# --------------------------------------------------------------------------------------------
+# index look-ups (each one or two LIMIT 1 queries on (surt, captured_at))
+# --------------------------------------------------------------------------------------------
+def mementos(surt: str, user=None):
+    return Snapshot.objects.visible_to(user).filter(surt=surt)
+
+
+_TIES = 4  # rows fetched per side, to break ties between URL variants sharing a SURT and second
+
+
+def _pick(candidates: list[Snapshot], when: datetime | None, url: str | None) -> Snapshot | None:
+    """Nearest to ``when`` (latest when None); among equally near ones (a 301 hop and its target
+    often share a SURT and a second), the exact URL, then the non-redirect, then the earlier."""
+    def key(s: Snapshot):
+        distance = abs((s.captured_at - when).total_seconds()) if when else -s.captured_at.timestamp()
+        return (int(distance), s.url != url if url else False, 300 <= s.status < 400, s.captured_at, s.pk)
+
+    return min(candidates, key=key) if candidates else None
+
+
+def closest(surt: str, when: datetime, user=None, url: str | None = None) -> Snapshot | None:
+    """The memento nearest to ``when``: latest at or before, earliest after (a few rows each)."""
+    qs = mementos(surt, user)
+    before = list(qs.filter(captured_at__lte=when).order_by("-captured_at")[:_TIES])
+    after = list(qs.filter(captured_at__gt=when).order_by("captured_at")[:_TIES])
+    return _pick(before + after, when, url)
+
+
+def first(surt: str, user=None) -> Snapshot | None:
+    return mementos(surt, user).order_by("captured_at").first()
+
+
+def last(surt: str, user=None, url: str | None = None) -> Snapshot | None:
+    if url is None:
+        return mementos(surt, user).order_by("-captured_at").first()
+    return _pick(list(mementos(surt, user).order_by("-captured_at")[:_TIES]), None, url)
+
+
+def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | None]:
+    qs = mementos(snap.surt, user)
+    prev = qs.filter(captured_at__lt=snap.captured_at).order_by("-captured_at").first()
+    nxt = qs.filter(captured_at__gt=snap.captured_at).order_by("captured_at").first()
+    return prev, nxt
+
+
+def withdrawn_at(surt: str, when: datetime) -> Snapshot | None:
+    """A withdrawn snapshot captured in the very second ``when`` (direct access → 410)."""
+    return (Snapshot.objects.filter(surt=surt, captured_at__gte=when, captured_at__lt=when + timedelta(seconds=1),
+                                    withdrawn_at__isnull=False).order_by("captured_at").first())
+
+
+def nearby(url: str, user=None, limit: int = 10) -> list[Snapshot]:
+    """Captures of the same SURT host/path (query ignored), else of the same host: for the
+    "not archived" page (prefix scans, at most ``limit`` rows each)."""
+    key = surt_key(url)
+    qs = Snapshot.objects.visible_to(user).pages()
+    path_prefix = key.split("?", 1)[0]
+    found = list(qs.filter(surt__startswith=path_prefix)
+                 .order_by("surt", "-captured_at")[:limit])
+    if not found and ")" in key:
+        host_prefix = key.split(")", 1)[0] + ")"
+        found = list(qs.filter(surt__startswith=host_prefix)
+                     .order_by("surt", "-captured_at")[:limit])
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# URIs and headers
+# --------------------------------------------------------------------------------------------
+def replay_origin(request=None) -> str:
+    """Origin (scheme://host[:port]) that serves ``/web/``: NAQL_REPLAY_HOST when configured,
+    otherwise the requesting host (or NAQL_PUBLIC_URL without a request)."""
+    host = (settings.NAQL_REPLAY_HOST or "").strip().rstrip("/")
+    if host:
+        if "://" in host:
+            return host
+        scheme = request.scheme if request is not None else urlsplit(settings.NAQL_PUBLIC_URL).scheme or "https"
+        return f"{scheme}://{host}"
+    if request is not None:
+        return f"{request.scheme}://{request.get_host()}"
+    return settings.NAQL_PUBLIC_URL.rstrip("/")
+
+
+def memento_uri(snap: Snapshot, origin: str = "", mod: str = "") -> str:
+    return origin + archive_path(snap.timestamp, mod, snap.url)
+
+
+def timegate_uri(url: str, origin: str = "") -> str:
+    return f"{origin}/web/{url}"
+
+
+def timemap_uri(url: str, origin: str = "", fmt: str = "link", from_ts: str | None = None) -> str:
+    cursor = f"from/{from_ts}/" if from_ts else ""
+    return f"{origin}/web/timemap/{fmt}/{cursor}{url}"
+
+
+def _link(uri: str, rel: str, **params: str) -> str:
+    extra = "".join(f'; {k}="{v}"' for k, v in params.items())
+    return f'<{uri}>; rel="{rel}"{extra}'
+
+
+def _dt(snap: Snapshot) -> str:
+    return http_date(snap.captured_at.timestamp())
+
+
+def memento_links(snap: Snapshot, origin: str, user=None) -> str:
+    """``Link`` header of a memento: original, timegate, timemap, first/last/prev/next + self."""
+    f, la = first(snap.surt, user), last(snap.surt, user)
+    prev, nxt = neighbours(snap, user)
+    rels: dict[int, tuple[Snapshot, list[str]]] = {}
+    for s, rel in ((f, "first"), (prev, "prev"), (snap, ""), (nxt, "next"), (la, "last")):
+        if s is not None:
+            rels.setdefault(s.pk, (s, []))[1].append(rel)
+    links = [_link(snap.url, "original"), _link(timegate_uri(snap.url, origin), "timegate"),
+             _link(timemap_uri(snap.url, origin), "timemap", type=LINK_FORMAT)]
+    for s, words in sorted(rels.values(), key=lambda e: (e[0].captured_at, e[0].pk)):
+        rel = " ".join(w for w in dict.fromkeys(words) if w) + " memento"
+        links.append(_link(memento_uri(s, origin), rel.strip(), datetime=_dt(s)))
+    return ", ".join(links)
+
+
+def memento_headers(snap: Snapshot, origin: str, user=None) -> dict[str, str]:
+    return {"Memento-Datetime": _dt(snap), "Link": memento_links(snap, origin, user)}
+
+
+@dataclass
+class Negotiation:
+    """Outcome of TimeGate negotiation: the chosen memento and the response headers."""
+
+    snapshot: Snapshot
+    location: str
+    headers: dict[str, str]
+
+
+def negotiate(url: str, accept_datetime: str | None, origin: str, user=None) -> Negotiation | None:
+    """TimeGate: the memento closest to ``Accept-Datetime`` (latest without one). None when
+    the URL has no memento. Raises ValueError for a malformed ``Accept-Datetime``."""
+    surt = surt_key(url)
+    if accept_datetime and accept_datetime.strip():
+        snap = closest(surt, parse_accept_datetime(accept_datetime), user, url)
+    else:
+        snap = last(surt, user, url)
+    if snap is None:
+        return None
+    location = memento_uri(snap, origin)
+    links = [_link(url, "original"), _link(timemap_uri(url, origin), "timemap", type=LINK_FORMAT),
+             _link(location, "memento", datetime=_dt(snap))]
+    return Negotiation(snap, location, {"Vary": "accept-datetime", "Link": ", ".join(links)})
+
+
+# --------------------------------------------------------------------------------------------
+# TimeMaps
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TimeMapPage:
+    url: str
+    entries: list[Snapshot]
+    first: Snapshot | None
+    last: Snapshot | None
+    from_ts: str | None
+    next_ts: str | None
+
+
+def page_size() -> int:
+    return max(1, int(getattr(settings, "NAQL_TIMEMAP_PAGE_SIZE", 1000)))
+
+
+def timemap_page(url: str, user=None, from_ts: str | None = None, size: int | None = None) -> TimeMapPage:
+    """One page of the TimeMap of ``url`` starting at ``from_ts`` (inclusive). ValueError on a
+    bad ``from_ts``."""
+    size = size or page_size()
+    surt = surt_key(url)
+    qs = mementos(surt, user).order_by("captured_at", "pk")
+    start = parse_ts(from_ts) if from_ts else None
+    scoped = qs.filter(captured_at__gte=start) if start else qs
+    fields = ("pk", "guid", "url", "surt", "captured_at", "status", "mime", "payload_digest", "length")
+    entries = list(scoped.only(*fields)[:size])
+    next_ts = None
+    if len(entries) == size:
+        boundary = entries[-1].captured_at.replace(microsecond=0) + timedelta(seconds=1)
+        tail_start = boundary - timedelta(seconds=1)
+        seen = {e.pk for e in entries}
+        entries.extend(s for s in qs.filter(captured_at__gte=tail_start, captured_at__lt=boundary).only(*fields)
+                       if s.pk not in seen)
+        nxt = qs.filter(captured_at__gte=boundary).only("captured_at").first()
+        next_ts = timestamp14(nxt.captured_at) if nxt else None
+    return TimeMapPage(url, entries, first(surt, user), last(surt, user), from_ts, next_ts)
+
+
+def timemap_links(page: TimeMapPage, origin: str, fmt: str) -> list[str]:
+    """Paging links (self, next) of a TimeMap page, for the body or the ``Link`` header."""
+    ctype = LINK_FORMAT if fmt == "link" else JSON_LINES
+    params = {"type": ctype}
+    if page.entries:
+        params["from"] = _dt(page.entries[0])
+        params["until"] = _dt(page.entries[-1])
+    links = [_link(timemap_uri(page.url, origin, fmt, page.from_ts), "self", **params)]
+    if page.next_ts:
+        links.append(_link(timemap_uri(page.url, origin, fmt, page.next_ts), "next", type=ctype))
+    return links
+
+
+def render_link_format(page: TimeMapPage, origin: str) -> str:
+    lines = [_link(page.url, "original"), _link(timegate_uri(page.url, origin), "timegate"),
+             *timemap_links(page, origin, "link")]
+    first_pk = page.first.pk if page.first else None
+    last_pk = page.last.pk if page.last else None
+    for s in page.entries:
+        rel = " ".join(w for w, on in (("first", s.pk == first_pk), ("last", s.pk == last_pk)) if on)
+        lines.append(_link(memento_uri(s, origin), f"{rel} memento".strip(), datetime=_dt(s)))
+    return ",\n".join(lines) + "\n"
+
+
+def render_json_lines(page: TimeMapPage, origin: str) -> str:
+    rows = [json.dumps({"urlkey": s.surt, "timestamp": s.timestamp, "url": s.url, "mime": s.mime or "-",
+                        "status": str(s.status), "digest": s.payload_digest or "-", "length": str(s.length),
+                        "guid": s.guid, "memento": memento_uri(s, origin)}, ensure_ascii=False)
+            for s in page.entries]
+    return "".join(r + "\n" for r in rows)

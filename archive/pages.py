@@ -1,0 +1,161 @@
+"""The citable page of a snapshot (``/s/<ID>``), its WARC download and the diff view.
+
+``/s/<ID>`` shows the evidence (original and final URL, capture time in UTC, HTTP status,
+SHA-256 of the record and of the WARC file, WARC-Record-ID), the replay in a sandboxed frame,
+the timeline of versions with links to diff them, and copy-ready citations. IDs are
+canonicalised: ``/s/k7qm4xr2`` answers 301 to ``/s/K7QM-4XR2``. A withdrawn snapshot answers
+410 with the recorded reason.
+
+``/s/<ID>.warc.gz`` is the snapshot's own WARC records (the gzip members listed in
+``Snapshot.records``, each checked against its recorded SHA-256; for a revisit, the response
+record holding the payload comes first), concatenated: a valid WARC file on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.http import HttpResponse, HttpResponsePermanentRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from . import citations, memento
+from .errors import ArchiveError
+from .ids import canonical_guid
+from .models import Snapshot
+from .replay import IFRAME_SANDBOX, is_replay_host
+from .versions_timeline import timeline
+from .warcstore import read_range
+
+log = logging.getLogger(__name__)
+
+
+def _user(request):
+    return getattr(request, "user", None)
+
+
+def _lookup(request, guid: str, suffix: str = "") -> Snapshot | HttpResponse:
+    """The snapshot for a typed ID, or the response to send instead (301, 404, 410)."""
+    if is_replay_host(request):
+        return HttpResponse("Not found on the replay host.", status=404, content_type="text/plain")
+    canonical = canonical_guid(guid)
+    if canonical is None:
+        return render(request, "archive/not_archived.html", {"guid": guid}, status=404)
+    if canonical != guid:
+        return HttpResponsePermanentRedirect(f"/s/{canonical}{suffix}")
+    snap = (Snapshot.objects.filter(guid=canonical).select_related("warc_file", "final", "final__warc_file")
+            .first())
+    if snap is None or (not snap.is_withdrawn
+                        and not Snapshot.objects.visible_to(_user(request)).filter(pk=snap.pk).exists()):
+        return render(request, "archive/not_archived.html", {"guid": canonical}, status=404)
+    if snap.is_withdrawn:
+        return render(request, "archive/gone.html", {"snapshot": snap}, status=410)
+    return snap
+
+
+@require_safe
+def snapshot_page(request, guid: str):
+    snap = _lookup(request, guid)
+    if isinstance(snap, HttpResponse):
+        return snap
+    page = snap.final or snap
+    origin = memento.replay_origin(request)
+    entries = timeline(page)
+    versions = []
+    prev = None
+    for e in entries:
+        s = e.snapshot
+        versions.append({"entry": e, "is_current": s.pk == page.pk,
+                         "diff_prev": f"/s/{prev.guid}/diff/{s.guid}" if prev else None,
+                         "diff_this": None if s.pk == page.pk else f"/s/{page.guid}/diff/{s.guid}"})
+        prev = s
+    context = {
+        "snapshot": snap, "page": page, "replay_url": memento.memento_uri(page, origin), "sandbox": IFRAME_SANDBOX,
+        "raw_url": memento.memento_uri(page, origin, "id_"), "timemap_url": memento.timemap_uri(page.url, origin),
+        "versions": versions, "citations": citations.all_citations(snap, replay_origin=origin),
+        "chain": _redirect_chain(snap),
+    }
+    return render(request, "archive/snapshot.html", context)
+
+
+def _redirect_chain(snap: Snapshot) -> list[Snapshot]:
+    chain, seen, cur = [], set(), snap
+    while cur is not None and cur.pk not in seen and len(chain) < 20:
+        chain.append(cur)
+        seen.add(cur.pk)
+        cur = cur.redirect_to
+    return chain
+
+
+def snapshot_members(snap: Snapshot) -> list[bytes]:
+    """The stored gzip members of ``snap``'s records (payload record first for a revisit),
+    each verified against its recorded SHA-256. Raises FixityError on a mismatch."""
+    from .errors import FixityError
+
+    members = []
+    sources = []
+    if snap.record_type == Snapshot.RecordType.REVISIT and snap.payload_snapshot_id:
+        src = snap.payload_snapshot
+        sources.append((src.warc_file.name, {"offset": src.offset, "length": src.length, "sha256": src.record_sha256}))
+    records = snap.records or [{"offset": snap.offset, "length": snap.length, "sha256": snap.record_sha256}]
+    sources.extend((snap.warc_file.name, r) for r in records)
+    for name, rec in sources:
+        data = read_range(name, int(rec["offset"]), int(rec["length"]))
+        if rec.get("sha256") and hashlib.sha256(data).hexdigest() != rec["sha256"]:
+            raise FixityError(f"{name}: record at {rec['offset']} does not match its recorded SHA-256")
+        members.append(data)
+    return members
+
+
+@require_safe
+def warc_download(request, guid: str):
+    snap = _lookup(request, guid, ".warc.gz")
+    if isinstance(snap, HttpResponse):
+        return snap
+    try:
+        body = b"".join(snapshot_members(snap))
+    except (ArchiveError, OSError) as exc:
+        log.error("WARC download of %s failed: %s", snap.guid, exc)
+        return render(request, "archive/replay_error.html",
+                      {"status": 502, "message": "The stored records failed their fixity check."}, status=502)
+    resp = HttpResponse(body, content_type="application/warc")
+    resp["Content-Disposition"] = f'attachment; filename="naql-{snap.guid}.warc.gz"'
+    resp["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+def compare_snapshots(a: Snapshot, b: Snapshot):
+    """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
+    from .extract import extract
+    from .snapshots import decoded_body, stored_response
+    from .versions import compare
+
+    old, new = sorted([a, b], key=lambda s: (s.captured_at, s.pk))
+    ex = [extract(decoded_body(stored_response(s)), s.content_type, s.url) for s in (old, new)]
+    return old, new, compare(ex[0], ex[1])
+
+
+@require_safe
+def diff_view(request, guid: str, other: str):
+    a = _lookup(request, guid, f"/diff/{other}")
+    if isinstance(a, HttpResponse):
+        return a
+    b = _lookup(request, other)
+    if isinstance(b, HttpResponse):
+        if b.status_code == 301:
+            return HttpResponsePermanentRedirect(f"/s/{a.guid}/diff/{canonical_guid(other)}")
+        return b
+    a, b = a.final or a, b.final or b
+    try:
+        old, new, comparison = compare_snapshots(a, b)
+    except (ArchiveError, OSError) as exc:
+        log.error("diff %s..%s failed: %s", a.guid, b.guid, exc)
+        return render(request, "archive/replay_error.html",
+                      {"status": 502, "message": "The stored records failed their fixity check."}, status=502)
+    from .versions import render_html
+
+    return render(request, "archive/diff.html", {
+        "old": old, "new": new, "comparison": comparison, "summary": comparison.summary,
+        "diff_html": render_html(comparison), "same_url": old.surt == new.surt,
+    })

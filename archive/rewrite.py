@@ -1,0 +1,313 @@
+"""URL rewriting of archived HTML and CSS for replay.
+
+Every URL a replayed page would load or navigate to is turned into an archive URL
+``/web/<ts><mod>/<absolute-uri>``; at request time the memento lookup picks the capture closest
+to ``ts``. Modifiers follow pywb: ``im_`` images and fonts, ``cs_`` stylesheets, ``js_`` scripts,
+``if_`` frames, ``oe_`` other embeds, and none for links and forms (navigations).
+
+The HTML rewriter is a streaming pass over :class:`html.parser.HTMLParser` events: text,
+comments, scripts and tags without URLs are copied through verbatim; only start tags with a URL
+attribute are re-serialised. Rewritten: ``href``/``src``/``srcset``/``poster``/``action``/...
+(by tag), lazy-loading ``data-src``-style attributes, ``style`` attributes and ``<style>``
+elements (CSS ``url()`` and ``@import``), ``<meta http-equiv=refresh>``, and any other attribute
+whose whole value is an absolute http(s) URL (``og:url``, ``og:image``...), except vocabulary
+identifiers that are never fetched (``xmlns``, ``itemtype``, ``property``...). ``integrity`` and
+``ping`` are dropped (a rewritten stylesheet no longer matches its hash; pings are beacons),
+and the declared charset becomes UTF-8 because replayed HTML is served as UTF-8.
+``javascript:``, ``data:``, ``mailto:`` and fragment-only references are left alone; JavaScript
+is not rewritten (the sandbox CSP keeps it from reaching anything but the archive).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from .urls import iri_to_uri
+
+__all__ = ["Rewriter", "rewrite_html", "rewrite_css", "archive_path", "rewrite_srcset"]
+
+MODIFIERS = ("id_", "im_", "cs_", "js_", "if_", "oe_", "mp_")
+_KEEP_SCHEMES = ("javascript:", "data:", "mailto:", "about:", "blob:", "tel:", "sms:", "vbscript:", "chrome:")
+_NOT_FETCHED = {"xmlns", "itemtype", "itemprop", "itemid", "property", "typeof", "vocab", "prefix", "profile",
+                "rel", "rev", "about", "resource", "datatype"}
+
+# (tag, attribute) → modifier; ``None`` tag means any tag.
+_TAG_ATTRS: dict[tuple[str | None, str], str] = {
+    ("img", "src"): "im_", ("img", "srcset"): "im_", ("img", "lowsrc"): "im_", ("img", "longdesc"): "",
+    ("source", "src"): "oe_", ("source", "srcset"): "im_", ("input", "src"): "im_",
+    ("script", "src"): "js_", ("iframe", "src"): "if_", ("frame", "src"): "if_",
+    ("embed", "src"): "oe_", ("object", "data"): "oe_", ("object", "codebase"): "oe_", ("applet", "codebase"): "oe_",
+    ("video", "src"): "oe_", ("video", "poster"): "im_", ("audio", "src"): "oe_", ("track", "src"): "oe_",
+    ("image", "href"): "im_", ("image", "xlink:href"): "im_", ("use", "href"): "im_", ("use", "xlink:href"): "im_",
+    (None, "href"): "", (None, "src"): "oe_", (None, "action"): "", (None, "formaction"): "", (None, "cite"): "",
+    (None, "background"): "im_", (None, "poster"): "im_", (None, "xlink:href"): "", (None, "manifest"): "oe_",
+    (None, "data-src"): "im_", (None, "data-lazy-src"): "im_", (None, "data-original"): "im_",
+    (None, "data-srcset"): "im_", (None, "data-lazy-srcset"): "im_", (None, "data-bg"): "im_",
+}
+_SRCSET_ATTRS = {"srcset", "data-srcset", "data-lazy-srcset", "imagesrcset"}
+_ICON_RELS = {"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "image_src"}
+_PRELOAD_MODS = {"style": "cs_", "script": "js_", "image": "im_", "font": "im_", "fetch": "oe_"}
+_DROP_ATTRS = {"integrity", "ping"}
+
+_CSS_RE = re.compile(
+    r"""(?P<imp>@import\s+)(?:url\(\s*(?P<iu>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^)"'\s]*)\s*\)"""
+    r"""|(?P<is>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'))"""
+    r"""|url\(\s*(?P<u>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^)"'\s]*)\s*\)""",
+    re.I | re.S,
+)
+_CSS_ESCAPE_RE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|.)", re.S)
+_REFRESH_RE = re.compile(r"""^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*?)\2\s*$""", re.I | re.S)
+_META_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?[^\s;\"']+", re.I)
+
+
+def archive_path(ts: str, mod: str, url: str, prefix: str = "/web") -> str:
+    """``/web/<ts><mod>/<url>`` (``url`` must already be an absolute ASCII URI)."""
+    return f"{prefix}/{ts}{mod}/{url}"
+
+
+def _css_unescape(s: str) -> str:
+    def repl(m: re.Match) -> str:
+        g = m.group(1)
+        if re.match(r"[0-9a-fA-F]", g):
+            try:
+                return chr(int(g.strip(), 16))
+            except (ValueError, OverflowError):
+                return "\ufffd"
+        return "" if g == "\n" else g
+
+    return _CSS_ESCAPE_RE.sub(repl, s)
+
+
+class Rewriter:
+    """Turns references found in a document at ``base_url`` into archive URLs at ``ts``."""
+
+    def __init__(self, base_url: str, ts: str, prefix: str = "/web"):
+        self.base_url = base_url
+        self.ts = ts
+        self.prefix = prefix
+
+    def absolute(self, ref: str) -> str | None:
+        """The absolute http(s) URI ``ref`` points to (fragment kept apart), or None to leave it."""
+        ref = ref.strip()
+        if not ref or ref.startswith("#"):
+            return None
+        if ref.lower().replace("\t", "").replace("\n", "").startswith(_KEEP_SCHEMES):
+            return None
+        if ref.startswith(self.prefix + "/"):
+            return None  # already an archive URL
+        try:
+            url = iri_to_uri(urljoin(self.base_url, ref))
+        except ValueError:
+            return None
+        return url if urlsplit(url).scheme in ("http", "https") else None
+
+    def url(self, ref: str, mod: str = "") -> str:
+        """Rewritten form of ``ref`` (unchanged when it is not an http(s) reference)."""
+        absolute = self.absolute(ref)
+        if absolute is None:
+            return ref
+        fragment = ""
+        if "#" in ref:
+            fragment = "#" + ref.split("#", 1)[1]
+        return archive_path(self.ts, mod, absolute, self.prefix) + fragment
+
+    def rebase(self, href: str) -> None:
+        try:
+            self.base_url = urljoin(self.base_url, href.strip())
+        except ValueError:
+            pass
+
+
+def rewrite_srcset(value: str, fn) -> str:
+    """Apply ``fn`` to each candidate URL of a ``srcset`` (descriptors kept; commas in URLs kept)."""
+    out: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and (value[i].isspace() or value[i] == ","):
+            i += 1
+        if i >= n:
+            break
+        j = i
+        while j < n and not value[j].isspace():
+            j += 1
+        url = value[i:j]
+        desc = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+            i = j
+        else:
+            k, depth = j, 0
+            while k < n and (value[k] != "," or depth):
+                depth += value[k] == "("
+                depth -= value[k] == ")" and depth > 0
+                k += 1
+            desc = value[j:k].strip()
+            i = k + 1
+        out.append(fn(url) + (" " + desc if desc else ""))
+    return ", ".join(out)
+
+
+def _css_quote(url: str) -> str:
+    return '"' + url.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ") + '"'
+
+
+def rewrite_css(css: str, rw: Rewriter) -> str:
+    """Rewrite ``url()`` and ``@import`` references of a stylesheet (or a ``style`` attribute)."""
+
+    def unquote(token: str) -> str:
+        token = token.strip()
+        if token[:1] in "\"'" and token[-1:] == token[:1] and len(token) >= 2:
+            token = token[1:-1]
+        return _css_unescape(token)
+
+    def repl(m: re.Match) -> str:
+        if m.group("imp"):
+            raw = m.group("iu") if m.group("iu") is not None else m.group("is")
+            ref = unquote(raw)
+            new = rw.url(ref, "cs_")
+            if new == ref:
+                return m.group(0)
+            return f"{m.group('imp')}url({_css_quote(new)})"
+        ref = unquote(m.group("u"))
+        new = rw.url(ref, "im_")
+        return m.group(0) if new == ref else f"url({_css_quote(new)})"
+
+    return _CSS_RE.sub(repl, css)
+
+
+def _attr_mod(tag: str, name: str, attrs: dict[str, str | None]) -> str | None:
+    """Modifier for a URL attribute, or None when ``name`` is not a URL attribute of ``tag``."""
+    if tag == "link" and name == "href":
+        rels = set((attrs.get("rel") or "").lower().split())
+        if "stylesheet" in rels:
+            return "cs_"
+        if rels & _ICON_RELS:
+            return "im_"
+        if rels & {"preload", "prefetch", "modulepreload"}:
+            return _PRELOAD_MODS.get((attrs.get("as") or "").lower(), "js_" if "modulepreload" in rels else "oe_")
+        return ""
+    if (tag, name) in _TAG_ATTRS:
+        return _TAG_ATTRS[(tag, name)]
+    return _TAG_ATTRS.get((None, name))
+
+
+def _is_absolute_http(value: str) -> bool:
+    v = value.strip().lower()
+    return v.startswith(("http://", "https://", "//")) and " " not in v
+
+
+class _HtmlRewriter(HTMLParser):
+    def __init__(self, rw: Rewriter):
+        super().__init__(convert_charrefs=False)
+        self.rw = rw
+        self.out: list[str] = []
+        self._in_style = False
+
+    # -- tags -------------------------------------------------------------------------------
+    def handle_starttag(self, tag, attrs):
+        self.out.append(self._tag(tag, attrs, closed=False))
+        self._in_style = tag == "style"
+
+    def handle_startendtag(self, tag, attrs):
+        self.out.append(self._tag(tag, attrs, closed=True))
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self._in_style = False
+        self.out.append(f"</{tag}>")
+
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], *, closed: bool) -> str:
+        raw = self.get_starttag_text() or ""
+        amap = {k: v for k, v in attrs}
+        if tag == "base" and amap.get("href"):
+            self.rw.rebase(amap["href"])
+        changed = False
+        new_attrs: list[tuple[str, str | None]] = []
+        for name, value in attrs:
+            new = self._attr(tag, name, value, amap)
+            if new is _DROP:
+                changed = True
+                continue
+            if new != value:
+                changed = True
+            new_attrs.append((name, new))
+        if not changed:
+            return raw
+        parts = [f"<{tag}"]
+        for name, value in new_attrs:
+            parts.append(f" {name}" if value is None else f' {name}="{html.escape(value, quote=True)}"')
+        parts.append(" />" if closed else ">")
+        return "".join(parts)
+
+    def _attr(self, tag: str, name: str, value: str | None, amap: dict):
+        if value is None:
+            return None
+        if name in _DROP_ATTRS:
+            return _DROP
+        if name == "style":
+            return rewrite_css(value, self.rw)
+        if tag == "meta":
+            return self._meta(name, value, amap)
+        mod = _attr_mod(tag, name, amap)
+        if mod is not None:
+            if name in _SRCSET_ATTRS:
+                return rewrite_srcset(value, lambda u: self.rw.url(u, mod))
+            return self.rw.url(value, mod)
+        if name in _SRCSET_ATTRS:
+            return rewrite_srcset(value, lambda u: self.rw.url(u, "im_"))
+        if name.split(":")[0] in _NOT_FETCHED or name.startswith("xmlns"):
+            return value
+        if _is_absolute_http(value):
+            return self.rw.url(value, "")
+        return value
+
+    def _meta(self, name: str, value: str, amap: dict):
+        equiv = (amap.get("http-equiv") or "").strip().lower()
+        if name == "charset":
+            return "utf-8"
+        if name == "content" and equiv == "content-type":
+            return _META_CHARSET_RE.sub("charset=utf-8", value)
+        if name == "content" and equiv == "refresh":
+            m = _REFRESH_RE.match(value)
+            if m and m.group(3):
+                return m.group(1) + m.group(2) + self.rw.url(m.group(3), "") + m.group(2)
+            return value
+        if name == "content" and _is_absolute_http(value):
+            return self.rw.url(value, "")
+        return value
+
+    # -- everything else is copied through ----------------------------------------------------
+    def handle_data(self, data):
+        self.out.append(rewrite_css(data, self.rw) if self._in_style else data)
+
+    def handle_entityref(self, name):
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name):
+        self.out.append(f"&#{name};")
+
+    def handle_comment(self, data):
+        self.out.append(f"<!--{data}-->")
+
+    def handle_decl(self, decl):
+        self.out.append(f"<!{decl}>")
+
+    def unknown_decl(self, data):
+        self.out.append(f"<![{data}]>")
+
+    def handle_pi(self, data):
+        self.out.append(f"<?{data}>")
+
+
+_DROP = object()
+
+
+def rewrite_html(text: str, rw: Rewriter) -> str:
+    """Rewrite a decoded HTML document; returns the rewritten text (to be served as UTF-8)."""
+    parser = _HtmlRewriter(rw)
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.out)
