@@ -5,3 +5,8 @@ class ProvenanceConfig(AppConfig):
     name = "provenance"
     verbose_name = "Provenance"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

@@ -1,0 +1,193 @@
+"""Documents and publishers from archive snapshots; canonical URL resolution.
+
+A Document is identified by its canonical URL: the page's ``rel=canonical`` / ``og:url`` when it
+stays on the same registered domain as the page (a page cannot claim another site's identity),
+else the URL of the final response of the capture. The URLs that led to it (redirect hops, the
+page URL when it differs from the canonical one) become alias URLs, so a link written with any of
+them resolves to the document.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from archive.models import Snapshot
+from archive.urls import iri_to_uri, surt_key
+
+from .models import Document, DocumentURL, Publisher
+from .textnorm import normalize
+
+RULES = Path(__file__).with_name("rules") / "attribution.json"
+_SECOND_LEVEL = frozenset("co com org net gov gob gouv ac edu nic mil".split())
+
+
+@lru_cache(maxsize=1)
+def rules() -> dict:
+    return json.loads(RULES.read_text(encoding="utf-8"))
+
+
+def host_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower().strip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def registered_domain(url_or_host: str) -> str:
+    """``www.elespanol.com`` → ``elespanol.com``; ``news.bbc.co.uk`` → ``bbc.co.uk`` (heuristic, no PSL)."""
+    host = host_of(url_or_host) if "/" in url_or_host else url_or_host.lower().strip(".")
+    parts = host.split(".")
+    if len(parts) >= 3 and parts[-2] in _SECOND_LEVEL and len(parts[-1]) == 2:
+        return ".".join(parts[-3:])
+    return ".".join(parts[-2:])
+
+
+def same_site(a: str, b: str) -> bool:
+    return bool(host_of(a)) and registered_domain(a) == registered_domain(b)
+
+
+def platform_account(url: str) -> tuple[str, str, str] | None:
+    """(host, account, document kind) when ``url`` is a post on a known social platform."""
+    parts = urlsplit(url)
+    host = host_of(url)
+    for rule in rules()["platforms"]:
+        if host in rule["hosts"]:
+            m = re.match(rule["pattern"], parts.path or "/")
+            if m:
+                return host, m.group("account"), rule["kind"]
+    return None
+
+
+def final_snapshot(snap: Snapshot) -> Snapshot:
+    return snap.final if snap.final_id else snap
+
+
+def canonical_url(snap: Snapshot) -> str:
+    snap = final_snapshot(snap)
+    canon = (snap.canonical_url or "").strip()
+    if canon and same_site(canon, snap.url):
+        return iri_to_uri(canon)
+    return iri_to_uri(snap.url)
+
+
+def resolve_url(url: str) -> Document | None:
+    """The document a link points to: by canonical or alias URL, else through an archived redirect."""
+    url = iri_to_uri(url)
+    doc = Document.objects.for_url(url).first()
+    if doc:
+        return doc
+    snap = Snapshot.objects.live().pages().for_url(url).order_by("-captured_at").first()
+    if snap is not None and snap.final_id:
+        final = snap.final
+        return Document.objects.for_url(final.url).first() or Document.objects.for_url(canonical_url(final)).first()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# publishers
+
+
+def _account_name(snap: Snapshot, host: str, account: str) -> str:
+    for link in (snap.extracted or {}).get("links", []):
+        path = urlsplit(link.get("url", "")).path.strip("/")
+        if host_of(link.get("url", "")) == host and path.lower() == account.lower() and link.get("text"):
+            return link["text"].strip()
+    return snap.byline or f"@{account}"
+
+
+def publisher_for(snap: Snapshot) -> Publisher:
+    """Find or create the publisher of a page snapshot (a social account for posts)."""
+    snap = final_snapshot(snap)
+    acc = platform_account(snap.url)
+    if acc:
+        host, account, _kind = acc
+        key = f"{host}/{account}".lower()
+        for pub in Publisher.objects.filter(kind=Publisher.Kind.SOCIAL):
+            if key in [d.lower() for d in pub.domains]:
+                return pub
+        name = _account_name(snap, host, account)
+        return Publisher.objects.create(
+            name=name, kind=Publisher.Kind.SOCIAL, language=snap.language, domains=[key],
+            aliases=[f"@{account}", account], homepage=f"https://{host}/{account}",
+        )
+    domain = registered_domain(snap.url)
+    existing = Publisher.objects.for_domain(domain).exclude(kind=Publisher.Kind.SOCIAL).first()
+    if existing:
+        return existing
+    name = (snap.extracted or {}).get("site_name") or domain
+    return Publisher.objects.create(name=name, kind=Publisher.Kind.NEWS, language=snap.language,
+                                    domains=[domain], homepage=f"{urlsplit(snap.url).scheme}://{urlsplit(snap.url).netloc}/")
+
+
+def _document_kind(snap: Snapshot) -> str:
+    if platform_account(snap.url):
+        return Document.Kind.POST
+    title = normalize(snap.title or "").text
+    for kind, words in rules()["document_kinds"].items():
+        if any(re.search(rf"(^|\W){re.escape(normalize(w).text)}(\W|$)", title) for w in words):
+            return kind
+    return Document.Kind.ARTICLE
+
+
+# ---------------------------------------------------------------------------------------------
+# documents
+
+
+def _add_alias(doc: Document, url: str, reason: str) -> None:
+    url = iri_to_uri(url)
+    key = surt_key(url)
+    if key == doc.surt or DocumentURL.objects.filter(surt=key).exists():
+        return
+    DocumentURL.objects.create(document=doc, url=url, reason=reason)
+
+
+def document_for_snapshot(snap: Snapshot, *, create: bool = True) -> Document | None:
+    """The Document a page snapshot is a version of; created (with its publisher) if new.
+
+    Metadata (title, byline, language, dates) follows the newest snapshot; manual edits made in
+    the admin are overwritten only when the snapshot is newer than the document's last update.
+    """
+    snap = final_snapshot(snap)
+    if snap.status != 200 or not snap.text:
+        return None
+    canon = canonical_url(snap)
+    hops = [s.url for s in Snapshot.objects.filter(final=snap)]
+    doc = None
+    for u in [canon, snap.url, *hops]:
+        doc = Document.objects.for_url(u).first()
+        if doc:
+            break
+    if doc is None and not create:
+        return None
+    with transaction.atomic():
+        if doc is None:
+            doc = Document(url=canon)
+        newest = doc.pk is None or not doc.snapshots().filter(captured_at__gt=snap.captured_at).exists()
+        if newest:
+            doc.title = snap.title or doc.title
+            doc.byline = snap.byline or doc.byline
+            doc.language = snap.language or doc.language
+            doc.published_at = snap.published_at or doc.published_at
+            if doc.pk is None:
+                doc.kind = _document_kind(snap)
+        if doc.publisher_id is None:
+            doc.publisher = publisher_for(snap)
+        if doc.pk is None or newest:
+            doc.save()
+        for u, reason in [(snap.url, "page"), *[(h, "redirect") for h in hops]]:
+            _add_alias(doc, u, reason)
+    return doc
+
+
+def ensure_all_documents() -> list[Document]:
+    """Documents for every live page snapshot (for back-filling after an upgrade)."""
+    out = []
+    for snap in Snapshot.objects.live().pages().filter(status=200).exclude(text="").order_by("captured_at"):
+        doc = document_for_snapshot(snap)
+        if doc and doc not in out:
+            out.append(doc)
+    return out

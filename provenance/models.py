@@ -1,0 +1,431 @@
+"""Provenance models: who said what first.
+
+Publishers publish Documents (works identified by a canonical URL); a Document's versions are the
+archive Snapshots of its URLs. Relations link a document to an upstream document (translation_of,
+quotes, cites …); Claims are spans of one snapshot's text with W3C Web Annotation selectors;
+ClaimLinks tie a claim to the upstream claim or document it comes from. Every model keeps its
+full history (django-simple-history): nothing about provenance is silently overwritten, and each
+change records who made it (the history middleware sets the user for admin/API edits).
+
+Business rules live in plain modules (documents, claims, attribution, anchoring, chain); this
+module holds the data, the named querysets and small model methods only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from archive.models import Snapshot
+from archive.urls import iri_to_uri, surt_key
+
+
+class ReviewStatus(models.TextChoices):
+    SUGGESTED = "suggested", "suggested"
+    ACCEPTED = "accepted", "accepted"
+    REJECTED = "rejected", "rejected"
+
+
+# ---------------------------------------------------------------------------------------------
+# Publisher
+# ---------------------------------------------------------------------------------------------
+
+
+class PublisherQuerySet(models.QuerySet):
+    def for_domain(self, host: str):
+        """Publishers one of whose domains is ``host`` or a parent domain of it."""
+        host = (host or "").lower().strip(".")
+        parts = host.split(".")
+        candidates = {".".join(parts[i:]) for i in range(len(parts) - 1)} | {host}
+        ids = [p.pk for p in self.all() if candidates & {d.lower() for d in p.domains}]
+        return self.filter(pk__in=ids)
+
+    def of_kind(self, kind: str):
+        return self.filter(kind=kind)
+
+
+class Publisher(models.Model):
+    class Kind(models.TextChoices):
+        NEWS = "news", "news site"
+        AGENCY = "agency", "news agency"
+        GOVERNMENT = "government", "government or military body"
+        NGO = "ngo", "NGO or association"
+        SOCIAL = "social", "social media account"
+        PERSON = "person", "person"
+        OTHER = "other", "other"
+
+    name = models.CharField(max_length=300, help_text="Name as the publisher writes it (site name, account name).")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEWS,
+                            help_text="What sort of publisher this is.")
+    language = models.CharField(max_length=20, blank=True, help_text="Main language (ISO 639-1), if one.")
+    domains = models.JSONField(default=list, blank=True,
+                               help_text="Host names (or host/path prefixes for social accounts) it publishes on.")
+    aliases = models.JSONField(default=list, blank=True,
+                               help_text="Other names: translations, transliterations, handles (@name), acronyms. "
+                                         "Used to match sources named without a link.")
+    homepage = models.URLField(max_length=500, blank=True, help_text="Home page or profile URL.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = HistoricalRecords()
+
+    objects = PublisherQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def names(self) -> list[str]:
+        return [n for n in [self.name, *self.aliases] if n]
+
+
+# ---------------------------------------------------------------------------------------------
+# Document
+# ---------------------------------------------------------------------------------------------
+
+
+class DocumentQuerySet(models.QuerySet):
+    def for_url(self, url: str):
+        """The document whose canonical URL or one of whose alias URLs is ``url`` (SURT match)."""
+        key = surt_key(iri_to_uri(url))
+        return self.filter(Q(surt=key) | Q(urls__surt=key)).distinct()
+
+    def in_language(self, lang: str):
+        return self.filter(language=lang)
+
+    def with_claims(self):
+        return self.filter(claims__isnull=False).distinct()
+
+
+class Document(models.Model):
+    class Kind(models.TextChoices):
+        ARTICLE = "article", "article"
+        POST = "post", "social media post"
+        COMMUNIQUE = "communique", "communiqué"
+        STATEMENT = "statement", "statement"
+        REPORT = "report", "report"
+        OTHER = "other", "other"
+
+    url = models.TextField(help_text="Canonical URL (rel=canonical / og:url, redirects resolved), ASCII form.")
+    surt = models.CharField(max_length=2000, unique=True, help_text="SURT key of the canonical URL.")
+    publisher = models.ForeignKey(Publisher, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="documents", help_text="Who published it.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ARTICLE)
+    language = models.CharField(max_length=20, blank=True, help_text="Language (ISO 639-1) of the document.")
+    title = models.TextField(blank=True, help_text="Title (from the latest snapshot unless edited).")
+    byline = models.CharField(max_length=500, blank=True, help_text="Author or credit line.")
+    published_at = models.DateTimeField(null=True, blank=True, help_text="Publication date the page states.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-published_at", "url"]
+
+    def __str__(self) -> str:
+        return self.title or self.url
+
+    def save(self, *args, **kwargs):
+        self.url = iri_to_uri(self.url)
+        self.surt = surt_key(self.url)
+        super().save(*args, **kwargs)
+
+    def url_keys(self) -> list[str]:
+        return [self.surt, *self.urls.values_list("surt", flat=True)]
+
+    def snapshots(self):
+        """Its versions: live page snapshots (status 200) of the canonical URL or an alias, oldest first."""
+        return (Snapshot.objects.live().pages().filter(surt__in=self.url_keys(), status=200)
+                .exclude(text="").order_by("captured_at", "pk"))
+
+    def latest_snapshot(self) -> Snapshot | None:
+        return self.snapshots().last()
+
+    def upstream(self):
+        return self.relations_up.exclude(status=ReviewStatus.REJECTED)
+
+    def downstream(self):
+        return self.relations_down.exclude(status=ReviewStatus.REJECTED)
+
+
+class DocumentURL(models.Model):
+    """Another URL of a document: a redirecting URL, a non-canonical variant, a mirror."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="urls")
+    url = models.TextField(help_text="The URL as found (ASCII form).")
+    surt = models.CharField(max_length=2000, unique=True, help_text="SURT key of the URL.")
+    reason = models.CharField(max_length=40, blank=True, help_text="redirect, canonical, mirror, manual …")
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return self.url
+
+    def save(self, *args, **kwargs):
+        self.url = iri_to_uri(self.url)
+        self.surt = surt_key(self.url)
+        super().save(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Relation
+# ---------------------------------------------------------------------------------------------
+
+
+class RelationQuerySet(models.QuerySet):
+    def accepted(self):
+        return self.filter(status=ReviewStatus.ACCEPTED)
+
+    def suggested(self):
+        return self.filter(status=ReviewStatus.SUGGESTED)
+
+    def live(self):
+        """Not rejected: what the chain shows."""
+        return self.exclude(status=ReviewStatus.REJECTED)
+
+    def detected(self):
+        return self.exclude(detector="")
+
+    def manual(self):
+        return self.filter(detector="")
+
+
+class Relation(models.Model):
+    """``source`` (downstream) → ``target`` (upstream), typed, with the evidence that shows it."""
+
+    class Type(models.TextChoices):
+        TRANSLATION_OF = "translation_of", "translation of"
+        QUOTES = "quotes", "quotes"
+        CITES = "cites", "cites"
+        ATTRIBUTES_TO = "attributes_to", "attributes to (named, not linked)"
+        REPUBLISHES = "republishes", "republishes"
+        DERIVED_FROM = "derived_from", "derived from"
+
+    source = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="relations_up",
+                               help_text="The downstream document (the one that uses the other).")
+    target = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="relations_down",
+                               help_text="The upstream document (the one used).")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    evidence_snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.PROTECT,
+                                          related_name="+", help_text="Snapshot of the source showing the evidence.")
+    evidence_text = models.TextField(blank=True, help_text="The words of the source that show the relation.")
+    evidence_url = models.TextField(blank=True, help_text="The link or embed URL as written in the source.")
+    evidence_start = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="Start offset of the evidence in the snapshot text.")
+    evidence_end = models.PositiveIntegerField(null=True, blank=True)
+    evidence = models.JSONField(default=list, blank=True,
+                                help_text="All pieces of evidence found: rule, text, offsets, url.")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", help_text="Person who recorded it (empty for a detector).")
+    detector = models.CharField(max_length=100, blank=True, help_text="Detector that proposed it (empty: manual).")
+    detector_version = models.CharField(max_length=40, blank=True)
+    rule = models.CharField(max_length=100, blank=True, help_text="Id of the attribution rule that fired.")
+    confidence = models.FloatField(default=1.0, help_text="Confidence in [0, 1].")
+    status = models.CharField(max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.SUGGESTED)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = HistoricalRecords()
+
+    objects = RelationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["source", "type", "target"]
+        constraints = [models.UniqueConstraint(fields=["source", "target", "type"], name="relation_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source} —{self.type}→ {self.target}"
+
+    def clean(self):
+        if self.source_id and self.source_id == self.target_id:
+            raise ValidationError("a document cannot be its own upstream")
+
+    @property
+    def recorded_by_label(self) -> str:
+        if self.detector:
+            return f"{self.detector} {self.detector_version}".strip()
+        return str(self.recorded_by or "unknown")
+
+
+# ---------------------------------------------------------------------------------------------
+# Claim
+# ---------------------------------------------------------------------------------------------
+
+
+class ClaimQuerySet(models.QuerySet):
+    def in_document(self, document):
+        return self.filter(document=document)
+
+    def on_snapshot(self, snapshot):
+        return self.filter(snapshot=snapshot)
+
+    def present(self):
+        """Claims still found on the latest snapshot checked (not removed)."""
+        return self.exclude(anchor_state=Claim.AnchorState.REMOVED)
+
+    def in_text_order(self):
+        return self.order_by("snapshot__captured_at", "start", "pk")
+
+
+class Claim(models.Model):
+    """A span of one snapshot's text, with W3C Web Annotation selectors over ``Snapshot.text``."""
+
+    class Kind(models.TextChoices):
+        FACT = "fact", "fact"
+        QUOTE = "quote", "direct quote"
+        ATTRIBUTED = "attributed_statement", "attributed statement"
+        BACKGROUND = "background", "background"
+
+    class AnchorState(models.TextChoices):
+        ANCHORED = "anchored", "anchored (on its own snapshot)"
+        UNCHANGED = "unchanged", "unchanged in the newer snapshot"
+        MOVED = "moved", "same text, moved"
+        EDITED = "edited", "edited (fuzzy match)"
+        REMOVED = "removed", "removed"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="claims")
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="+",
+                                 help_text="The snapshot the selectors point into (the evidence).")
+    exact = models.TextField(help_text="TextQuoteSelector exact: the claim's text.")
+    prefix = models.CharField(max_length=64, blank=True, help_text="TextQuoteSelector prefix (32 characters).")
+    suffix = models.CharField(max_length=64, blank=True, help_text="TextQuoteSelector suffix (32 characters).")
+    start = models.PositiveIntegerField(help_text="TextPositionSelector start (offset in Snapshot.text).")
+    end = models.PositiveIntegerField(help_text="TextPositionSelector end (exclusive).")
+    kind = models.CharField(max_length=24, choices=Kind.choices, default=Kind.FACT)
+    language = models.CharField(max_length=20, blank=True)
+    speaker = models.CharField(max_length=300, blank=True, help_text="Who the sentence says is speaking, if named.")
+    origin = models.CharField(max_length=20, default="segmenter", help_text="segmenter, manual or gold import.")
+    # re-anchoring on newer snapshots of the same document
+    anchor_state = models.CharField(max_length=12, choices=AnchorState.choices, default=AnchorState.ANCHORED)
+    anchor_snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+", help_text="Newest snapshot the claim was re-anchored on.")
+    anchor_exact = models.TextField(blank=True, help_text="Text found on the newer snapshot (differs when edited).")
+    anchor_start = models.PositiveIntegerField(null=True, blank=True)
+    anchor_end = models.PositiveIntegerField(null=True, blank=True)
+    anchor_score = models.FloatField(null=True, blank=True, help_text="Match score in [0, 1] (1: exact).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = HistoricalRecords()
+
+    objects = ClaimQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["document", "snapshot", "start", "pk"]
+        indexes = [models.Index(fields=["snapshot", "start"], name="claim_snapshot_start")]
+
+    def __str__(self) -> str:
+        text = self.exact if len(self.exact) <= 80 else self.exact[:77] + "…"
+        return text
+
+    def clean(self):
+        if self.snapshot_id and self.snapshot.text[self.start:self.end] != self.exact:
+            raise ValidationError("exact does not match the snapshot text at start:end")
+
+    def selectors(self) -> list[dict]:
+        """W3C Web Annotation selectors of the claim on its snapshot."""
+        return [
+            {"type": "TextQuoteSelector", "exact": self.exact, "prefix": self.prefix, "suffix": self.suffix},
+            {"type": "TextPositionSelector", "start": self.start, "end": self.end},
+        ]
+
+    @property
+    def current_snapshot(self) -> Snapshot:
+        return self.anchor_snapshot or self.snapshot
+
+    @property
+    def current_exact(self) -> str:
+        return self.anchor_exact or self.exact
+
+
+# ---------------------------------------------------------------------------------------------
+# ClaimLink
+# ---------------------------------------------------------------------------------------------
+
+
+class ClaimLinkQuerySet(models.QuerySet):
+    def accepted(self):
+        return self.filter(status=ReviewStatus.ACCEPTED)
+
+    def suggested(self):
+        return self.filter(status=ReviewStatus.SUGGESTED)
+
+    def automatic(self):
+        return self.filter(method=ClaimLink.Method.AUTOMATIC)
+
+    def origins(self):
+        return self.filter(origin=True)
+
+
+class ClaimLink(models.Model):
+    """Claim → the upstream claim (a span of an upstream snapshot) or upstream document it comes from."""
+
+    class Relation(models.TextChoices):
+        TRANSLATION = "translation", "translation"
+        PARAPHRASE = "paraphrase", "paraphrase"
+        QUOTE = "quote", "quote"
+
+    class Method(models.TextChoices):
+        MANUAL = "manual", "manual"
+        AUTOMATIC = "automatic", "automatic"
+
+    claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="links",
+                              help_text="The downstream claim.")
+    upstream_claim = models.ForeignKey(Claim, null=True, blank=True, on_delete=models.CASCADE,
+                                       related_name="downstream_links", help_text="The upstream span, if known.")
+    upstream_document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="claim_links_in",
+                                          help_text="The upstream document (set from the upstream claim if given).")
+    relation = models.CharField(max_length=12, choices=Relation.choices)
+    origin = models.BooleanField(default=False, help_text="The upstream is the first known appearance (primary).")
+    confidence = models.FloatField(default=1.0, help_text="Confidence in [0, 1].")
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.MANUAL)
+    method_name = models.CharField(max_length=100, blank=True, help_text="Automatic method name.")
+    method_version = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.SUGGESTED)
+    note = models.TextField(blank=True)
+    signals = models.JSONField(default=dict, blank=True, help_text="What an automatic method based its score on.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = HistoricalRecords()
+
+    objects = ClaimLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["claim", "-origin", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["claim", "upstream_claim"], condition=Q(upstream_claim__isnull=False),
+                                    name="claimlink_unique_claim"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.claim_id} —{self.relation}→ {self.upstream_claim_id or self.upstream_document_id}"
+
+    def save(self, *args, **kwargs):
+        if self.upstream_claim_id and not self.upstream_document_id:
+            self.upstream_document_id = self.upstream_claim.document_id
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.upstream_claim_id and self.upstream_claim_id == self.claim_id:
+            raise ValidationError("a claim cannot link to itself")
+        if self.upstream_claim_id and self.upstream_document_id \
+                and self.upstream_claim.document_id != self.upstream_document_id:
+            raise ValidationError("the upstream claim belongs to another document")
+
+    @property
+    def method_label(self) -> str:
+        if self.method == self.Method.MANUAL:
+            return "manual"
+        return f"{self.method_name} {self.method_version}".strip()
+
+    def set_status(self, status: str, *, user=None, note: str = "") -> None:
+        """Accept or reject; history records who (pass the user when not in a request)."""
+        self.status = status
+        if note:
+            self.note = note
+        if user is not None:
+            self._history_user = user
+        self.save(update_fields=["status", "note"])

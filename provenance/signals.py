@@ -1,0 +1,30 @@
+"""Receivers: provenance follows the archive. After a page snapshot is committed, the follow-up
+task builds its Document, re-anchors and segments claims, and detects relations."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+
+def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
+    from .tasks import after_capture, process_snapshot
+
+    if snapshot is None or snapshot.is_requisite:
+        return
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False):
+        process_snapshot(snapshot.pk)
+        return
+    try:
+        after_capture.delay(snapshot.pk)
+    except Exception:  # noqa: BLE001 - a broker outage must not fail the capture; admin can re-run
+        log.exception("could not queue provenance follow-up for snapshot %s", snapshot.pk)
+
+
+def connect() -> None:
+    from archive.signals import snapshot_captured
+
+    snapshot_captured.connect(on_snapshot_captured, dispatch_uid="provenance.on_snapshot_captured")

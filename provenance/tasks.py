@@ -1,0 +1,51 @@
+"""Celery tasks: thin wrappers over the provenance modules (the same functions serve the admin and CLI)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+log = logging.getLogger(__name__)
+
+#: How many other documents are re-examined after a capture (a new document can complete the
+#: evidence of an older one: the target of a link, a named publisher, a quoted statement).
+REDETECT_LIMIT = 200
+
+
+def process_snapshot(snapshot_id: int) -> dict:
+    """Document, claims (re-anchor + segment) and relations for a freshly captured page snapshot."""
+    from archive.models import Snapshot
+
+    from .attribution import detect_relations
+    from .claims import claims_after_capture
+    from .documents import document_for_snapshot
+    from .models import Document
+
+    snap = Snapshot.objects.filter(pk=snapshot_id).first()
+    if snap is None or snap.is_requisite:
+        return {"skipped": "no such page snapshot"}
+    doc = document_for_snapshot(snap)
+    if doc is None:
+        return {"skipped": "not a text page"}
+    summary = claims_after_capture(snap)
+    relations = detect_relations(doc)
+    others = Document.objects.exclude(pk=doc.pk).order_by("-updated_at")[:REDETECT_LIMIT]
+    for other in others:
+        detect_relations(other)
+    summary.update({"relations": len(relations), "redetected": len(others)})
+    return summary
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def after_capture(snapshot_id: int) -> dict:
+    return process_snapshot(snapshot_id)
+
+
+@shared_task(ignore_result=True)
+def detect_document_relations(document_id: int) -> int:
+    from .attribution import detect_relations
+    from .models import Document
+
+    doc = Document.objects.filter(pk=document_id).first()
+    return len(detect_relations(doc)) if doc else 0
