@@ -21,7 +21,7 @@ def timeline(snap_or_url) -> list[TimelineEntry]:
     qs = qs.for_url(snap_or_url) if isinstance(snap_or_url, str) else qs.filter(surt=snap_or_url.surt)
     entries: list[TimelineEntry] = []
     prev = None
-    for s in qs.order_by("captured_at").only("guid", "captured_at", "status", "text_fingerprint", "record_type",
+    for s in qs.order_by("captured_at", "pk").only("guid", "captured_at", "status", "text_fingerprint", "record_type",
                                              "title", "url", "surt"):
         changed = prev is not None and bool(s.text_fingerprint) and s.text_fingerprint != prev.text_fingerprint
         entries.append(TimelineEntry(s, changed, prev is None))

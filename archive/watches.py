@@ -26,8 +26,9 @@ def run_due_watches(now=None) -> int:
 
 def record_watch_capture(watch: Watch, snap: Snapshot) -> bool:
     """Note a capture made for a watch; returns True when the article text changed."""
-    prev = (Snapshot.objects.live().pages().filter(surt=snap.surt, captured_at__lt=snap.captured_at)
-            .exclude(pk=snap.pk).order_by("-captured_at").first())
+    prev = (Snapshot.objects.live().pages().filter(surt=snap.surt, captured_at__lte=snap.captured_at,
+                                                   pk__lt=snap.pk)
+            .order_by("-captured_at", "-pk").first())
     changed = bool(prev and prev.text_fingerprint and snap.text_fingerprint
                    and prev.text_fingerprint != snap.text_fingerprint)
     watch.last_captured_at = snap.captured_at
