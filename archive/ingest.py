@@ -25,7 +25,7 @@ from .errors import WarcImportError
 from .models import Snapshot, WarcFile
 from .snapshots import apply_extraction
 from .urls import iri_to_uri
-from .warcstore import HTTP_RESPONSE_TYPE, WarcBuilder, http_payload_offset, warc_digest
+from .warcstore import WarcBuilder, http_payload_offset, warc_digest
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
