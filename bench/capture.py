@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Capture throughput: Naql's full ``archive.capture.capture()`` against a bare warcio baseline.
+
+Usage: python bench/capture.py [--pages N] [--runs R] [--requisites]
+
+Everything happens on 127.0.0.1 and in a temp directory; the script needs no running service:
+
+* A fresh ``NAQL_DATA_DIR`` (SQLite DB migrated from scratch, WARC storage, filesystem broker),
+  set in the environment before ``django.setup()``; ``DATABASE_URL``, ``CELERY_BROKER_URL``,
+  ``NAQL_STORAGE`` are pinned so a developer's shell or ``.env`` cannot point the run elsewhere.
+* Pages: ``tests.corpus_server.CorpusServer`` in forward-proxy mode, unmodified, but given a copy
+  of tests/fixtures/corpus whose ``urls.tsv`` gains one row per bench page
+  (``http://www.watanserb.com/bench/<run>/<i>/``), each a copy of the Watan article
+  (article.v1.html, 17 KB, same headers) with a one-line comment making its payload unique.
+  Why: the corpus server matches URLs exactly (a varied query string is a 404) and the lab host
+  has no generic page endpoint; recapturing the real URL would make every page after the first a
+  revisit record, which is not what a crawl of N pages costs. Every run uses its own URLs, so no
+  page is a revisit; with ``--requisites`` the shared style.css and logo.png are fetched for
+  every page and, from the second page on, stored as revisits (as a real site's shared assets
+  would be); the table reports the revisit count.
+* Naql runs with ``NAQL_CAPTURE_PROXY`` = that server and proxy-only DNS
+  (``NAQL_CAPTURE_PROXY_LOCAL_DNS=false``). As a belt to those braces, ``socket.getaddrinfo`` is
+  replaced by ``tests.corpus_server.FakeDNS`` for the whole process: no name is ever looked up.
+* Baseline, same pages, same server: a ``requests.Session`` through the proxy inside
+  ``warcio.capture_http``, appending request/response pairs to one gzipped WARC per run (no fsync,
+  no DB, no parsing). With ``--requisites`` it GETs the same requisite URLs Naql fetched for the
+  warm-up page (known up front: the baseline does not parse pages to find them).
+* Both sides are warmed up (imports, parser, DB connection), then each run captures N new pages;
+  the table gives pages/s per run, the median, and the ratio Naql/baseline.
+* A last, separate pass (not counted in throughput) wraps capture's internals with timers
+  (exclusive time, nesting subtracted; archive/ is not modified) to show where Naql's time goes:
+  HTTP fetch, requisite discovery, WARC writing, WARC publishing (fsync, hash, link), extraction,
+  DB (revisit lookup, inserts, commit) and the provenance follow-up enqueue (filesystem broker).
+"""
+
+from __future__ import annotations
+
+# warcio.capture_http patches http.client.HTTPConnection at import: it must come before anything
+# imports urllib3/requests (trafilatura does, via archive.extract).
+import warcio.capture_http
+
+# isort: split
+import argparse
+import functools
+import logging
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.corpus_server import CORPUS_DIR, CorpusServer, FakeDNS  # noqa: E402
+
+HOST = "www.watanserb.com"
+ARTICLE = "watan/article.v1.html"
+ARTICLE_HEADERS = 'Last-Modified: Sat, 27 Nov 2021 07:15:00 GMT; ETag: "6f1a2-5d1c0e3b"; Cache-Control: max-age=300'
+
+
+def make_corpus(dest: Path, tags: dict[str, int]) -> dict[str, list[str]]:
+    """Copy the fixture corpus to ``dest`` and add ``tags[tag]`` distinct article pages per tag."""
+    shutil.copytree(CORPUS_DIR, dest)
+    article = (CORPUS_DIR / ARTICLE).read_bytes()
+    (dest / "bench").mkdir()
+    n_files = max(tags.values())
+    for i in range(n_files):
+        (dest / "bench" / f"page-{i}.html").write_bytes(article + f"<!-- naql bench page {i} -->\n".encode())
+    urls: dict[str, list[str]] = {}
+    with open(dest / "urls.tsv", "a", encoding="utf-8") as fh:
+        for tag, n in tags.items():
+            urls[tag] = []
+            for i in range(n):
+                url = f"http://{HOST}/bench/{tag}/{i}/"
+                fh.write(f"{url}\tbench/page-{i}.html\t200\ttext/html; charset=UTF-8\t{ARTICLE_HEADERS}\n")
+                urls[tag].append(url)
+    return urls
+
+
+class Profiler:
+    """Exclusive wall time per category for wrapped callables (a callee's time is its own)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[float] = []
+        self._undo: list[tuple[object, str, object, bool]] = []
+
+    def patch(self, owner: object, name: str, category: str) -> None:
+        had_own = name in vars(owner)  # a module's or class's own attribute, or an instance's bound method
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            self._stack.append(0.0)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - t0
+                inner = self._stack.pop()
+                self.totals[category] += elapsed - inner
+                self.calls[category] += 1
+                if self._stack:
+                    self._stack[-1] += elapsed
+
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, original, had_own))
+
+    def restore(self) -> None:
+        for owner, name, original, had_own in reversed(self._undo):
+            if had_own:
+                setattr(owner, name, original)
+            else:
+                delattr(owner, name)
+        self._undo.clear()
+
+
+def naql_run(capture, urls: list[str], requisites: bool) -> dict:
+    t0 = time.perf_counter()
+    snaps = revisits = 0
+    for url in urls:
+        res = capture(url, requisites=requisites)
+        if res.final.status != 200:
+            raise SystemExit(f"unexpected status {res.final.status} for {url}")
+        snaps += len(res.snapshots)
+        revisits += sum(1 for s in res.snapshots if s.record_type == "revisit")
+    elapsed = time.perf_counter() - t0
+    return {"seconds": elapsed, "pps": len(urls) / elapsed, "snapshots": snaps, "revisits": revisits}
+
+
+def baseline_run(proxy_url: str, urls: list[str], requisite_urls: list[str], warc_path: Path) -> dict:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # no environment proxies / netrc: only the loopback proxy
+    session.proxies = {"http": proxy_url, "https": proxy_url}
+    fetched = 0
+    t0 = time.perf_counter()
+    with warcio.capture_http.capture_http(str(warc_path), gzip=True):
+        for url in urls:
+            for u in (url, *requisite_urls):
+                r = session.get(u, timeout=30)
+                if r.status_code != 200:
+                    raise SystemExit(f"baseline: unexpected status {r.status_code} for {u}")
+                _ = r.content
+                fetched += 1
+    elapsed = time.perf_counter() - t0
+    session.close()
+    return {"seconds": elapsed, "pps": len(urls) / elapsed, "exchanges": fetched, "warc_bytes": warc_path.stat().st_size}
+
+
+def count_warc_records(path: Path) -> int:
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        return sum(1 for _ in ArchiveIterator(fh))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pages", type=int, default=100, help="pages per run (default 100)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per side (default 3; median reported)")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up pages per side (default 5)")
+    ap.add_argument("--requisites", action="store_true", help="also capture page requisites (CSS, image)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp directory and print its path")
+    args = ap.parse_args(argv)
+    if args.pages < 1 or args.runs < 1 or args.warmup < 1:
+        ap.error("--pages, --runs and --warmup must be at least 1")
+
+    # No DNS lookups from this process, whatever any library tries.
+    socket.getaddrinfo = FakeDNS().getaddrinfo
+
+    tmp = Path(tempfile.mkdtemp(prefix="naql-bench-"))
+    tags = {"warm": args.warmup, **{f"r{k}": args.pages for k in range(args.runs)}, "profile": args.pages}
+    urls = make_corpus(tmp / "corpus", tags)
+    server = CorpusServer("proxy", tmp / "corpus").start()
+    try:
+        data_dir = tmp / "data"
+        os.environ.update({
+            "DJANGO_SETTINGS_MODULE": "naql.settings",
+            "NAQL_DATA_DIR": str(data_dir),
+            "NAQL_TMP_DIR": str(data_dir / "tmp"),
+            "DATABASE_URL": f"sqlite:///{data_dir / 'naql.sqlite3'}",
+            "CELERY_BROKER_URL": "",  # embedded filesystem broker under NAQL_DATA_DIR
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "NAQL_STORAGE": "file",
+            "NAQL_CAPTURE_PROXY": server.proxy_url,
+            "NAQL_CAPTURE_PROXY_LOCAL_DNS": "false",
+            "NAQL_CAPTURE_ALLOWED_NETWORKS": "",
+            "NAQL_LOG_LEVEL": "WARNING",
+        })
+        import django
+
+        django.setup()
+        # kombu notes that the filesystem transport has no host ("Reverting to default 'localhost'");
+        # nothing connects anywhere, the broker is a folder under NAQL_DATA_DIR.
+        logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+        import archive.capture as cap
+        from archive.signals import snapshot_captured
+        from archive.warcstore import WarcBuilder
+
+        # warm-up (imports, lxml/trafilatura, DB connection, first WARC shard directories)
+        warm = [cap.capture(u, requisites=args.requisites) for u in urls["warm"]]
+        requisite_urls = [s.url for s in warm[0].snapshots[1:]] if args.requisites else []
+        baseline_run(server.proxy_url, urls["warm"], requisite_urls, tmp / "base-warm.warc.gz")
+
+        naql, base = [], []
+        for k in range(args.runs):  # interleaved, so drift on the machine hits both sides alike
+            naql.append(naql_run(cap.capture, urls[f"r{k}"], args.requisites))
+            base.append(baseline_run(server.proxy_url, urls[f"r{k}"], requisite_urls, tmp / f"base-r{k}.warc.gz"))
+
+        # profiled pass: where the time goes inside capture()
+        prof = Profiler()
+        prof.patch(cap, "_fetch", "fetch (HTTP exchange)")
+        prof.patch(cap, "fetch_requisites", "requisite discovery (parse HTML/CSS)")
+        prof.patch(cap, "_write_exchange", "WARC write (records, digests)")
+        prof.patch(WarcBuilder, "write_record", "WARC write (records, digests)")
+        prof.patch(WarcBuilder, "write_warcinfo", "WARC write (records, digests)")
+        prof.patch(WarcBuilder, "publish", "WARC publish (fsync, sha256, link)")
+        prof.patch(cap, "apply_extraction", "extraction (charset, text, metadata)")
+        prof.patch(cap, "_find_revisit_target", "DB (revisit lookup, rows, commit)")
+        prof.patch(cap, "_index", "DB (revisit lookup, rows, commit)")
+        prof.patch(snapshot_captured, "send", "provenance follow-up enqueue")
+        prof.patch(cap, "capture", "other (guard, metadata JSON, glue)")
+        try:
+            prof_run = naql_run(cap.capture, urls["profile"], args.requisites)
+        finally:
+            prof.restore()
+
+        # report
+        n_naql = [r["pps"] for r in naql]
+        n_base = [r["pps"] for r in base]
+        med_naql, med_base = statistics.median(n_naql), statistics.median(n_base)
+        w = 30
+        print(f"\nNaql capture benchmark: {args.pages} pages/run x {args.runs} runs, "
+              f"requisites={'on' if args.requisites else 'off'}, warm-up {args.warmup} pages each side")
+        print(f"page: Watan article copy, {len((CORPUS_DIR / ARTICLE).read_bytes()) / 1024:.1f} KiB, "
+              f"via loopback forward proxy {server.proxy_url}; Python {sys.version.split()[0]}\n")
+        head = "".join(f"{'run ' + str(k + 1):>10}" for k in range(args.runs))
+        print(f"{'pages/s':<{w}}{head}{'median':>10}")
+        print(f"{'Naql capture()':<{w}}" + "".join(f"{x:>10.1f}" for x in n_naql) + f"{med_naql:>10.1f}")
+        print(f"{'baseline requests+warcio':<{w}}" + "".join(f"{x:>10.1f}" for x in n_base) + f"{med_base:>10.1f}")
+        print(f"{'ratio Naql/baseline':<{w}}" + "".join(f"{a / b:>10.2f}" for a, b in zip(n_naql, n_base, strict=True))
+              + f"{med_naql / med_base:>10.2f}")
+        print(f"{'ms/page Naql':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_naql) + f"{1000 / med_naql:>10.1f}")
+        print(f"{'ms/page baseline':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_base) + f"{1000 / med_base:>10.1f}")
+
+        r0, b0 = naql[0], base[0]
+        base_records = count_warc_records(tmp / "base-r0.warc.gz")
+        print(f"\nper run: Naql {r0['snapshots']} snapshots ({r0['revisits']} revisit records), "
+              f"{args.pages} WARC files + DB rows; baseline {b0['exchanges']} exchanges, "
+              f"1 WARC ({base_records} records, {b0['warc_bytes'] / 1024:.0f} KiB)")
+
+        total = prof_run["seconds"]
+        print(f"\nwhere Naql's time goes (separate profiled pass, {args.pages} pages, "
+              f"{prof_run['pps']:.1f} pages/s with timers):")
+        print(f"{'phase':<40}{'ms/page':>10}{'share':>9}")
+        accounted = 0.0
+        for cat, secs in sorted(prof.totals.items(), key=lambda kv: -kv[1]):
+            accounted += secs
+            print(f"{cat:<40}{1000 * secs / args.pages:>10.2f}{100 * secs / total:>8.1f}%")
+        rest = total - accounted
+        print(f"{'(loop, outside capture())':<40}{1000 * rest / args.pages:>10.2f}{100 * rest / total:>8.1f}%")
+        print(f"{'total':<40}{1000 * total / args.pages:>10.2f}{100.0:>8.1f}%")
+        if args.keep:
+            print(f"\nkept: {tmp}")
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
