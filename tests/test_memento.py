@@ -1,0 +1,227 @@
+"""Memento (RFC 7089): TimeGate negotiation, memento headers, TimeMaps (parsed back), paging,
+withdrawn snapshots, and index look-ups that stay O(log n)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils.http import http_date
+
+from archive import memento
+from archive.models import Snapshot
+from tests.helpers import ELESPANOL_SHORT_URL, ELESPANOL_URL, WATAN_URL
+from tests.replay_support import URLCONF, V1_AT, V2_AT, capture_at, import_exchanges
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
+
+HOST = "http://testserver"
+
+
+@pytest.fixture
+def proxy(corpus_proxy):
+    corpus_proxy.reset()
+    yield corpus_proxy
+    corpus_proxy.reset()
+
+
+@pytest.fixture
+def two_versions(proxy):
+    """The Watan article captured as v1 on 27 Nov and as v2 (stealth edit) on 29 Nov 2021."""
+    v1 = capture_at(proxy, WATAN_URL, V1_AT, version=0, requisites=False).final
+    v2 = capture_at(proxy, WATAN_URL, V2_AT, version=1, requisites=False).final
+    assert v1.payload_sha256 != v2.payload_sha256
+    return v1, v2
+
+
+_LINK_RE = re.compile(r'<([^>]*)>\s*((?:;\s*[\w-]+="[^"]*"\s*)*)')
+
+
+def parse_links(text: str) -> list[dict]:
+    """A small RFC 8288 / link-format parser: [{"uri":..., "rel": {...}, other params}]."""
+    out = []
+    for m in _LINK_RE.finditer(text):
+        params = dict(re.findall(r'([\w-]+)="([^"]*)"', m.group(2)))
+        params["rel"] = set(params.get("rel", "").split())
+        params["uri"] = m.group(1)
+        out.append(params)
+    return out
+
+
+def _memento_uri(snap: Snapshot) -> str:
+    return f"{HOST}/web/{snap.timestamp}/{snap.url}"
+
+
+# --------------------------------------------------------------------------------------------
+# TimeGate
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("accept", "expected"), [
+    ("Fri, 26 Nov 2021 00:00:00 GMT", "v1"),  # before both: the first
+    ("Sat, 27 Nov 2021 12:00:00 GMT", "v1"),  # exactly v1
+    ("Sun, 28 Nov 2021 09:00:00 GMT", "v1"),  # between, nearer v1
+    ("Sun, 28 Nov 2021 23:00:00 GMT", "v2"),  # between, nearer v2
+    ("Tue, 30 Nov 2021 00:00:00 GMT", "v2"),  # after both: the last
+    (None, "v2"),  # no header: the latest
+])
+def test_timegate_chooses_the_memento_closest_to_accept_datetime(client, two_versions, accept, expected):
+    v1, v2 = two_versions
+    want = {"v1": v1, "v2": v2}[expected]
+    headers = {"HTTP_ACCEPT_DATETIME": accept} if accept else {}
+    resp = client.get(f"/web/{WATAN_URL}", **headers)
+    assert resp.status_code == 302
+    assert resp["Location"] == _memento_uri(want)
+    assert "accept-datetime" in [v.strip() for v in resp["Vary"].lower().split(",")]
+    links = parse_links(resp["Link"])
+    assert any("original" in link["rel"] and link["uri"] == WATAN_URL for link in links)
+    assert any("timemap" in link["rel"] for link in links)
+    # and the memento it points to says when it is from and what it replaced
+    memento_resp = client.get(resp["Location"].removeprefix(HOST))
+    assert memento_resp["Memento-Datetime"] == http_date(want.captured_at.timestamp())
+    assert ("ركيزتا الاتفاق الدفاعي" in memento_resp.content.decode()) == (expected == "v2")
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2021-11-27T12:00:00Z", "Sat, 32 Nov 2021 12:00:00 GMT", "\x00"])
+def test_timegate_rejects_a_malformed_accept_datetime_with_400(client, two_versions, bad):
+    assert client.get(f"/web/{WATAN_URL}", HTTP_ACCEPT_DATETIME=bad).status_code == 400
+
+
+def test_timegate_answers_404_for_an_unknown_url(client, two_versions):
+    resp = client.get("/web/http://never.example/page", HTTP_ACCEPT_DATETIME="Sat, 27 Nov 2021 12:00:00 GMT")
+    assert resp.status_code == 404
+
+
+def test_memento_link_header_has_original_timegate_timemap_and_neighbours(client, two_versions):
+    v1, v2 = two_versions
+    resp = client.get(f"/web/{v1.timestamp}/{v1.url}")
+    assert resp["Memento-Datetime"] == "Sat, 27 Nov 2021 12:00:00 GMT"
+    by_rel = {}
+    for link in parse_links(resp["Link"]):
+        for rel in link["rel"]:
+            by_rel.setdefault(rel, []).append(link)
+    assert by_rel["original"][0]["uri"] == WATAN_URL
+    assert by_rel["timegate"][0]["uri"] == f"{HOST}/web/{WATAN_URL}"
+    assert by_rel["timemap"][0]["uri"] == f"{HOST}/web/timemap/link/{WATAN_URL}"
+    assert by_rel["first"][0]["uri"] == _memento_uri(v1) == by_rel["memento"][0]["uri"]
+    assert by_rel["next"][0]["uri"] == _memento_uri(v2) == by_rel["last"][0]["uri"]
+    assert by_rel["last"][0]["datetime"] == "Mon, 29 Nov 2021 09:00:00 GMT"
+    assert "prev" not in by_rel
+    later = parse_links(client.get(f"/web/{v2.timestamp}id_/{v2.url}")["Link"])
+    assert any({"prev", "first"} <= link["rel"] and link["uri"] == _memento_uri(v1) for link in later)
+
+
+# --------------------------------------------------------------------------------------------
+# TimeMaps
+# --------------------------------------------------------------------------------------------
+def test_link_format_timemap_parses_back_to_the_two_mementos(client, two_versions):
+    v1, v2 = two_versions
+    resp = client.get(f"/web/timemap/link/{WATAN_URL}")
+    assert resp.status_code == 200 and resp["Content-Type"] == "application/link-format"
+    links = parse_links(resp.content.decode())
+    assert len(links) == 5
+    rels = {frozenset(link["rel"]): link for link in links}
+    assert rels[frozenset({"original"})]["uri"] == WATAN_URL
+    assert rels[frozenset({"timegate"})]["uri"] == f"{HOST}/web/{WATAN_URL}"
+    assert rels[frozenset({"self"})]["type"] == "application/link-format"
+    mementos = [link for link in links if "memento" in link["rel"]]
+    assert [m["uri"] for m in mementos] == [_memento_uri(v1), _memento_uri(v2)]
+    assert mementos[0]["rel"] == {"first", "memento"} and mementos[1]["rel"] == {"last", "memento"}
+    assert mementos[0]["datetime"] == "Sat, 27 Nov 2021 12:00:00 GMT"
+
+
+def test_json_timemap_is_pywb_like_json_lines(client, two_versions):
+    v1, v2 = two_versions
+    resp = client.get(f"/web/timemap/json/{WATAN_URL}")
+    assert resp["Content-Type"] == "application/x-ndjson"
+    rows = [json.loads(line) for line in resp.content.decode().splitlines()]
+    assert [r["timestamp"] for r in rows] == ["20211127120000", "20211129090000"]
+    assert rows[0]["urlkey"] == v1.surt and rows[0]["url"] == WATAN_URL and rows[0]["status"] == "200"
+    assert rows[0]["mime"] == "text/html" and rows[0]["digest"] == v1.payload_digest
+    assert rows[1]["memento"] == _memento_uri(v2) and rows[1]["guid"] == v2.guid
+
+
+def test_timemap_pages_follow_next_links_without_loss_or_overlap(client, tmp_path):
+    url = "http://paged.example/a"
+    base = V1_AT
+    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nx"
+    # 7 captures, two of them in the same second (a page never splits one second)
+    times = [base + timedelta(hours=i) for i in range(6)] + [base + timedelta(hours=2)]
+    import_exchanges(tmp_path, [(url, t, block) for t in times])
+    seen, pages = [], 0
+    next_uri = f"/web/timemap/link/{url}"
+    with override_settings(NAQL_TIMEMAP_PAGE_SIZE=3):
+        while next_uri:
+            resp = client.get(next_uri)
+            assert resp.status_code == 200
+            pages += 1
+            links = parse_links(resp.content.decode())
+            seen += [link["datetime"] for link in links if "memento" in link["rel"]]
+            nxt = [link["uri"] for link in links if link["rel"] == {"next"}]
+            header_next = [link["uri"] for link in parse_links(resp["Link"]) if link["rel"] == {"next"}]
+            assert nxt == header_next
+            next_uri = nxt[0].removeprefix(HOST) if nxt else None
+    assert pages == 2
+    assert len(seen) == 7 and len(set(seen)) == 6  # the shared second appears twice, once per capture
+    assert seen == sorted(seen, key=lambda d: memento.parse_accept_datetime(d))
+
+
+def test_timemap_of_an_unknown_url_is_404(client, db):
+    assert client.get("/web/timemap/link/http://never.example/").status_code == 404
+
+
+# --------------------------------------------------------------------------------------------
+# withdrawn snapshots
+# --------------------------------------------------------------------------------------------
+def test_withdrawn_snapshot_is_never_served_and_direct_access_is_410(client, two_versions):
+    v1, v2 = two_versions
+    v1.withdraw(user=None, reason="Court order 2021/123: personal data")
+    direct = client.get(f"/web/{v1.timestamp}/{v1.url}")
+    assert direct.status_code == 410
+    assert "Court order 2021/123" in direct.content.decode()
+    assert client.get(f"/web/{v1.timestamp}id_/{v1.url}").status_code == 410
+    # negotiation and TimeMaps skip it
+    gate = client.get(f"/web/{WATAN_URL}", HTTP_ACCEPT_DATETIME="Fri, 26 Nov 2021 00:00:00 GMT")
+    assert gate["Location"] == _memento_uri(v2)
+    timemap = parse_links(client.get(f"/web/timemap/link/{WATAN_URL}").content.decode())
+    assert [link["uri"] for link in timemap if "memento" in link["rel"]] == [_memento_uri(v2)]
+    assert "first" in next(link for link in timemap if "memento" in link["rel"])["rel"]
+    page = client.get(f"/s/{v1.guid}")
+    assert page.status_code == 410 and "Court order 2021/123" in page.content.decode()
+
+
+# --------------------------------------------------------------------------------------------
+# look-ups stay on the index
+# --------------------------------------------------------------------------------------------
+def test_lookups_are_a_fixed_number_of_limited_queries(two_versions):
+    v1, _ = two_versions
+    with CaptureQueriesContext(connection) as ctx:
+        memento.closest(v1.surt, V1_AT + timedelta(hours=1), None, v1.url)
+        memento.memento_links(v1, HOST)
+    assert len(ctx.captured_queries) <= 6
+    for q in ctx.captured_queries:
+        assert "LIMIT" in q["sql"], q["sql"]
+
+
+def test_lookup_query_plan_uses_the_surt_time_index(two_versions):
+    if connection.vendor != "sqlite":
+        pytest.skip("plan check written for SQLite")
+    v1, _ = two_versions
+    qs = memento.mementos(v1.surt).filter(captured_at__lte=V1_AT).order_by("-captured_at")[:1]
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " ".join(str(row) for row in cur.fetchall())
+    assert "snapshot_surt_time" in plan and "TEMP B-TREE" not in plan
+
+
+def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client, proxy):
+    result = capture_at(proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
+    assert result.snapshot.surt == result.final.surt
+    gate_short = client.get(f"/web/{ELESPANOL_SHORT_URL}")
+    gate_long = client.get(f"/web/{ELESPANOL_URL}")
+    assert gate_short["Location"] == _memento_uri(result.snapshot)
+    assert gate_long["Location"] == _memento_uri(result.final)
