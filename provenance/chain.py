@@ -1,0 +1,222 @@
+"""Walk a claim or a document upstream to its origin(s).
+
+Claims follow accepted ClaimLinks (claim → upstream claim → its own accepted links …); documents
+follow live (not rejected) Relations. Any number of hops and languages; a node already on the
+current path is reported as a cycle and not entered again. Every hop names the snapshot that
+holds its evidence: for a claim link, the snapshot of the upstream claim (or the upstream
+document's latest snapshot); for a relation, the downstream snapshot where the evidence was seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .documents import resolve_url
+from .models import Claim, ClaimLink, Document, Relation, ReviewStatus
+
+MAX_DEPTH = 25
+
+
+@dataclass
+class ClaimHop:
+    link: ClaimLink
+    depth: int
+    upstream_claim: Claim | None
+    upstream_document: Document
+    snapshot: object | None  # archive Snapshot holding the upstream text
+    cycle: bool = False
+    children: list[ClaimHop] = field(default_factory=list)
+
+    @property
+    def is_origin(self) -> bool:
+        return self.link.origin
+
+    def as_dict(self) -> dict:
+        snap = self.snapshot
+        return {
+            "link_id": self.link.pk, "depth": self.depth, "relation": self.link.relation, "origin": self.link.origin,
+            "status": self.link.status, "method": self.link.method_label, "confidence": self.link.confidence,
+            "url": self.upstream_document.url, "document_id": self.upstream_document.pk,
+            "language": (self.upstream_claim.language if self.upstream_claim else self.upstream_document.language),
+            "claim_id": self.upstream_claim.pk if self.upstream_claim else None,
+            "exact": self.upstream_claim.exact if self.upstream_claim else None,
+            "snapshot": snap.guid if snap is not None else None,
+            "captured_at": snap.captured_at.isoformat() if snap is not None else None,
+            "cycle": self.cycle, "upstream": [c.as_dict() for c in self.children],
+        }
+
+
+def claim_chain(claim: Claim, *, statuses=(ReviewStatus.ACCEPTED,), max_depth: int = MAX_DEPTH) -> list[ClaimHop]:
+    """The upstream tree of ``claim`` through links with one of ``statuses``."""
+
+    def walk(c: Claim, depth: int, path: frozenset[int]) -> list[ClaimHop]:
+        hops = []
+        links = (c.links.filter(status__in=statuses)
+                 .select_related("upstream_claim__snapshot", "upstream_document").order_by("-origin", "pk"))
+        for link in links:
+            up = link.upstream_claim
+            snap = up.snapshot if up is not None else link.upstream_document.latest_snapshot()
+            hop = ClaimHop(link, depth, up, link.upstream_document, snap)
+            if up is not None and up.pk in path:
+                hop.cycle = True
+            elif up is not None and depth < max_depth:
+                hop.children = walk(up, depth + 1, path | {up.pk})
+            hops.append(hop)
+        return hops
+
+    return walk(claim, 1, frozenset({claim.pk}))
+
+
+def _flatten(hops: list[ClaimHop]):
+    for h in hops:
+        yield h
+        yield from _flatten(h.children)
+
+
+def claim_origins(claim: Claim, **kw) -> list[ClaimHop]:
+    """Hops flagged as origin; when a path has none, its furthest hop (the earliest known source)."""
+    hops = claim_chain(claim, **kw)
+    origins = [h for h in _flatten(hops) if h.is_origin]
+
+    return origins or [h for h in _flatten(hops) if not h.children]
+
+
+# ---------------------------------------------------------------------------------------------
+# documents
+
+
+@dataclass
+class DocHop:
+    relation: Relation
+    depth: int
+    cycle: bool = False
+    children: list[DocHop] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        r = self.relation
+        return {
+            "relation_id": r.pk, "depth": self.depth, "type": r.type, "status": r.status,
+            "url": r.target.url, "document_id": r.target_id, "language": r.target.language,
+            "title": r.target.title,
+            "evidence": {"snapshot": r.evidence_snapshot.guid if r.evidence_snapshot_id else None,
+                         "text": r.evidence_text, "url": r.evidence_url},
+            "recorded_by": r.recorded_by_label, "cycle": self.cycle,
+            "upstream": [c.as_dict() for c in self.children],
+        }
+
+
+def document_chain(document: Document, *, max_depth: int = MAX_DEPTH, accepted_only: bool = False) -> list[DocHop]:
+    """The upstream tree of ``document`` through live relations (or accepted ones only)."""
+
+    def walk(doc: Document, depth: int, path: frozenset[int]) -> list[DocHop]:
+        rels = Relation.objects.filter(source=doc).select_related("target", "evidence_snapshot")
+        rels = rels.accepted() if accepted_only else rels.live()
+        hops = []
+        for r in rels.order_by("type", "target__url"):
+            hop = DocHop(r, depth)
+            if r.target_id in path:
+                hop.cycle = True
+            elif depth < max_depth:
+                hop.children = walk(r.target, depth + 1, path | {r.target_id})
+            hops.append(hop)
+        return hops
+
+    return walk(document, 1, frozenset({document.pk}))
+
+
+def document_origins(document: Document, **kw) -> list[Document]:
+    """Documents at the ends of the upstream tree (nothing further upstream is known)."""
+    out: dict[int, Document] = {}
+
+    def visit(hops):
+        for h in hops:
+            if not h.children and not h.cycle:
+                out[h.relation.target_id] = h.relation.target
+            visit(h.children)
+
+    visit(document_chain(document, **kw))
+    return list(out.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# trace: one function for the ``trace`` command, the admin and the API
+
+
+def _snap(s) -> dict | None:
+    if s is None:
+        return None
+    return {"id": s.guid, "url": s.url, "captured_at": s.captured_at.isoformat()}
+
+
+def _relation(r: Relation, *, other: Document) -> dict:
+    return {
+        "id": r.pk, "type": r.type, "status": r.status, "url": other.url, "document_id": other.pk,
+        "title": other.title, "language": other.language, "confidence": r.confidence,
+        "recorded_by": r.recorded_by_label, "rule": r.rule,
+        "evidence": {"snapshot": r.evidence_snapshot.guid if r.evidence_snapshot_id else None,
+                     "text": r.evidence_text, "url": r.evidence_url,
+                     "start": r.evidence_start, "end": r.evidence_end},
+    }
+
+
+def claim_dict(c: Claim) -> dict:
+    hops = claim_chain(c)
+    return {
+        "id": c.pk, "exact": c.exact, "kind": c.kind, "language": c.language, "speaker": c.speaker,
+        "snapshot": c.snapshot.guid, "selectors": c.selectors(),
+        "anchor": {"state": c.anchor_state, "snapshot": c.anchor_snapshot.guid if c.anchor_snapshot_id else None,
+                   "exact": c.anchor_exact or None, "score": c.anchor_score},
+        "links": [h.as_dict() for h in hops],
+        "origins": [{"url": h.upstream_document.url, "snapshot": h.snapshot.guid if h.snapshot else None,
+                     "exact": h.upstream_claim.exact if h.upstream_claim else None, "origin": h.is_origin}
+                    for h in claim_origins(c)] if hops else [],
+    }
+
+
+def trace(url_or_document) -> dict | None:
+    doc = url_or_document if isinstance(url_or_document, Document) else resolve_url(url_or_document)
+    if doc is None:
+        return None
+    pub = doc.publisher
+    claims = (Claim.objects.filter(document=doc).select_related("snapshot", "anchor_snapshot")
+              .order_by("snapshot__captured_at", "start", "pk"))
+    return {
+        "document": {
+            "id": doc.pk, "url": doc.url, "title": doc.title, "language": doc.language, "kind": doc.kind,
+            "byline": doc.byline, "published": doc.published_at.isoformat() if doc.published_at else None,
+            "publisher": {"id": pub.pk, "name": pub.name, "kind": pub.kind} if pub else None,
+            "snapshots": [_snap(s) for s in doc.snapshots()],
+            "urls": [doc.url, *doc.urls.values_list("url", flat=True)],
+        },
+        "relations": {
+            "upstream": [_relation(r, other=r.target) for r in doc.upstream().select_related("target", "evidence_snapshot")],
+            "downstream": [_relation(r, other=r.source) for r in doc.downstream().select_related("source", "evidence_snapshot")],
+        },
+        "chain": [h.as_dict() for h in document_chain(doc)],
+        "origins": [{"url": d.url, "document_id": d.pk} for d in document_origins(doc)],
+        "claims": [claim_dict(c) for c in claims],
+    }
+
+
+def render_text(t: dict) -> str:
+    d = t["document"]
+    lines = [f"{d['title']}", f"  {d['url']}", f"  language {d['language']}, publisher "
+             f"{(d['publisher'] or {}).get('name', '?')}, {len(d['snapshots'])} snapshot(s): "
+             + ", ".join(s["id"] for s in d["snapshots"]), "", "Upstream:"]
+    lines += [f"  {r['type']:<15} {r['url']}  [{r['status']}, {r['recorded_by']}]" for r in t["relations"]["upstream"]]
+    lines += ["Downstream:"]
+    lines += [f"  {r['type']:<15} {r['url']}  [{r['status']}]" for r in t["relations"]["downstream"]]
+    lines += ["", f"Claims ({len(t['claims'])}):"]
+
+    def hop_lines(hops, indent):
+        for h in hops:
+            flag = " ORIGIN" if h["origin"] else ""
+            lines.append(f"{indent}→ {h['relation']}{flag} {h['url']} (snapshot {h['snapshot']})")
+            if h["exact"]:
+                lines.append(f"{indent}  “{h['exact']}”")
+            hop_lines(h["upstream"], indent + "  ")
+
+    for c in t["claims"]:
+        lines.append(f"- [{c['kind']}, {c['anchor']['state']}] {c['exact']}")
+        hop_lines(c["links"], "    ")
+    return "\n".join(lines)
