@@ -73,3 +73,105 @@ def import_exchanges(tmp_path, exchanges):
     path = tmp_path / f"in-{len(list(tmp_path.iterdir()))}.warc.gz"
     write_warc(path, exchanges)
     return import_file(path).snapshots
+
+
+# --------------------------------------------------------------------------------------------
+# pywb on loopback (interop test and bench/replay.py)
+# --------------------------------------------------------------------------------------------
+def pywb_bin():
+    """Directory holding pywb's ``wayback`` and ``wb-manager``, or None.
+
+    pywb pins ``redis<3`` (through fakeredis) and monkey-patches with gevent on import, which
+    breaks Celery's ``redis>=5`` and the Django test process, so it lives in its own virtualenv:
+    ``$NAQL_PYWB_BIN``, else ``<repo>/.venv-pywb/bin`` (``python -m venv .venv-pywb &&
+    .venv-pywb/bin/pip install pywb``), else next to this interpreter."""
+    import os
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    for d in (os.environ.get("NAQL_PYWB_BIN"), repo / ".venv-pywb" / "bin", Path(sys.executable).parent):
+        if d and (Path(d) / "wayback").exists() and (Path(d) / "wb-manager").exists():
+            return Path(d)
+    return None
+
+
+class PywbServer:
+    """pywb's ``wayback`` serving the given WARC files as collection ``naql`` on 127.0.0.1."""
+
+    def __init__(self, warcs, workdir, bin_dir=None, threads: int = 4):
+        self.warcs = [str(w) for w in warcs]
+        self.workdir = workdir
+        self.bin = bin_dir or pywb_bin()
+        self.threads = threads
+        self.proc = None
+        self.base = None
+
+    def __enter__(self):
+        import socket
+        import subprocess
+        import time
+
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir)}
+        subprocess.run([str(self.bin / "wb-manager"), "init", "naql"], cwd=self.workdir, check=True,
+                       capture_output=True, env=env, timeout=60)
+        subprocess.run([str(self.bin / "wb-manager"), "add", "naql", *self.warcs], cwd=self.workdir, check=True,
+                       capture_output=True, env=env, timeout=120)
+        self._drop_non_http_index_lines()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.log = open(self.workdir / "wayback.log", "wb")  # noqa: SIM115 - closed in __exit__
+        self.proc = subprocess.Popen([str(self.bin / "wayback"), "-p", str(port), "-b", "127.0.0.1",
+                                      "-t", str(self.threads), "-d", str(self.workdir)],
+                                     cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.base = f"http://127.0.0.1:{port}/naql"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise RuntimeError("pywb did not start; see " + str(self.workdir / "wayback.log"))
+
+    def _drop_non_http_index_lines(self) -> None:
+        """Keep only HTTP responses/revisits in pywb's index. pywb indexes Naql's per-capture
+        ``metadata`` record too (same WARC-Target-URI and WARC-Date as the page) and would
+        replay that JSON as the page at its exact timestamp."""
+        import json
+
+        for index in (self.workdir / "collections" / "naql" / "indexes").glob("*.cdxj"):
+            keep = []
+            for line in index.read_text("utf-8").splitlines():
+                fields = json.loads(line.split(" ", 2)[2]) if line.count(" ") >= 2 else {}
+                if "status" in fields:
+                    keep.append(line)
+            index.write_text("".join(x + "\n" for x in keep), "utf-8")
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+        self.log.close()
+
+    def get(self, path: str):
+        """(status, headers, body) of a GET to pywb, bypassing any socket monkey-patching."""
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.base)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            # as a browser would: otherwise pywb undoes gzip for a client that did not ask for it
+            conn.request("GET", parts.path + path, headers={"Accept-Encoding": "gzip, deflate"})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()

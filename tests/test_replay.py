@@ -285,3 +285,37 @@ def test_css_rewriting_keeps_data_urls_and_quotes_results():
     assert "url(data:image/png;base64,AA)" in out
     assert 'url("/web/2021im_/http://ex.com/f%20o.woff")' in out
     assert rewrite_srcset("x.jpg, y,z.jpg 2x", lambda u: f"[{u}]") == "[x.jpg], [y,z.jpg] 2x"
+
+
+# --------------------------------------------------------------------------------------------
+# pywb interop: pywb serving the WARCs Naql wrote gives the same id_ bytes
+# --------------------------------------------------------------------------------------------
+def test_pywb_serves_the_same_id_bytes_from_naqls_warcs(client, proxy, local_origin, tmp_path):
+    from tests.helpers import warc_path
+    from tests.replay_support import PywbServer, fetch_clock, pywb_bin
+
+    if pywb_bin() is None:
+        pytest.skip("pywb not installed (it needs its own virtualenv: see tests/replay_support.pywb_bin)")
+    snaps = []
+    for row in PAGES:
+        snaps += capture_at(proxy, row["url"], V1_AT, requisites=row["file"] == "watan/article.v1.html").snapshots
+    with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
+        from archive.capture import capture
+
+        for lab in ("/gzip", "/chunked"):
+            snaps += capture(local_origin.url(lab), requisites=False).snapshots
+    snaps = [s for s in snaps if s.status not in (301, 302)]
+    assert len(snaps) >= 10
+    warcs = sorted({warc_path(s.warc_file.name) for s in snaps})
+    work = tmp_path / "pywb"
+    work.mkdir()
+    with PywbServer(warcs, work) as pywb:
+        for s in snaps:
+            ours = client.get(_web(s, "id_"))
+            status, headers, body = pywb.get(f"/{s.timestamp}id_/{s.url}")
+            assert status == ours.status_code, s.url
+            assert body == ours.content, s.url
+            theirs = {k.lower(): v for k, v in headers.items()}
+            assert theirs.get("content-type") == ours.get("Content-Type"), s.url
+            assert theirs.get("content-encoding") == ours.get("Content-Encoding"), s.url
+            assert theirs.get("memento-datetime") == ours["Memento-Datetime"], s.url
