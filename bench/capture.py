@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'ms/page Naql':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_naql) + f"{1000 / med_naql:>10.1f}")
         print(f"{'ms/page baseline':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_base) + f"{1000 / med_base:>10.1f}")
 
+        print("(ratio row, median column: median Naql / median baseline)")
+
         r0, b0 = naql[0], base[0]
         base_records = count_warc_records(tmp / "base-r0.warc.gz")
         print(f"\nper run: Naql {r0['snapshots']} snapshots ({r0['revisits']} revisit records), "
