@@ -1,0 +1,309 @@
+"""The researchers' workbench: documents with their snapshots, relations and claims; the article
+with its claims highlighted (right-to-left where the language is); the chain drawn server-side;
+history on every object (who changed what); actions that call the same functions as the tasks."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
+
+RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "ckb", "sd"})
+
+
+def text_dir(lang: str | None) -> str:
+    return "rtl" if (lang or "").split("-")[0].lower() in RTL_LANGS else "auto"
+
+
+def _set_status(request, queryset, status: str) -> int:
+    n = 0
+    for obj in queryset:
+        if obj.status != status:
+            obj.status = status
+            obj._history_user = request.user
+            obj.save(update_fields=["status"])
+            n += 1
+    return n
+
+
+@admin.action(description="Accept selected")
+def accept(modeladmin, request, queryset):
+    modeladmin.message_user(request, f"{_set_status(request, queryset, ReviewStatus.ACCEPTED)} accepted.")
+
+
+@admin.action(description="Reject selected")
+def reject(modeladmin, request, queryset):
+    modeladmin.message_user(request, f"{_set_status(request, queryset, ReviewStatus.REJECTED)} rejected.")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(Publisher)
+class PublisherAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "kind", "language", "document_count")
+    list_filter = ("kind", "language")
+    search_fields = ("name", "aliases", "domains")
+
+    @admin.display(description="documents")
+    def document_count(self, obj):
+        return obj.documents.count()
+
+
+class DocumentURLInline(admin.TabularInline):
+    model = DocumentURL
+    extra = 0
+    fields = ("url", "reason")
+
+
+class UpstreamInline(admin.TabularInline):
+    model = Relation
+    fk_name = "source"
+    extra = 0
+    verbose_name_plural = "relations upstream (this document uses …)"
+    fields = ("type", "target", "status", "recorded", "evidence_text")
+    readonly_fields = ("recorded", "evidence_text")
+    autocomplete_fields = ("target",)
+    show_change_link = True
+
+    @admin.display(description="recorded by")
+    def recorded(self, obj):
+        return obj.recorded_by_label if obj.pk else ""
+
+
+class DownstreamInline(UpstreamInline):
+    fk_name = "target"
+    verbose_name_plural = "relations downstream (used by …)"
+    fields = ("type", "source", "status", "recorded", "evidence_text")
+    autocomplete_fields = ("source",)
+
+
+class ClaimInline(admin.TabularInline):
+    model = Claim
+    extra = 0
+    fields = ("text", "kind", "speaker", "anchor_state", "links_count")
+    readonly_fields = ("text", "anchor_state", "links_count")
+    show_change_link = True
+    can_delete = False
+
+    @admin.display(description="claim")
+    def text(self, obj):
+        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.exact)
+
+    @admin.display(description="links")
+    def links_count(self, obj):
+        return obj.links.count()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Document)
+class DocumentAdmin(SimpleHistoryAdmin):
+    list_display = ("title_dir", "language", "publisher", "kind", "published_at", "n_snapshots", "n_claims")
+    list_filter = ("publisher", "language", "kind", "relations_up__status")
+    search_fields = ("url", "urls__url", "title", "claims__exact")
+    autocomplete_fields = ("publisher",)
+    readonly_fields = ("surt", "snapshot_list", "chain_view", "article_view", "created_at", "updated_at")
+    inlines = [DocumentURLInline, UpstreamInline, DownstreamInline, ClaimInline]
+    actions = ["detect_relations", "segment_claims", "reanchor_latest"]
+    fieldsets = (
+        (None, {"fields": ("url", "surt", "title", "byline", "publisher", "kind", "language", "published_at")}),
+        ("Snapshots (versions)", {"fields": ("snapshot_list",)}),
+        ("Chain to the origins", {"fields": ("chain_view",)}),
+        ("Article with its claims", {"fields": ("article_view",)}),
+        ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("publisher")
+
+    @admin.display(description="title", ordering="title")
+    def title_dir(self, obj):
+        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.title or obj.url)
+
+    @admin.display(description="snapshots")
+    def n_snapshots(self, obj):
+        return obj.snapshots().count()
+
+    @admin.display(description="claims")
+    def n_claims(self, obj):
+        return obj.claims.count()
+
+    @admin.display(description="snapshots")
+    def snapshot_list(self, obj):
+        rows = [(reverse("admin:archive_snapshot_change", args=[s.pk]) if _has_snapshot_admin() else "#",
+                 s.guid, s.captured_at.strftime("%Y-%m-%d %H:%M:%SZ"), s.url) for s in obj.snapshots()]
+        if not rows:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", '<li><a href="{}"><code>{}</code></a> {} <small>{}</small></li>', rows))
+
+    @admin.display(description="chain")
+    def chain_view(self, obj):
+        from .chain import document_chain
+
+        return mark_safe(render_to_string("provenance/chain.html", {  # noqa: S308 - template autoescapes
+            "document": obj, "hops": document_chain(obj), "dir": text_dir(obj.language)}))
+
+    @admin.display(description="article")
+    def article_view(self, obj):
+        snap = obj.latest_snapshot()
+        if snap is None:
+            return "—"
+        return mark_safe(render_to_string("provenance/article.html", {  # noqa: S308 - template autoescapes
+            "snapshot": snap, "paragraphs": article_blocks(obj, snap), "dir": text_dir(obj.language),
+            "lang": obj.language}))
+
+    @admin.action(description="Detect relations (attribution rules)")
+    def detect_relations(self, request, queryset):
+        from .attribution import detect_relations
+
+        n = sum(len(detect_relations(doc, user=request.user)) for doc in queryset)
+        self.message_user(request, f"{n} relation(s) proposed or confirmed.")
+
+    @admin.action(description="Segment claims on the latest snapshot")
+    def segment_claims(self, request, queryset):
+        from .claims import segment_snapshot
+
+        n = 0
+        for doc in queryset:
+            snap = doc.latest_snapshot()
+            if snap is not None:
+                n += len(segment_snapshot(snap, doc))
+        self.message_user(request, f"{n} new claim(s).")
+
+    @admin.action(description="Re-anchor claims on the latest snapshot")
+    def reanchor_latest(self, request, queryset):
+        from .anchoring import reanchor_document
+
+        counts: dict[str, int] = {}
+        for doc in queryset:
+            for m in reanchor_document(doc, user=request.user).values():
+                counts[m.state] = counts.get(m.state, 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to re-anchor"
+        self.message_user(request, f"Re-anchored: {summary}.", messages.INFO)
+
+
+def _has_snapshot_admin() -> bool:
+    from archive.models import Snapshot
+
+    return admin.site.is_registered(Snapshot)
+
+
+def article_blocks(document: Document, snap) -> list[dict]:
+    """Article paragraphs of ``snap`` cut into plain and claim pieces, for highlighting."""
+    from .claims import article_paragraphs
+
+    spans = []
+    for c in Claim.objects.filter(document=document):
+        if c.snapshot_id == snap.pk:
+            spans.append((c.start, c.end, c))
+        elif c.anchor_snapshot_id == snap.pk and c.anchor_start is not None:
+            spans.append((c.anchor_start, c.anchor_end, c))
+    spans.sort(key=lambda x: (x[0], -x[1]))
+    out = []
+    for p in article_paragraphs(snap):
+        pieces, pos = [], p.start
+        for s, e, c in spans:
+            s, e = max(s, p.start, pos), min(e, p.end)
+            if s >= e:
+                continue
+            if s > pos:
+                pieces.append({"text": snap.text[pos:s]})
+            pieces.append({"text": snap.text[s:e], "claim": c,
+                           "url": reverse("admin:provenance_claim_change", args=[c.pk]),
+                           "linked": c.links.filter(status=ReviewStatus.ACCEPTED).exists()})
+            pos = e
+        if pos < p.end:
+            pieces.append({"text": snap.text[pos:p.end]})
+        out.append({"tag": p.tag, "pieces": pieces})
+    return out
+
+
+class ClaimLinkInline(admin.TabularInline):
+    model = ClaimLink
+    fk_name = "claim"
+    extra = 0
+    fields = ("upstream_claim", "upstream_document", "relation", "origin", "status", "method", "confidence", "note")
+    autocomplete_fields = ("upstream_claim", "upstream_document")
+    show_change_link = True
+
+
+@admin.register(Claim)
+class ClaimAdmin(SimpleHistoryAdmin):
+    list_display = ("text", "document", "kind", "language", "speaker", "anchor_state", "snapshot_guid")
+    list_filter = ("kind", "language", "anchor_state", "document__publisher", "links__status")
+    search_fields = ("exact", "speaker", "document__url", "document__title")
+    autocomplete_fields = ("document",)
+    readonly_fields = ("snapshot", "selectors_view", "chain_view", "anchor_snapshot", "anchor_exact", "anchor_start",
+                       "anchor_end", "anchor_score", "created_at")
+    inlines = [ClaimLinkInline]
+    actions = [accept, reject]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("document", "snapshot")
+
+    @admin.display(description="claim", ordering="exact")
+    def text(self, obj):
+        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), str(obj))
+
+    @admin.display(description="snapshot")
+    def snapshot_guid(self, obj):
+        return obj.snapshot.guid
+
+    @admin.display(description="selectors")
+    def selectors_view(self, obj):
+        return format_html('<div dir="{}"><span style="color:#888">…{}</span><mark>{}</mark>'
+                           '<span style="color:#888">{}…</span></div><small>start {} · end {}</small>',
+                           text_dir(obj.language), obj.prefix, obj.exact, obj.suffix, obj.start, obj.end)
+
+    @admin.display(description="chain")
+    def chain_view(self, obj):
+        from .chain import claim_chain
+
+        return mark_safe(render_to_string("provenance/claim_chain.html", {  # noqa: S308 - template autoescapes
+            "claim": obj, "hops": claim_chain(obj), "dir": text_dir(obj.language)}))
+
+
+@admin.register(Relation)
+class RelationAdmin(SimpleHistoryAdmin):
+    list_display = ("source", "type", "target", "status", "recorded", "confidence", "created_at")
+    list_filter = ("type", "status", "detector", "source__publisher", "source__language")
+    search_fields = ("source__url", "target__url", "evidence_text", "evidence_url")
+    autocomplete_fields = ("source", "target")
+    readonly_fields = ("evidence_snapshot", "evidence", "detector", "detector_version", "rule", "created_at")
+    actions = [accept, reject]
+
+    @admin.display(description="recorded by")
+    def recorded(self, obj):
+        return obj.recorded_by_label
+
+    def save_model(self, request, obj, form, change):
+        if not change and not obj.detector and obj.recorded_by_id is None:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ClaimLink)
+class ClaimLinkAdmin(SimpleHistoryAdmin):
+    list_display = ("claim", "relation", "upstream_document", "origin", "status", "method_label", "confidence")
+    list_filter = ("status", "relation", "origin", "method", "claim__document__publisher", "claim__language")
+    search_fields = ("claim__exact", "upstream_claim__exact", "upstream_document__url", "note")
+    autocomplete_fields = ("claim", "upstream_claim", "upstream_document")
+    readonly_fields = ("signals", "created_at")
+    actions = [accept, reject]
+
+    @admin.display(description="method")
+    def method_label(self, obj):
+        return obj.method_label
+
+    def save_model(self, request, obj, form, change):
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
