@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import connection
 from django.utils.http import http_date, parse_http_date
 
 from .models import Snapshot
@@ -96,6 +97,42 @@ def mementos(surt: str, user=None):
     return Snapshot.objects.visible_to(user).filter(surt=surt)
 
 
+# The hot look-ups are hand-written SQL over the (surt, captured_at) index: compiling an ORM
+# query costs more than running it, and replay does several per request. Same visibility
+# rules as ``Snapshot.objects.visible_to``.
+_COLS = ("id", "guid", "url", "surt", "captured_at", "status", "mime", "content_type", "payload_digest",
+         "length", "offset", "record_type", "record_id", "record_sha256", "warc_file_id",
+         "payload_snapshot_id", "redirect_to_id", "final_id", "withdrawn_at")
+
+
+def _visibility(user) -> tuple[str, list]:
+    live = "withdrawn_at IS NULL"
+    if user is not None and getattr(user, "is_superuser", False):
+        return live, []
+    ids = list(user.groups.values_list("id", flat=True)) if user is not None and user.is_authenticated else []
+    if not ids:
+        return f"{live} AND private_to_group_id IS NULL", []
+    marks = ", ".join(["%s"] * len(ids))
+    return f"{live} AND (private_to_group_id IS NULL OR private_to_group_id IN ({marks}))", ids
+
+
+def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
+    assert order in ("ASC", "DESC")
+    vis, vis_params = _visibility(user)
+    qn = connection.ops.quote_name
+    cols = ", ".join(qn(c) for c in _COLS)
+    # every interpolated piece is a constant of this module; values travel as parameters
+    where = f"surt = %s AND {vis}" + (f" AND {cond}" if cond else "")
+    table = qn(Snapshot._meta.db_table)
+    sql = f"SELECT {cols} FROM {table} WHERE {where} ORDER BY captured_at {order} LIMIT {int(limit)}"  # noqa: S608
+    return list(Snapshot.objects.raw(sql, [surt, *vis_params, *params]))
+
+
+def _dbtime(dt: datetime):
+    """A datetime as the database backend wants it in a raw query parameter."""
+    return connection.ops.adapt_datetimefield_value(dt)
+
+
 _TIES = 4  # rows fetched per side, to break ties between URL variants sharing a SURT and second
 
 
@@ -111,27 +148,25 @@ def _pick(candidates: list[Snapshot], when: datetime | None, url: str | None) ->
 
 def closest(surt: str, when: datetime, user=None, url: str | None = None) -> Snapshot | None:
     """The memento nearest to ``when``: latest at or before, earliest after (a few rows each)."""
-    qs = mementos(surt, user)
-    before = list(qs.filter(captured_at__lte=when).order_by("-captured_at")[:_TIES])
-    after = list(qs.filter(captured_at__gt=when).order_by("captured_at")[:_TIES])
+    before = _rows(surt, user, "captured_at <= %s", [_dbtime(when)], "DESC", _TIES)
+    after = _rows(surt, user, "captured_at > %s", [_dbtime(when)], "ASC", _TIES)
     return _pick(before + after, when, url)
 
 
 def first(surt: str, user=None) -> Snapshot | None:
-    return mementos(surt, user).order_by("captured_at").first()
+    rows = _rows(surt, user, "", [], "ASC", 1)
+    return rows[0] if rows else None
 
 
 def last(surt: str, user=None, url: str | None = None) -> Snapshot | None:
-    if url is None:
-        return mementos(surt, user).order_by("-captured_at").first()
-    return _pick(list(mementos(surt, user).order_by("-captured_at")[:_TIES]), None, url)
+    return _pick(_rows(surt, user, "", [], "DESC", _TIES if url else 1), None, url)
 
 
 def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | None]:
-    qs = mementos(snap.surt, user)
-    prev = qs.filter(captured_at__lt=snap.captured_at).order_by("-captured_at").first()
-    nxt = qs.filter(captured_at__gt=snap.captured_at).order_by("captured_at").first()
-    return prev, nxt
+    at = [_dbtime(snap.captured_at)]
+    prev = _rows(snap.surt, user, "captured_at < %s", at, "DESC", 1)
+    nxt = _rows(snap.surt, user, "captured_at > %s", at, "ASC", 1)
+    return (prev[0] if prev else None), (nxt[0] if nxt else None)
 
 
 def withdrawn_at(surt: str, when: datetime) -> Snapshot | None:

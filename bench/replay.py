@@ -1,0 +1,227 @@
+"""Replay benchmark: Naql's ``id_`` replay, rewritten replay and TimeGate against pywb serving
+the same WARC, both on loopback in the same run.
+
+    .venv/bin/python bench/replay.py [--requests 400] [--concurrency 4]
+
+Set-up (all in a temporary NAQL_DATA_DIR, migrated on the spot): the Watan page, its stylesheet
+and logo are written into a WARC as another tool would, imported with ``archive.ingest``, and
+the WARC *Naql wrote* is handed to pywb (``wayback``, from ``$NAQL_PYWB_BIN`` or
+``.venv-pywb/bin``; see tests/replay_support.py for why pywb has its own virtualenv). Naql runs
+under gunicorn when installed (``pip install gunicorn``; one process, 4 threads, as pywb's
+gevent server is one process), else in a threaded stdlib WSGI server. Every request opens
+a new connection on both sides. Prints req/s, p50 and p99 per case and Naql/pywb ratios
+(req/s ratio > 1 and latency ratio < 1 mean Naql is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(data: Path | None = None) -> Path:
+    """Django on a fresh temporary NAQL_DATA_DIR (migrated), or on ``data`` as it is."""
+    fresh = data is None
+    data = data or Path(tempfile.mkdtemp(prefix="naql-bench-replay-"))
+    os.environ["NAQL_DATA_DIR"] = str(data)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "naql.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    if fresh:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+    urls = types.ModuleType("bench_replay_urls")
+    from django.urls import include, path
+
+    urls.urlpatterns = [path("", include("archive.urls_replay")), path("", include("naql.urls"))]
+    sys.modules["bench_replay_urls"] = urls
+    settings.ROOT_URLCONF = "bench_replay_urls"
+    settings.ALLOWED_HOSTS = ["*"]
+    return data
+
+
+def build_archive(data: Path):
+    """Import the Watan page and its requisites; return (page snapshot, path of Naql's WARC)."""
+    from archive.ingest import import_file
+    from tests.helpers import corpus_bytes, corpus_url
+    from tests.replay_support import write_warc
+
+    when = datetime(2021, 11, 27, 12, 0, 0, tzinfo=UTC)
+    items = [("watan/article.v1.html", "text/html; charset=UTF-8"), ("watan/style.css", "text/css"),
+             ("watan/logo.png", "image/png")]
+    exchanges = []
+    for file, ctype in items:
+        body = corpus_bytes(file)
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        exchanges.append((corpus_url(file), when, head + body))
+    src = data / "source.warc.gz"
+    write_warc(src, exchanges)
+    result = import_file(src)
+    from django.core.files.storage import storages
+
+    page = next(s for s in result.snapshots if s.mime == "text/html")
+    return page, storages["warcs"].path(result.warc_file.name)
+
+
+_app = None
+
+
+def naql_wsgi(environ, start_response):
+    """WSGI entry for gunicorn (``bench.replay:naql_wsgi``): the app with the replay URLs."""
+    global _app
+    if _app is None:
+        setup_django(Path(os.environ["NAQL_DATA_DIR"]))
+        from django.core.wsgi import get_wsgi_application
+
+        _app = get_wsgi_application()
+    return _app(environ, start_response)
+
+
+class Gunicorn:
+    """Naql under gunicorn (one process, gthread, 4 threads), if gunicorn is installed."""
+
+    def __init__(self, data: Path):
+        self.data = data
+        self.proc = None
+
+    def __enter__(self):
+        import socket
+        import subprocess
+
+        exe = Path(sys.executable).with_name("gunicorn")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "NAQL_DATA_DIR": str(self.data), "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen([str(exe), "-w", "1", "-k", "gthread", "--threads", "4", "-b",
+                                      f"127.0.0.1:{port}", "--log-level", "warning", "bench.replay:naql_wsgi"],
+                                     cwd=ROOT, env=env)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def serve_naql():
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from django.core.wsgi import get_wsgi_application
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = make_server("127.0.0.1", 0, get_wsgi_application(), server_class=Server, handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_port}"
+
+
+def _one(base: str, path: str, headers: dict) -> tuple[float, int, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", parts.path + path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    return time.perf_counter() - t0, resp.status, len(body)
+
+
+def load(base: str, path: str, *, n: int, concurrency: int, headers: dict | None = None) -> dict:
+    headers = {"Accept-Encoding": "gzip", **(headers or {})}
+    for _ in range(10):  # warm-up
+        _one(base, path, headers)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(lambda _: _one(base, path, headers), range(n)))
+    wall = time.perf_counter() - t0
+    lat = sorted(r[0] for r in results)
+    return {"rps": n / wall, "p50": statistics.median(lat) * 1000, "p99": lat[int(len(lat) * 0.99) - 1] * 1000,
+            "status": sorted({r[1] for r in results}), "bytes": results[0][2]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--wsgiref", action="store_true", help="serve Naql with the stdlib server even if gunicorn exists")
+    args = ap.parse_args()
+
+    data = setup_django()
+    from tests.replay_support import PywbServer, pywb_bin
+
+    if pywb_bin() is None:
+        print("pywb not found (set NAQL_PYWB_BIN or create .venv-pywb); cannot compare")
+        return 2
+    page, warc = build_archive(data)
+    from contextlib import ExitStack
+
+    stack = ExitStack()
+    if Path(sys.executable).with_name("gunicorn").exists() and not args.wsgiref:
+        naql = stack.enter_context(Gunicorn(data)).base
+        server = "gunicorn (1 process, gthread, 4 threads)"
+    else:
+        httpd, naql = serve_naql()
+        stack.callback(httpd.shutdown)
+        server = "stdlib wsgiref, threaded (install gunicorn for a production-like server)"
+    ts, url = page.timestamp, page.url
+    accept = {"Accept-Datetime": "Sun, 28 Nov 2021 09:00:00 GMT"}
+    cases = [
+        ("id_ replay (Watan page)", f"/web/{ts}id_/{url}", f"/{ts}id_/{url}", {}),
+        ("id_ replay (logo.png)", f"/web/{ts}id_/http://www.watanserb.com/wp-content/themes/watan/images/logo.png",
+         f"/{ts}id_/http://www.watanserb.com/wp-content/themes/watan/images/logo.png", {}),
+        ("rewritten replay (Watan page; pywb mp_)", f"/web/{ts}/{url}", f"/{ts}mp_/{url}", {}),
+        ("TimeGate (Accept-Datetime)", f"/web/{url}", f"/{url}", accept),
+    ]
+    work = Path(tempfile.mkdtemp(prefix="naql-bench-pywb-"))
+    print(f"naql: {server}; pywb: wayback (gevent), 4 threads")
+    print(f"requests per case: {args.requests}, concurrency: {args.concurrency}, new connection per request")
+    print(f"{'case':44} {'server':6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  status")
+    with PywbServer([warc], work) as pywb:
+        for label, ours, theirs, headers in cases:
+            a = load(naql, ours, n=args.requests, concurrency=args.concurrency, headers=headers)
+            b = load(pywb.base, theirs, n=args.requests, concurrency=args.concurrency, headers=headers)
+            for name, r in (("naql", a), ("pywb", b)):
+                print(f"{label:44} {name:6} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f}  {r['status']}")
+            print(f"{'':44} {'ratio':6} {a['rps'] / b['rps']:8.2f} {a['p50'] / b['p50']:8.2f} "
+                  f"{a['p99'] / b['p99']:8.2f}  (naql / pywb)")
+    stack.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
