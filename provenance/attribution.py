@@ -133,7 +133,7 @@ def _publisher_keys(pub: Publisher) -> tuple[list[str], dict[bool, set[str]]]:
         for tok in _WORD.findall(n):
             if len(tok) >= 4 and not tok.isdigit():
                 skels[_is_arabic(tok)].update(s for s in _skeleton(tok) if len(s) >= min_sk)
-    return [n for n in names if len(n) >= 5], skels
+    return [n for n in names if len(n) >= 3], skels
 
 
 def named_publishers(window: str, publishers: list[Publisher]) -> list[Publisher]:
