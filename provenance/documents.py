@@ -87,6 +87,16 @@ def resolve_url(url: str) -> Document | None:
     return None
 
 
+def document_for_url(url: str) -> Document | None:
+    """Like :func:`resolve_url`, but builds the document from archived snapshots of ``url`` when the
+    post-capture task has not run yet (queued, or a capture inside a test transaction)."""
+    doc = resolve_url(url)
+    if doc is not None:
+        return doc
+    snap = Snapshot.objects.live().pages().for_url(iri_to_uri(url)).order_by("-captured_at").first()
+    return document_for_snapshot(snap) if snap is not None else None
+
+
 # ---------------------------------------------------------------------------------------------
 # publishers
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from provenance.claims import claim_for_text
-from provenance.documents import resolve_url
+from provenance.documents import document_for_url
 from provenance.models import ClaimLink, ReviewStatus
 
 
@@ -23,7 +23,7 @@ def _snapshot_with(document, exact: str):
 
 def load_gold_links(path: str | Path, *, user=None, set_kinds: bool = False) -> dict:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    down_doc = resolve_url(data["document"])
+    down_doc = document_for_url(data["document"])
     if down_doc is None:
         raise CommandError(f"no document for {data['document']}: capture it first")
     made, missing = 0, []
@@ -40,7 +40,7 @@ def load_gold_links(path: str | Path, *, user=None, set_kinds: bool = False) -> 
                     claim._history_user = user
                 claim.save()
             for up in item.get("upstream", []):
-                up_doc = resolve_url(up["url"])
+                up_doc = document_for_url(up["url"])
                 up_snap = _snapshot_with(up_doc, up["exact"]) if up_doc else None
                 up_claim = claim_for_text(up_doc, up["exact"], up_snap, origin="gold", user=user) if up_snap else None
                 if up_claim is None:
