@@ -14,7 +14,8 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin
 
 from django.conf import settings
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+REQUISITE_WORKERS = 4
 
 
 @dataclass
@@ -60,8 +62,8 @@ def _limits() -> FetchLimits:
     )
 
 
-def _fetch(url: str) -> Exchange:
-    return fetch(url, limits=_limits(), proxy=settings.NAQL_CAPTURE_PROXY,
+def _fetch(url: str, limits: FetchLimits | None = None) -> Exchange:
+    return fetch(url, limits=limits or _limits(), proxy=settings.NAQL_CAPTURE_PROXY,
                  allowed_networks=tuple(settings.NAQL_CAPTURE_ALLOWED_NETWORKS),
                  proxy_local_dns=settings.NAQL_CAPTURE_PROXY_LOCAL_DNS)
 
@@ -76,14 +78,14 @@ def _ip(ex: Exchange) -> str | None:
     return addr.rsplit(":", 1)[0].strip("[]") or None
 
 
-def follow_redirects(url: str, *, max_hops: int | None = None) -> list[Exchange]:
+def follow_redirects(url: str, *, max_hops: int | None = None, limits: FetchLimits | None = None) -> list[Exchange]:
     """Fetch ``url`` and every redirect hop after it. Each hop is guarded and kept."""
     max_hops = settings.NAQL_CAPTURE_MAX_REDIRECTS if max_hops is None else max_hops
     current = check_url(iri_to_uri(url), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
     seen = {current}
     hops: list[Exchange] = []
     while True:
-        ex = _fetch(current)
+        ex = _fetch(current, limits)
         hops.append(ex)
         location = ex.header("Location")
         if ex.status not in REDIRECT_STATUSES or not location:
@@ -99,38 +101,59 @@ def follow_redirects(url: str, *, max_hops: int | None = None) -> list[Exchange]
         current = nxt
 
 
+def _safe_decoded(ex: Exchange) -> bytes | None:
+    """Body with Content-Encoding undone, or None when it cannot be (corrupt or unknown coding).
+
+    The archived bytes are kept either way; only derived work (text, requisites) is skipped."""
+    try:
+        return ex.decoded_body()
+    except CaptureError:
+        log.warning("cannot decode body of %s (%s)", ex.url, ex.header("Content-Encoding"))
+        return None
+
+
 def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
     """Stylesheets, images, scripts, fonts the page needs; bounded by count and total bytes.
 
-    A failing requisite is noted, not fatal: the page itself is the evidence."""
+    Fetched a few at a time (each guarded like the page); CSS is read for fonts and images one
+    level down. A failing requisite is noted, not fatal: the page itself is the evidence."""
     from .extract import decode_html
 
-    html, _ = decode_html(page.decoded_body(), page.header("Content-Type"))
+    body = _safe_decoded(page)
+    if body is None:
+        return [], [{"url": page.url, "code": "undecodable", "message": "page body could not be decoded"}]
+    html, _ = decode_html(body, page.header("Content-Type"))
     queue = list(dict.fromkeys(html_requisites(html, page.url)))
     got: list[Exchange] = []
     errors: list[dict] = []
     seen = {page.url}
-    total = 0
-    while queue and len(got) < settings.NAQL_CAPTURE_MAX_REQUISITES:
-        url = queue.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
-        try:
-            hops = follow_redirects(url, max_hops=3)
-        except CaptureError as exc:
-            errors.append({"url": url, **exc.as_dict()})
-            continue
-        size = sum(len(h.response_bytes) for h in hops)
-        if total + size > settings.NAQL_CAPTURE_MAX_REQUISITE_BYTES:
-            errors.append({"url": url, "code": "requisite_budget", "message": "total requisite size limit reached"})
-            break
-        total += size
-        got.extend(hops)
-        last = hops[-1]
-        if last.status == 200 and _mime(last) == "text/css":
-            css = last.decoded_body().decode("utf-8", "replace")
-            queue.extend(u for u in css_requisites(css, last.url) if u not in seen)
+    budget = settings.NAQL_CAPTURE_MAX_REQUISITE_BYTES
+    with ThreadPoolExecutor(max_workers=REQUISITE_WORKERS, thread_name_prefix="requisites") as pool:
+        while queue and len(got) < settings.NAQL_CAPTURE_MAX_REQUISITES and budget > 0:
+            room = settings.NAQL_CAPTURE_MAX_REQUISITES - len(got)
+            batch = [u for u in dict.fromkeys(queue) if u not in seen][:room]
+            queue = []
+            seen.update(batch)
+            # each requisite may use at most what is left of the budget, so none is fetched to be thrown away
+            limits = replace(_limits(), max_body=min(settings.NAQL_CAPTURE_MAX_BODY, budget))
+            futures = {url: pool.submit(follow_redirects, url, max_hops=3, limits=limits) for url in batch}
+            for url, fut in futures.items():
+                try:
+                    hops = fut.result()
+                except CaptureError as exc:
+                    errors.append({"url": url, **exc.as_dict()})
+                    continue
+                size = sum(len(h.response_bytes) for h in hops)
+                if size > budget or len(got) + len(hops) > settings.NAQL_CAPTURE_MAX_REQUISITES:
+                    errors.append({"url": url, "code": "requisite_budget",
+                                   "message": "requisite count or size limit reached"})
+                    continue
+                budget -= size
+                got.extend(hops)
+                last = hops[-1]
+                if last.status == 200 and _mime(last) == "text/css":
+                    css = (_safe_decoded(last) or b"").decode("utf-8", "replace")
+                    queue.extend(u for u in css_requisites(css, last.url) if u not in seen)
     return got, errors
 
 
@@ -228,8 +251,8 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors) -> Ca
                 offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
             )
-            if i < n_hops:
-                apply_extraction(snap, ex.decoded_body(), snap.content_type)
+            if i < n_hops and (body := _safe_decoded(ex)) is not None:
+                apply_extraction(snap, body, snap.content_type)
             snap.save()
             snaps.append(snap)
         hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]

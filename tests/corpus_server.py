@@ -361,6 +361,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond(200, "OK", [*text, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")], body)
         elif path == "/deflate":
             self._respond(200, "OK", [*text, ("Content-Encoding", "deflate")], zlib.compress(GZIP_TEXT))
+        elif path == "/gzip-corrupt-html":
+            body = gzip.compress("<html><body><p>مرحبا</p></body></html>".encode())[:-12] + b"garbage!garb"
+            self._respond(200, "OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")],
+                          body)
         elif path == "/gzip-bomb":
             self._respond(200, "OK", [("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")],
                           _gzip_bomb())

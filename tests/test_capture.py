@@ -251,3 +251,20 @@ def test_published_warc_is_read_only_and_cannot_be_overwritten_or_deleted(via_pr
     with pytest.raises(StorageError):
         storage.delete(snap.warc_file.name)
     assert path.read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_undecodable_body_is_still_archived_exactly_but_not_extracted(via_proxy):
+    snap = capture("http://lab.naql.test/gzip-corrupt-html").final
+    resp = stored_response(snap)
+    assert snap.mime == "text/html" and resp.header("Content-Encoding") == "gzip"
+    assert len(resp.body) == snap.payload_length > 0 and resp.body.endswith(b"garbage!garb")
+    assert snap.text == "" and snap.requisites.count() == 0
+    assert_warcio_check(warc_path(snap.warc_file.name))
+
+
+@override_settings(NAQL_CAPTURE_MAX_REQUISITE_BYTES=100)
+def test_requisite_larger_than_the_remaining_budget_is_not_fetched_whole(via_proxy):
+    result = capture(WATAN_URL)
+    assert result.final.requisites.count() == 0
+    codes = {e["code"] for e in result.requisite_errors}
+    assert codes and codes <= {"body_too_large", "requisite_budget"}
