@@ -102,3 +102,31 @@ def local_origin(_local_origin_server):
     _local_origin_server.reset()
     yield _local_origin_server
     _local_origin_server.reset()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every WARC file the tests published must pass ``warcio check`` (one run over all of them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    try:
+        from django.conf import settings
+
+        root = Path(settings.DATA_DIR) / "warcs"
+    except Exception:  # noqa: BLE001 - Django not configured in this run
+        return
+    files = sorted(str(p) for p in root.rglob("*.warc.gz")) if root.exists() else []
+    if not files:
+        return
+    exe = Path(sys.executable).with_name("warcio")
+    result = subprocess.run([str(exe), "check", *files], capture_output=True, text=True, timeout=600)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.ensure_newline()
+    if result.returncode != 0:
+        if reporter:
+            reporter.write_line(f"warcio check FAILED on WARCs written by the tests:\n{result.stdout[-4000:]}", red=True)
+        session.exitstatus = 1
+    elif reporter:
+        reporter.write_line(f"warcio check: all {len(files)} WARC files written by the tests pass")
