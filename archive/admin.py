@@ -101,6 +101,7 @@ class CaptureJobAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in CaptureJob._meta.fields]
     list_select_related = ("snapshot",)
     change_list_template = "admin/archive/capturejob/change_list.html"
+    change_form_template = "admin/archive/capturejob/change_form.html"
 
     def get_urls(self):
         return [path("capture/", self.admin_site.admin_view(self.capture_view), name="archive_capture")] + super().get_urls()

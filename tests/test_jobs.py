@@ -105,7 +105,11 @@ def test_admin_capture_returns_at_once_with_a_pending_job(via_proxy, admin_clien
     assert job.state == CaptureJob.State.PENDING and WarcFile.objects.count() == 0
     assert enqueue.call_count == 1
     page = admin_client.get(resp["Location"])
-    assert page.status_code == 200 and b"pending" in page.content
+    assert page.status_code == 200 and b"State: <strong>pending</strong>" in page.content
+    assert b'http-equiv="refresh"' in page.content  # the page follows the job until it is done
+    jobs.run_job(job.pk)
+    page = admin_client.get(resp["Location"])
+    assert b"State: <strong>succeeded</strong>" in page.content and b'http-equiv="refresh"' not in page.content
 
 
 def test_admin_capture_form_shows_the_guard_error(admin_client):
