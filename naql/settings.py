@@ -37,8 +37,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "archive",
     "provenance",
+    "apitokens",
 ]
 
 MIDDLEWARE = [
@@ -182,11 +184,51 @@ STATIC_ROOT.mkdir(exist_ok=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apitokens.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "naql.api_base.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["naql.api_base.AnonThrottle", "naql.api_base.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("NAQL_API_RATE_ANON", default="120/min"),
+        "user": env.str("NAQL_API_RATE_USER", default="1200/min"),
+        "capture": env.str("NAQL_API_RATE_CAPTURE", default="600/hour"),  # URLs submitted per user
+    },
+    "EXCEPTION_HANDLER": "naql.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Naql API",
-    "DESCRIPTION": "Web archive and provenance: snapshots, documents, claims and their chains.",
+    "DESCRIPTION": (
+        "Web archive and provenance: capture jobs, snapshots, TimeMaps, documents, publishers, relations, "
+        "claims, claim links, chains (JSON and PROV-JSON) and the history of every provenance object.\n\n"
+        "Authentication: `Authorization: Token <key>` (or `Bearer <key>`) with a key from the admin, or the "
+        "browser session. Reading public data needs no login; capturing and editing need a user. "
+        "Errors are always `{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
     "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewStatusEnum": "provenance.models.ReviewStatus",
+        "CaptureJobStateEnum": "archive.models.CaptureJob.State",
+        "PublisherKindEnum": "provenance.models.Publisher.Kind",
+        "DocumentKindEnum": "provenance.models.Document.Kind",
+        "ClaimKindEnum": "provenance.models.Claim.Kind",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "naql.api.postprocess_schema",
+    ],
 }
 
 LOGGING = {

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("naql.api")),
     path("", include("archive.urls_replay")),
     path("", include("archive.urls_web")),
 ]

@@ -1,0 +1,1 @@
+"""Per-user API tokens: hashed at rest, created and revoked in the admin, sent in ``Authorization`` only."""

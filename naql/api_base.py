@@ -1,0 +1,149 @@
+"""Building blocks shared by the REST API of every app: pagination, throttles, strict serializers.
+
+Kept apart from ``naql.api`` (the router, which imports every app's API module) so that the
+apps' API modules can import these without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from rest_framework import exceptions, pagination, serializers, throttling
+from rest_framework.settings import api_settings
+
+MAX_PAGE_SIZE = 200
+
+
+def max_batch() -> int:
+    """Largest number of items one write request may carry (URLs to capture, links to review)."""
+    return int(getattr(settings, "NAQL_API_MAX_BATCH", 100))
+
+
+# --------------------------------------------------------------------------------------------
+# pagination
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        try:
+            return super().get_page_size(request)
+        except (TypeError, ValueError):
+            return self.page_size
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Stable paging over a large, growing table: new rows never shift later pages."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# throttles (rates read per request, so settings overrides apply at once)
+
+
+class _RateFromSettings:
+    def get_rate(self):
+        rates = api_settings.DEFAULT_THROTTLE_RATES or {}
+        if self.scope not in rates:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"No throttle rate set for scope {self.scope!r}")
+        return rates[self.scope]
+
+
+class AnonThrottle(_RateFromSettings, throttling.AnonRateThrottle):
+    """Requests per anonymous client (by address)."""
+
+
+class UserThrottle(_RateFromSettings, throttling.UserRateThrottle):
+    """Requests per authenticated user."""
+
+
+class CaptureThrottle(_RateFromSettings, throttling.UserRateThrottle):
+    """URLs submitted for capture per user: a batch of 40 URLs counts 40."""
+
+    scope = "capture"
+
+    def allow_request(self, request, view):
+        if request.method != "POST" or self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        data = request.data if isinstance(request.data, Mapping) else {}
+        urls = data.get("urls")
+        n = len(urls) if isinstance(urls, list) else 1
+        n = max(1, min(n, max_batch()))
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        if len(self.history) + n > self.num_requests:
+            return self.throttle_failure()
+        self.history[:0] = [self.now] * n
+        self.cache.set(self.key, self.history, self.duration)
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# serializers
+
+
+class StrictMixin:
+    # Reject keys the serializer does not accept (unknown or read-only) instead of ignoring them:
+    # a misspelt field must not silently do nothing.
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            extra = sorted(str(k) for k in data if k not in writable)
+            if extra:
+                raise serializers.ValidationError(
+                    {k: ["Read-only field." if k in self.fields else "Unknown field."] for k in extra})
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(StrictMixin, serializers.Serializer):
+    pass
+
+
+class StrictModelSerializer(StrictMixin, serializers.ModelSerializer):
+    pass
+
+
+class IdListSerializer(StrictSerializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
+                                help_text="IDs of the objects to act on (at most the batch limit, 100 by default).")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000,
+                                 help_text="Optional note recorded with the change.")
+
+    def validate_ids(self, value):
+        if len(value) > max_batch():
+            raise serializers.ValidationError(f"At most {max_batch()} IDs per request (got {len(value)}).")
+        return list(dict.fromkeys(value))
+
+
+class NoteSerializer(StrictSerializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000,
+                                 help_text="Optional note recorded with the review.")
+
+
+class ApiError(exceptions.APIException):
+    """An API error with its own code and structured details (rendered by ``naql.api.exception_handler``)."""
+
+    def __init__(self, message: str, *, code: str, details: dict | None = None, status_code: int = 400):
+        super().__init__(message, code)
+        self.status_code = status_code
+        self.error_code, self.error_details = code, details or {}

@@ -1,0 +1,321 @@
+"""Serializers and visibility rules of the provenance REST API (viewsets in ``provenance.api``).
+
+Visibility follows the archive: a snapshot private to a group is seen by that group's members
+(and superusers) only. A document none of whose captures anyone else may see (every live
+capture of its URLs is private to a group the user is not in) is hidden with it; so are claims
+on snapshots the user may not see, and relations and claim links touching hidden objects.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from archive.models import Snapshot
+from naql.api_base import StrictModelSerializer, StrictSerializer
+
+from .models import Claim, ClaimLink, Document, Publisher, Relation
+
+# --------------------------------------------------------------------------------------------
+# visibility
+
+
+def _is_super(user) -> bool:
+    return bool(user is not None and getattr(user, "is_superuser", False))
+
+
+def hidden_document_ids(user) -> set[int]:
+    if _is_super(user):
+        return set()
+    private = Snapshot.objects.live().filter(private_to_group__isnull=False)
+    if user is not None and user.is_authenticated:
+        private = private.exclude(private_to_group__in=user.groups.all())
+    surts = set(private.values_list("surt", flat=True).distinct())
+    if not surts:
+        return set()
+    surts -= set(Snapshot.objects.visible_to(user).filter(surt__in=surts).values_list("surt", flat=True))
+    if not surts:
+        return set()
+    return set(Document.objects.filter(Q(surt__in=surts) | Q(urls__surt__in=surts)).values_list("pk", flat=True))
+
+
+def visible_documents(user):
+    hidden = hidden_document_ids(user)
+    return Document.objects.exclude(pk__in=hidden) if hidden else Document.objects.all()
+
+
+def visible_claims(user):
+    if _is_super(user):
+        return Claim.objects.all()
+    hidden = hidden_document_ids(user)
+    qs = Claim.objects.filter(snapshot__in=Snapshot.objects.visible_to(user))
+    return qs.exclude(document__in=hidden) if hidden else qs
+
+
+def visible_relations(user):
+    hidden = hidden_document_ids(user)
+    qs = Relation.objects.all()
+    return qs.exclude(source__in=hidden).exclude(target__in=hidden) if hidden else qs
+
+
+def visible_links(user):
+    if _is_super(user):
+        return ClaimLink.objects.all()
+    claims = visible_claims(user)
+    hidden = hidden_document_ids(user)
+    qs = ClaimLink.objects.filter(claim__in=claims).filter(Q(upstream_claim__isnull=True) | Q(upstream_claim__in=claims))
+    return qs.exclude(upstream_document__in=hidden) if hidden else qs
+
+
+def visible_snapshot_guids(user, guids: set[str]) -> set[str]:
+    return set(Snapshot.objects.visible_to(user).filter(guid__in=guids).values_list("guid", flat=True))
+
+
+def _request_user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
+# --------------------------------------------------------------------------------------------
+# publishers and documents
+
+
+class PublisherSerializer(StrictModelSerializer):
+    domains = serializers.ListField(child=serializers.CharField(max_length=300), required=False, max_length=200,
+                                    help_text="Host names (or host/path prefixes for social accounts) it publishes on.")
+    aliases = serializers.ListField(child=serializers.CharField(max_length=300), required=False, max_length=200,
+                                    help_text="Other names: translations, transliterations, handles, acronyms.")
+
+    class Meta:
+        model = Publisher
+        fields = ["id", "name", "kind", "language", "domains", "aliases", "homepage", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"id": {"help_text": "Publisher ID."}, "created_at": {"help_text": "When it was recorded."}}
+
+
+class DocumentSerializer(StrictModelSerializer):
+    publisher_name = serializers.CharField(source="publisher.name", read_only=True, allow_null=True, default=None,
+                                           help_text="Name of the publisher.")
+    urls = serializers.SerializerMethodField(help_text="Other URLs of the document (redirects, variants, mirrors).")
+    snapshots = serializers.SerializerMethodField(help_text="IDs of its versions (snapshots you may see), oldest first.")
+
+    class Meta:
+        model = Document
+        fields = ["id", "url", "publisher", "publisher_name", "kind", "language", "title", "byline", "published_at",
+                  "created_at", "updated_at", "urls", "snapshots"]
+        read_only_fields = ["id", "url", "created_at", "updated_at"]
+        extra_kwargs = {"id": {"help_text": "Document ID."}, "updated_at": {"help_text": "Last change."},
+                        "created_at": {"help_text": "When the document was recorded."},
+                        "publisher": {"help_text": "Publisher ID."}, "kind": {"help_text": "What kind of text it is."}}
+
+    def get_urls(self, doc) -> list[str]:
+        return [u.url for u in doc.urls.all()]
+
+    def get_snapshots(self, doc) -> list[str]:
+        visible = Snapshot.objects.visible_to(_request_user(self))
+        return list(doc.snapshots().filter(pk__in=visible.values("pk")).values_list("guid", flat=True))
+
+
+# --------------------------------------------------------------------------------------------
+# relations
+
+
+class RelationSerializer(StrictModelSerializer):
+    evidence_snapshot = serializers.SlugRelatedField(
+        slug_field="guid", queryset=Snapshot.objects.none(), required=False, allow_null=True,
+        help_text="ID of the downstream snapshot showing the evidence.")
+    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                               help_text="User who recorded it (null for a detector).")
+
+    class Meta:
+        model = Relation
+        fields = ["id", "source", "target", "type", "status", "confidence", "evidence_snapshot", "evidence_text",
+                  "evidence_url", "evidence_start", "evidence_end", "note", "recorded_by", "detector",
+                  "detector_version", "rule", "created_at"]
+        read_only_fields = ["id", "recorded_by", "detector", "detector_version", "rule", "created_at"]
+        extra_kwargs = {
+            "id": {"help_text": "Relation ID."}, "status": {"help_text": "Review status."},
+            "confidence": {"min_value": 0.0, "max_value": 1.0, "help_text": "Confidence in [0, 1]."},
+            "note": {"help_text": "Free-text note."}, "type": {"help_text": "How the source uses the target."},
+            "detector_version": {"help_text": "Version of the detector."},
+            "evidence_end": {"help_text": "End offset of the evidence in the snapshot text."},
+            "created_at": {"help_text": "When it was recorded."},
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = _request_user(self)
+        if "source" in self.fields and not self.fields["source"].read_only:
+            self.fields["source"].queryset = visible_documents(user)
+            self.fields["target"].queryset = visible_documents(user)
+            self.fields["evidence_snapshot"].queryset = Snapshot.objects.visible_to(user)
+
+    def validate(self, attrs):
+        source = attrs.get("source", getattr(self.instance, "source", None))
+        target = attrs.get("target", getattr(self.instance, "target", None))
+        rtype = attrs.get("type", getattr(self.instance, "type", None))
+        if source is not None and source == target:
+            raise serializers.ValidationError({"target": ["A document cannot be its own upstream."]})
+        dup = Relation.objects.filter(source=source, target=target, type=rtype)
+        if self.instance is not None:
+            dup = dup.exclude(pk=self.instance.pk)
+        if dup.exists():
+            raise serializers.ValidationError({"type": ["This relation already exists."]})
+        return attrs
+
+    def get_validators(self):
+        return []  # uniqueness is checked in validate() with a clear message
+
+
+# --------------------------------------------------------------------------------------------
+# claims
+
+
+class AnchorSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=Claim.AnchorState.choices, help_text="Re-anchoring outcome.")
+    snapshot = serializers.CharField(allow_null=True, help_text="Newest snapshot the claim was re-anchored on.")
+    exact = serializers.CharField(allow_null=True, help_text="Text found there (differs when edited).")
+    start = serializers.IntegerField(allow_null=True, help_text="Start offset on that snapshot.")
+    end = serializers.IntegerField(allow_null=True, help_text="End offset on that snapshot.")
+    score = serializers.FloatField(allow_null=True, help_text="Match score in [0, 1] (1: exact).")
+
+
+class SelectorSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="TextQuoteSelector or TextPositionSelector (W3C Web Annotation).")
+    exact = serializers.CharField(required=False, help_text="Quote: the text.")
+    prefix = serializers.CharField(required=False, allow_blank=True, help_text="Quote: 32 characters before.")
+    suffix = serializers.CharField(required=False, allow_blank=True, help_text="Quote: 32 characters after.")
+    start = serializers.IntegerField(required=False, help_text="Position: start offset.")
+    end = serializers.IntegerField(required=False, help_text="Position: end offset (exclusive).")
+
+
+class ClaimSerializer(StrictModelSerializer):
+    snapshot = serializers.SlugRelatedField(slug_field="guid", read_only=True,
+                                            help_text="ID of the snapshot the selectors point into.")
+    selectors = serializers.SerializerMethodField(help_text="W3C Web Annotation selectors over the snapshot text.")
+    anchor = serializers.SerializerMethodField(help_text="Re-anchoring state on the newest snapshot checked.")
+
+    class Meta:
+        model = Claim
+        fields = ["id", "document", "snapshot", "exact", "start", "end", "kind", "language", "speaker", "origin",
+                  "selectors", "anchor", "created_at"]
+        read_only_fields = ["id", "document", "snapshot", "exact", "start", "end", "language", "origin",
+                            "created_at"]
+        extra_kwargs = {"id": {"help_text": "Claim ID."}, "document": {"help_text": "Document ID."},
+                        "kind": {"help_text": "fact, direct quote, attributed statement or background."},
+                        "language": {"help_text": "Language of the claim."},
+                        "created_at": {"help_text": "When the claim was recorded."}}
+
+    @extend_schema_field(SelectorSerializer(many=True))
+    def get_selectors(self, claim) -> list:
+        return claim.selectors()
+
+    @extend_schema_field(AnchorSerializer)
+    def get_anchor(self, c) -> dict:
+        return {"state": c.anchor_state, "snapshot": c.anchor_snapshot.guid if c.anchor_snapshot_id else None,
+                "exact": c.anchor_exact or None, "start": c.anchor_start, "end": c.anchor_end,
+                "score": c.anchor_score}
+
+
+class ClaimCreateSerializer(StrictSerializer):
+    document = serializers.PrimaryKeyRelatedField(queryset=Document.objects.none(),
+                                                  help_text="Document ID the claim belongs to.")
+    exact = serializers.CharField(max_length=20000, help_text="The claim's text, exactly as in the snapshot text.")
+    snapshot = serializers.SlugRelatedField(slug_field="guid", queryset=Snapshot.objects.none(), required=False,
+                                            help_text="Snapshot ID (default: the document's latest version).")
+    kind = serializers.ChoiceField(choices=Claim.Kind.choices, required=False, help_text="Kind of claim.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = _request_user(self)
+        self.fields["document"].queryset = visible_documents(user)
+        self.fields["snapshot"].queryset = Snapshot.objects.visible_to(user)
+
+
+# --------------------------------------------------------------------------------------------
+# claim links
+
+
+class ClaimLinkSerializer(StrictModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                              help_text="User who created the link (null for an automatic one).")
+    upstream_document = serializers.PrimaryKeyRelatedField(
+        queryset=Document.objects.none(), required=False,
+        help_text="Upstream document ID (taken from the upstream claim when that is given).")
+
+    class Meta:
+        model = ClaimLink
+        fields = ["id", "claim", "upstream_claim", "upstream_document", "relation", "origin", "confidence", "status",
+                  "method", "method_name", "method_version", "signals", "note", "created_by", "created_at"]
+        read_only_fields = ["id", "method", "method_name", "method_version", "signals", "created_by", "created_at"]
+        extra_kwargs = {
+            "id": {"help_text": "Claim link ID."}, "relation": {"help_text": "translation, paraphrase or quote."},
+            "confidence": {"min_value": 0.0, "max_value": 1.0, "help_text": "Confidence in [0, 1]."},
+            "status": {"help_text": "Review status: suggested, accepted or rejected."},
+            "method": {"help_text": "manual or automatic."}, "note": {"help_text": "Free-text note."},
+            "method_version": {"help_text": "Version of the automatic method."},
+            "created_at": {"help_text": "When the link was recorded."},
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = _request_user(self)
+        claims = visible_claims(user)
+        self.fields["claim"].queryset = claims
+        self.fields["upstream_claim"].queryset = claims
+        self.fields["upstream_document"].queryset = visible_documents(user)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list | tuple) and hasattr(self.instance, "pk"):
+            for name in ("claim", "upstream_claim", "upstream_document"):
+                fields[name].read_only = True  # re-pointing a link is a new link
+        return fields
+
+    def validate(self, attrs):
+        claim = attrs.get("claim", getattr(self.instance, "claim", None))
+        up_claim = attrs.get("upstream_claim", getattr(self.instance, "upstream_claim", None))
+        up_doc = attrs.get("upstream_document", getattr(self.instance, "upstream_document", None))
+        if up_claim is None and up_doc is None:
+            raise serializers.ValidationError({"upstream_document": ["Give upstream_claim or upstream_document."]})
+        if up_claim is not None and claim is not None and up_claim.pk == claim.pk:
+            raise serializers.ValidationError({"upstream_claim": ["A claim cannot link to itself."]})
+        if up_claim is not None and up_doc is not None and up_claim.document_id != up_doc.pk:
+            raise serializers.ValidationError({"upstream_document": ["The upstream claim belongs to another document."]})
+        if self.instance is None and up_claim is not None and ClaimLink.objects.filter(
+                claim=claim, upstream_claim=up_claim).exists():
+            raise serializers.ValidationError({"upstream_claim": ["This claim is already linked to that claim."]})
+        if up_claim is not None and "upstream_document" not in attrs and self.instance is None:
+            attrs["upstream_document"] = up_claim.document
+        return attrs
+
+    def get_validators(self):
+        return []
+
+
+class ReviewResultSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text="How many links changed status.")
+    links = ClaimLinkSerializer(many=True, help_text="The links after the change.")
+
+
+class RelationReviewResultSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text="How many relations changed status.")
+    relations = RelationSerializer(many=True, help_text="The relations after the change.")
+
+
+def set_status(obj, status: str, *, user, note: str = "") -> bool:
+    """Accept or reject a relation or claim link, attributed to ``user`` in its history."""
+    if obj.status == status and not note:
+        return False
+    if isinstance(obj, ClaimLink):
+        obj.set_status(status, user=user, note=note)
+        return True
+    obj.status = status
+    if note:
+        obj.note = note
+    obj._history_user = user
+    obj.save(update_fields=["status", "note"])
+    return True
+
+
