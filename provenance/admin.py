@@ -111,7 +111,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("publisher",)
     readonly_fields = ("surt", "snapshot_list", "chain_view", "article_view", "created_at", "updated_at")
     inlines = [DocumentURLInline, UpstreamInline, DownstreamInline, ClaimInline]
-    actions = ["detect_relations", "segment_claims", "reanchor_latest"]
+    actions = ["detect_relations", "segment_claims", "reanchor_latest", "suggest_claim_links"]
     fieldsets = (
         (None, {"fields": ("url", "surt", "title", "byline", "publisher", "kind", "language", "published_at")}),
         ("Snapshots (versions)", {"fields": ("snapshot_list",)}),
@@ -188,6 +188,26 @@ class DocumentAdmin(SimpleHistoryAdmin):
                 counts[m.state] = counts.get(m.state, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to re-anchor"
         self.message_user(request, f"Re-anchored: {summary}.", messages.INFO)
+
+    @admin.action(description="Suggest claim links from upstream relations")
+    def suggest_claim_links(self, request, queryset):
+        from .suggest import run_suggestions
+
+        total = {"links": 0, "created": 0, "updated": 0, "withdrawn": 0, "reviewed": 0, "documents": 0}
+        for doc in queryset:
+            run = run_suggestions(doc, user=request.user)
+            total["links"] += len(run)
+            total["documents"] += run.documents
+            for k in ("created", "updated", "withdrawn", "reviewed"):
+                total[k] += getattr(run, k)
+        skipped = queryset.count() - total["documents"]
+        self.message_user(
+            request,
+            f"{total['links']} suggested claim link(s) for {total['documents']} document(s): {total['created']} "
+            f"created, {total['updated']} updated, {total['withdrawn']} withdrawn, {total['reviewed']} already "
+            f"reviewed (left alone)" + (f"; {skipped} document(s) without snapshot or upstream relation" if skipped
+                                        else "") + ".",
+            messages.INFO)
 
 
 def _has_snapshot_admin() -> bool:
