@@ -16,7 +16,14 @@ from rest_framework import exceptions, mixins, permissions, serializers, status,
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from naql.api_base import ApiError, CaptureThrottle, CursorPagination, StrictSerializer, max_batch
+from naql.api_base import (
+    ApiError,
+    BooleanFilter,
+    CaptureThrottle,
+    CursorPagination,
+    StrictSerializer,
+    max_batch,
+)
 
 from . import citations, jobs, memento
 from .errors import ArchiveError, InvalidURL
@@ -333,7 +340,7 @@ class SnapshotFilter(django_filters.FilterSet):
     status = django_filters.NumberFilter(help_text="HTTP status code.")
     mime = django_filters.CharFilter(help_text="MIME type, e.g. text/html.")
     language = django_filters.CharFilter(help_text="Detected language (ISO 639-1).")
-    is_requisite = django_filters.BooleanFilter(help_text="true: requisites only; false: pages only.")
+    is_requisite = BooleanFilter(help_text="true: requisites only; false: pages only.")
     record_type = django_filters.ChoiceFilter(choices=Snapshot.RecordType.choices, help_text="response or revisit.")
     job = django_filters.CharFilter(method="filter_job", help_text="Snapshots written by this capture job (ID).")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import django_filters
+from django import forms
 from django.conf import settings
 from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.settings import api_settings
@@ -18,6 +20,32 @@ MAX_PAGE_SIZE = 200
 def max_batch() -> int:
     """Largest number of items one write request may carry (URLs to capture, links to review)."""
     return int(getattr(settings, "NAQL_API_MAX_BATCH", 100))
+
+
+# --------------------------------------------------------------------------------------------
+# filters
+
+
+class _StrictBooleanField(forms.NullBooleanField):
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in (True, "true", "True", "1"):
+            return True
+        if value in (False, "false", "False", "0"):
+            return False
+        raise forms.ValidationError("Expected true or false.")
+
+    def validate(self, value):
+        pass
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    """``true``/``false`` (or 1/0); anything else is a 400, not silently ignored."""
+
+    field_class = _StrictBooleanField
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from archive import api as archive_api
-from naql.api_base import ApiError, IdListSerializer, NoteSerializer
+from naql.api_base import ApiError, BooleanFilter, IdListSerializer, NoteSerializer
 
 from . import api_chain as ch
 from .api_serializers import (
@@ -121,7 +121,7 @@ class DocumentFilter(django_filters.FilterSet):
     language = django_filters.CharFilter(help_text="Language (ISO 639-1).")
     kind = django_filters.ChoiceFilter(choices=Document.Kind.choices, help_text="Kind of document.")
     title = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the title.")
-    has_claims = django_filters.BooleanFilter(method="filter_has_claims", help_text="Only documents with claims.")
+    has_claims = BooleanFilter(method="filter_has_claims", help_text="Only documents with claims.")
 
     class Meta:
         model = Document
@@ -310,7 +310,7 @@ class ClaimLinkFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ReviewStatus.choices, help_text="Review status.")
     method = django_filters.ChoiceFilter(choices=ClaimLink.Method.choices, help_text="manual or automatic.")
     relation = django_filters.ChoiceFilter(choices=ClaimLink.Relation.choices, help_text="Link relation.")
-    origin = django_filters.BooleanFilter(help_text="Only links to an origin (or only others).")
+    origin = BooleanFilter(help_text="Only links to an origin (or only others).")
 
     class Meta:
         model = ClaimLink
