@@ -1,10 +1,156 @@
-"""Thin views over archive modules."""
+"""The researcher's home page and the job progress it polls.
 
+* ``/`` — anonymous: recent public snapshots and a login link. Signed in: a capture form (the
+  job is queued at once; the page polls its JSON until it succeeds or fails, then links the
+  snapshot), the user's recent jobs, recent snapshots, watched URLs with their latest change,
+  and (composed by the template from the provenance app) documents awaiting review.
+* ``POST /capture`` — queue a capture job for the signed-in user; JSON for scripts and the home
+  page's fetch, a redirect to ``/?job=<ID>`` for a plain form post.
+* ``/jobs/<ID>.json`` — a job's state, steps, structured error and snapshot; visible to the user
+  who queued it and to staff.
+* ``/s/<ID>/compare?a=<ID>&b=<ID>`` — the diff chooser's target: redirects to ``/s/<a>/diff/<b>``.
+
+Views stay thin: jobs are created by :func:`archive.jobs.submit`, versions come from
+:mod:`archive.versions_timeline`.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
-from .models import Snapshot
+from .errors import ArchiveError
+from .ids import canonical_guid
+from .jobs import submit
+from .models import CaptureJob, Snapshot, Watch
+from .versions_timeline import timeline
+
+RECENT = 20
+WATCHES = 12
 
 
+class CaptureForm(forms.Form):
+    url = forms.CharField(label="URL to capture", max_length=4000,
+                          widget=forms.URLInput(attrs={"placeholder": "https://…", "autocomplete": "url",
+                                                       "spellcheck": "false", "dir": "ltr"}))
+    requisites = forms.BooleanField(required=False, initial=True, label="Also capture page requisites")
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _visible_jobs(user):
+    qs = CaptureJob.objects.select_related("snapshot__final", "snapshot")
+    return qs if user.is_staff else qs.filter(created_by=user)
+
+
+def job_dict(job: CaptureJob) -> dict:
+    """What the home page shows of a job (and what ``/jobs/<ID>.json`` answers)."""
+    snap = (job.snapshot.final or job.snapshot) if job.snapshot_id else None
+    error = None
+    if job.error:
+        error = {"code": job.error.get("code", "error"), "message": job.error.get("message", ""),
+                 "permanent": bool(job.error.get("permanent", True))}
+    return {
+        "id": job.guid, "url": job.url, "state": job.state,
+        "done": job.state in (CaptureJob.State.SUCCEEDED, CaptureJob.State.FAILED),
+        "attempts": job.attempts, "max_attempts": job.max_attempts,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "steps": [p.get("step", "") for p in (job.progress or []) if isinstance(p, dict)],
+        "error": error,
+        "snapshot": None if snap is None else {
+            "id": snap.guid, "page": f"/s/{snap.guid}", "url": snap.url, "title": snap.title,
+            "status": snap.status, "captured_at": snap.captured_at.isoformat(),
+        },
+    }
+
+
+def _watch_rows(user) -> list[dict]:
+    rows = []
+    for w in Watch.objects.filter(active=True).order_by("-last_changed_at", "-last_captured_at")[:WATCHES]:
+        entries = timeline(w.url)
+        latest = entries[-1].snapshot if entries else None
+        change = None
+        for prev, cur in zip(entries, entries[1:], strict=False):
+            if cur.changed:
+                change = {"old": prev.snapshot, "new": cur.snapshot}
+        rows.append({"watch": w, "latest": latest, "change": change, "captures": len(entries)})
+    return rows
+
+
+@require_safe
 def home(request):
-    recent = Snapshot.objects.visible_to(request.user).pages().order_by("-captured_at")[:20]
-    return render(request, "home.html", {"recent": recent})
+    user = request.user
+    recent = (Snapshot.objects.visible_to(user).pages().filter(redirect_to__isnull=True)
+              .defer("text", "main_text", "extracted").order_by("-captured_at", "-pk")[:RECENT])
+    context = {"recent": recent}
+    if user.is_authenticated:
+        job = None
+        if request.GET.get("job"):
+            guid = canonical_guid(request.GET["job"])
+            job = _visible_jobs(user).filter(guid=guid).first() if guid else None
+        context.update({
+            "form": CaptureForm(), "job": job_dict(job) if job else None,
+            "jobs": _visible_jobs(user).filter(created_by=user)[:8],
+            "watches": _watch_rows(user),
+        })
+    return render(request, "home.html", context)
+
+
+@require_POST
+def capture_submit(request):
+    user = request.user
+    if not user.is_authenticated:
+        if _wants_json(request):
+            return JsonResponse({"error": {"code": "not_authenticated", "message": "Log in to capture."}},
+                                status=403)
+        return HttpResponseRedirect("/admin/login/?next=/")
+    form = CaptureForm(request.POST)
+    if form.is_valid():
+        try:
+            job = submit(form.cleaned_data["url"], user=user, requisites=form.cleaned_data["requisites"])
+        except ArchiveError as exc:
+            form.add_error("url", exc.message)
+        else:
+            job.refresh_from_db()  # an eager queue may have run it already
+            if _wants_json(request):
+                return JsonResponse({"job": job_dict(job), "status_url": f"/jobs/{job.guid}.json"}, status=202)
+            return HttpResponseRedirect(f"/?job={job.guid}")
+    if _wants_json(request):
+        message = "; ".join(e for errs in form.errors.values() for e in errs)
+        return JsonResponse({"error": {"code": "invalid_url", "message": message}}, status=400)
+    recent = Snapshot.objects.visible_to(user).pages().filter(redirect_to__isnull=True).order_by("-captured_at")
+    return render(request, "home.html", {
+        "form": form, "recent": recent[:RECENT], "jobs": _visible_jobs(user).filter(created_by=user)[:8],
+        "watches": _watch_rows(user)}, status=400)
+
+
+@never_cache
+@require_safe
+def job_json(request, guid: str):
+    user = request.user
+    if not user.is_authenticated:
+        return JsonResponse({"error": {"code": "not_authenticated", "message": "Log in to see jobs."}}, status=403)
+    canonical = canonical_guid(guid)
+    job = _visible_jobs(user).filter(guid=canonical).first() if canonical else None
+    if job is None:
+        return JsonResponse({"error": {"code": "not_found", "message": "No such job."}}, status=404)
+    return JsonResponse(job_dict(job))
+
+
+@require_safe
+def compare(request, guid: str):
+    """The diff chooser (two radio columns on the snapshot page) lands here."""
+    base = canonical_guid(guid)
+    a, b = canonical_guid(request.GET.get("a", "")), canonical_guid(request.GET.get("b", ""))
+    if base is None:
+        return HttpResponseRedirect("/")
+    if a is None or b is None or a == b:
+        return HttpResponseRedirect(f"/s/{base}#versions")
+    return HttpResponseRedirect(f"/s/{a}/diff/{b}")
