@@ -21,6 +21,8 @@ from naql.api_base import (
     BooleanFilter,
     CaptureThrottle,
     CursorPagination,
+    IntegerFilter,
+    StrictCharField,
     StrictSerializer,
     max_batch,
 )
@@ -62,7 +64,7 @@ def _user(request):
 class JobErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine code, e.g. `dns_failure`, `forbidden_address`, `timeout`.")
     message = serializers.CharField(help_text="Human explanation.")
-    details = serializers.JSONField(help_text="Structured details of the failure.")
+    details = serializers.DictField(help_text="Structured details of the failure.")
     permanent = serializers.BooleanField(help_text="True: retrying will not help. False: retried with back-off.")
 
 
@@ -121,9 +123,9 @@ class CaptureJobSerializer(serializers.ModelSerializer):
 
 
 class CaptureRequestSerializer(StrictSerializer):
-    url = serializers.CharField(required=False, max_length=MAX_URL, trim_whitespace=True,
+    url = StrictCharField(required=False, max_length=MAX_URL, trim_whitespace=True,
                                 help_text="One http(s) URL to capture. Give `url` or `urls`, not both.")
-    urls = serializers.ListField(child=serializers.CharField(max_length=MAX_URL), required=False, allow_empty=False,
+    urls = serializers.ListField(child=StrictCharField(max_length=MAX_URL), required=False, allow_empty=False,
                                  help_text="Several URLs to capture (at most the batch limit, 100 by default).")
     requisites = serializers.BooleanField(default=True,
                                           help_text="Also capture stylesheets, images, scripts and fonts.")
@@ -169,9 +171,13 @@ class CaptureJobFilter(django_filters.FilterSet):
         fields = ["state"]
 
 
+ID_PARAM = OpenApiParameter("id", str, OpenApiParameter.PATH,
+                            description="Short ID like K7QM-4XR2 (case, hyphen and spaces are canonicalised).")
+
+
 @extend_schema_view(
     list=extend_schema(summary="Your capture jobs", description="Jobs you submitted (all jobs for superusers)."),
-    retrieve=extend_schema(summary="A capture job: state, progress and structured error"),
+    retrieve=extend_schema(summary="A capture job: state, progress and structured error", parameters=[ID_PARAM]),
 )
 class CaptureJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                         viewsets.GenericViewSet):
@@ -337,7 +343,7 @@ class SnapshotFilter(django_filters.FilterSet):
                                                       help_text="Captured at or after (ISO 8601).")
     captured_before = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="lt",
                                                        help_text="Captured before (ISO 8601).")
-    status = django_filters.NumberFilter(help_text="HTTP status code.")
+    status = IntegerFilter(help_text="HTTP status code.")
     mime = django_filters.CharFilter(help_text="MIME type, e.g. text/html.")
     language = django_filters.CharFilter(help_text="Detected language (ISO 639-1).")
     is_requisite = BooleanFilter(help_text="true: requisites only; false: pages only.")
@@ -371,7 +377,7 @@ class SnapshotPagination(CursorPagination):
 
 @extend_schema_view(
     list=extend_schema(summary="Snapshots (cursor-paginated, newest first)"),
-    retrieve=extend_schema(summary="A snapshot: digests, WARC location, citations and links"),
+    retrieve=extend_schema(summary="A snapshot: digests, WARC location, citations and links", parameters=[ID_PARAM]),
 )
 class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     """Snapshots you may see: public ones, and private ones of your groups. Withdrawn ones answer 410."""
@@ -476,10 +482,19 @@ def _qs(**params) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+class WarcFileFilter(django_filters.FilterSet):
+    origin = django_filters.ChoiceFilter(choices=WarcFile.Origin.choices, help_text="captured or imported.")
+    last_verified_ok = BooleanFilter(help_text="Outcome of the last fixity audit.")
+
+    class Meta:
+        model = WarcFile
+        fields = []
+
+
 @extend_schema_view(list=extend_schema(summary="WARC files (administrators)"),
                     retrieve=extend_schema(summary="A WARC file (administrators)"))
 class WarcFileViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = WarcFile.objects.order_by("-created_at", "-pk")
     serializer_class = WarcFileSerializer
     permission_classes = [permissions.IsAdminUser]
-    filterset_fields = ["origin", "last_verified_ok"]
+    filterset_class = WarcFileFilter

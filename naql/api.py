@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions, routers
@@ -79,6 +80,7 @@ def exception_handler(exc, context):
     return Response(error_body("internal_error", "Internal error; it has been logged."), status=500)
 
 
+@csrf_exempt
 def not_found(request, *args, **kwargs):
     return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
 
@@ -111,7 +113,8 @@ def postprocess_schema(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = {
         "type": "object", "required": ["error"], "description": "Every error response has this body.",
-        "properties": {"error": {"type": "object", "required": ["code", "message", "details"], "properties": {
+        "properties": {"error": {"type": "object", "description": "What went wrong.",
+                                 "required": ["code", "message", "details"], "properties": {
             "code": {"type": "string", "description": "Stable machine-readable code, e.g. `forbidden_address`."},
             "message": {"type": "string", "description": "Human-readable explanation."},
             "details": {"type": "object", "additionalProperties": True,

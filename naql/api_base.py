@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import django_filters
+import django_filters.rest_framework
 from django import forms
 from django.conf import settings
+from django.db import models
 from rest_framework import exceptions, pagination, serializers, throttling
 from rest_framework.settings import api_settings
 
@@ -48,8 +50,51 @@ class BooleanFilter(django_filters.BooleanFilter):
     field_class = _StrictBooleanField
 
 
+class FilterBackend(django_filters.rest_framework.DjangoFilterBackend):
+    """django-filter, but a filter given with an empty value is a 400 (leave it out instead): an
+    empty ``captured_before=`` silently meaning "no limit" hides mistakes in scripts."""
+
+    def get_filterset_kwargs(self, request, queryset, view):
+        kwargs = super().get_filterset_kwargs(request, queryset, view)
+        filterset_class = self.get_filterset_class(view, queryset)
+        names = set(filterset_class.base_filters) if filterset_class else set()
+        empty = sorted(k for k, v in request.query_params.lists() if k in names and any(x == "" for x in v))
+        if empty:
+            raise exceptions.ValidationError({k: ["Empty value: give a value or leave the parameter out."]
+                                              for k in empty})
+        return kwargs
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """An integer (``status=404``, ``publisher=3``); ``0.5`` is a 400, not a decimal."""
+
+    field_class = forms.IntegerField
+
+
 # --------------------------------------------------------------------------------------------
 # pagination
+
+
+def _page_size(paginator, request) -> int:
+    raw = request.query_params.get(paginator.page_size_query_param)
+    if raw is None:
+        return paginator.page_size
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise exceptions.ValidationError({paginator.page_size_query_param: ["Expected a positive integer."]})
+    return min(size, paginator.max_page_size)
+
+
+def _with_page_size_schema(paginator, params: list[dict]) -> list[dict]:
+    for p in params:
+        if p["name"] == paginator.page_size_query_param:
+            p["schema"] = {"type": "integer", "minimum": 1}
+            p["description"] = (f"Results per page (default {paginator.page_size}, "
+                                f"at most {paginator.max_page_size}).")
+    return params
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -57,10 +102,10 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = MAX_PAGE_SIZE
 
     def get_page_size(self, request):
-        try:
-            return super().get_page_size(request)
-        except (TypeError, ValueError):
-            return self.page_size
+        return _page_size(self, request)
+
+    def get_schema_operation_parameters(self, view):
+        return _with_page_size_schema(self, super().get_schema_operation_parameters(view))
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -69,6 +114,12 @@ class CursorPagination(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        return _page_size(self, request)
+
+    def get_schema_operation_parameters(self, view):
+        return _with_page_size_schema(self, super().get_schema_operation_parameters(view))
 
     def decode_cursor(self, request):
         try:
@@ -129,6 +180,15 @@ class CaptureThrottle(_RateFromSettings, throttling.UserRateThrottle):
 # serializers
 
 
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: ``0`` or ``true`` are type errors, not coerced."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictMixin:
     # Reject keys the serializer does not accept (unknown or read-only) instead of ignoring them:
     # a misspelt field must not silently do nothing.
@@ -148,14 +208,18 @@ class StrictSerializer(StrictMixin, serializers.Serializer):
 
 
 class StrictModelSerializer(StrictMixin, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
 
 
 class IdListSerializer(StrictSerializer):
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
                                 help_text="IDs of the objects to act on (at most the batch limit, 100 by default).")
-    note = serializers.CharField(required=False, allow_blank=True, max_length=5000,
-                                 help_text="Optional note recorded with the change.")
+    note = StrictCharField(required=False, allow_blank=True, max_length=5000,
+                           help_text="Optional note recorded with the change.")
 
     def validate_ids(self, value):
         if len(value) > max_batch():
@@ -164,8 +228,8 @@ class IdListSerializer(StrictSerializer):
 
 
 class NoteSerializer(StrictSerializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=5000,
-                                 help_text="Optional note recorded with the review.")
+    note = StrictCharField(required=False, allow_blank=True, max_length=5000,
+                           help_text="Optional note recorded with the review.")
 
 
 class ApiError(exceptions.APIException):

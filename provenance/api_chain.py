@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import chain, export
-from .api_serializers import visible_snapshot_guids
+from .api_serializers import SelectorSerializer, visible_snapshot_guids
 
 # --------------------------------------------------------------------------------------------
 # chain shapes
@@ -118,7 +118,7 @@ class ClaimChainSerializer(serializers.Serializer):
     language = serializers.CharField(allow_blank=True, help_text="Language.")
     speaker = serializers.CharField(allow_blank=True, help_text="Who the sentence says is speaking.")
     snapshot = serializers.CharField(allow_null=True, help_text="Snapshot the selectors point into.")
-    selectors = serializers.JSONField(help_text="W3C Web Annotation selectors.")
+    selectors = SelectorSerializer(many=True, help_text="W3C Web Annotation selectors.")
     anchor = ChainAnchorSerializer(help_text="Re-anchoring state.")
     links = ClaimHopSerializer(many=True, help_text="Accepted upstream links, as a tree.")
     origins = ClaimOriginSerializer(many=True, help_text="Where the claim first appeared.")

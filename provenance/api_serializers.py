@@ -11,9 +11,10 @@ from __future__ import annotations
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 
 from archive.models import Snapshot
-from naql.api_base import StrictModelSerializer, StrictSerializer
+from naql.api_base import StrictCharField, StrictModelSerializer, StrictSerializer
 
 from .models import Claim, ClaimLink, Document, Publisher, Relation
 
@@ -77,14 +78,33 @@ def _request_user(serializer):
     return getattr(request, "user", None)
 
 
+class VisibleChoicesMixin:
+    """Related fields accept only objects the requesting user may see. The querysets are set when
+    the fields are built for a write (never at import, never for reading)."""
+
+    def choices(self, user) -> dict:
+        return {}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if getattr(self.context.get("view"), "swagger_fake_view", False):
+            return fields  # building the OpenAPI description
+        if request is not None and request.method not in SAFE_METHODS:
+            for name, qs in self.choices(request.user).items():
+                if name in fields and not fields[name].read_only:
+                    fields[name].queryset = qs
+        return fields
+
+
 # --------------------------------------------------------------------------------------------
 # publishers and documents
 
 
 class PublisherSerializer(StrictModelSerializer):
-    domains = serializers.ListField(child=serializers.CharField(max_length=300), required=False, max_length=200,
+    domains = serializers.ListField(child=StrictCharField(max_length=300), required=False, max_length=200,
                                     help_text="Host names (or host/path prefixes for social accounts) it publishes on.")
-    aliases = serializers.ListField(child=serializers.CharField(max_length=300), required=False, max_length=200,
+    aliases = serializers.ListField(child=StrictCharField(max_length=300), required=False, max_length=200,
                                     help_text="Other names: translations, transliterations, handles, acronyms.")
 
     class Meta:
@@ -121,7 +141,7 @@ class DocumentSerializer(StrictModelSerializer):
 # relations
 
 
-class RelationSerializer(StrictModelSerializer):
+class RelationSerializer(VisibleChoicesMixin, StrictModelSerializer):
     evidence_snapshot = serializers.SlugRelatedField(
         slug_field="guid", queryset=Snapshot.objects.none(), required=False, allow_null=True,
         help_text="ID of the downstream snapshot showing the evidence.")
@@ -143,13 +163,9 @@ class RelationSerializer(StrictModelSerializer):
             "created_at": {"help_text": "When it was recorded."},
         }
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        user = _request_user(self)
-        if "source" in self.fields and not self.fields["source"].read_only:
-            self.fields["source"].queryset = visible_documents(user)
-            self.fields["target"].queryset = visible_documents(user)
-            self.fields["evidence_snapshot"].queryset = Snapshot.objects.visible_to(user)
+    def choices(self, user) -> dict:
+        docs = visible_documents(user)
+        return {"source": docs, "target": docs, "evidence_snapshot": Snapshot.objects.visible_to(user)}
 
     def validate(self, attrs):
         source = attrs.get("source", getattr(self.instance, "source", None))
@@ -218,28 +234,26 @@ class ClaimSerializer(StrictModelSerializer):
                 "score": c.anchor_score}
 
 
-class ClaimCreateSerializer(StrictSerializer):
+class ClaimCreateSerializer(VisibleChoicesMixin, StrictSerializer):
     document = serializers.PrimaryKeyRelatedField(queryset=Document.objects.none(),
                                                   help_text="Document ID the claim belongs to.")
-    exact = serializers.CharField(max_length=20000, help_text="The claim's text, exactly as in the snapshot text.")
+    exact = StrictCharField(max_length=20000, help_text="The claim's text, exactly as in the snapshot text.")
     snapshot = serializers.SlugRelatedField(slug_field="guid", queryset=Snapshot.objects.none(), required=False,
                                             help_text="Snapshot ID (default: the document's latest version).")
     kind = serializers.ChoiceField(choices=Claim.Kind.choices, required=False, help_text="Kind of claim.")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        user = _request_user(self)
-        self.fields["document"].queryset = visible_documents(user)
-        self.fields["snapshot"].queryset = Snapshot.objects.visible_to(user)
+    def choices(self, user) -> dict:
+        return {"document": visible_documents(user), "snapshot": Snapshot.objects.visible_to(user)}
 
 
 # --------------------------------------------------------------------------------------------
 # claim links
 
 
-class ClaimLinkSerializer(StrictModelSerializer):
+class ClaimLinkSerializer(VisibleChoicesMixin, StrictModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
                                               help_text="User who created the link (null for an automatic one).")
+    signals = serializers.DictField(read_only=True, help_text="What an automatic method based its score on.")
     upstream_document = serializers.PrimaryKeyRelatedField(
         queryset=Document.objects.none(), required=False,
         help_text="Upstream document ID (taken from the upstream claim when that is given).")
@@ -258,13 +272,9 @@ class ClaimLinkSerializer(StrictModelSerializer):
             "created_at": {"help_text": "When the link was recorded."},
         }
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        user = _request_user(self)
+    def choices(self, user) -> dict:
         claims = visible_claims(user)
-        self.fields["claim"].queryset = claims
-        self.fields["upstream_claim"].queryset = claims
-        self.fields["upstream_document"].queryset = visible_documents(user)
+        return {"claim": claims, "upstream_claim": claims, "upstream_document": visible_documents(user)}
 
     def get_fields(self):
         fields = super().get_fields()

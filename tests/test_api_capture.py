@@ -195,8 +195,9 @@ def test_job_list_filters_by_state(alice):
     CaptureJob.objects.filter(url=WATAN_URL).update(state="failed")
     c = token_client(alice[1])
     assert [j["url"] for j in c.get("/api/capture-jobs/?state=failed").json()["results"]] == [WATAN_URL]
-    r = c.get("/api/capture-jobs/?state=exploded")
-    assert r.status_code == 400 and error_of(r)["code"] == "invalid"
+    for bad in ("state=exploded", "state=", "created_after=yesterday"):
+        r = c.get(f"/api/capture-jobs/?{bad}")
+        assert r.status_code == 400 and error_of(r)["code"] == "invalid", bad
 
 
 def test_jobs_cannot_be_edited_or_deleted(alice):

@@ -84,12 +84,14 @@ def test_cursor_pagination_walks_every_snapshot_once_even_when_new_ones_arrive(a
     assert len(seen) == len(set(seen)) == 5
 
 
-def test_page_size_is_capped(api):
+def test_page_size_is_capped_and_must_be_a_positive_integer(api):
     for i in range(3):
         fake_snapshot(f"https://x.example/{i}", f"2021-01-0{i + 1}T00:00:00")
     body = api.get("/api/snapshots/?page_size=100000").json()
     assert len(body["results"]) == 3
-    assert api.get("/api/snapshots/?page_size=-4").status_code == 200
+    for bad in ("-4", "0", "x", ""):
+        r = api.get(f"/api/snapshots/?page_size={bad}")
+        assert r.status_code == 400 and "page_size" in error_of(r)["details"], bad
 
 
 def test_detail_has_digests_warc_location_citations_and_links(api, snaps):
