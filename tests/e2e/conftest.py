@@ -146,9 +146,13 @@ def screenshot_dir():
 
 @pytest.fixture
 def shot(screenshot_dir):
-    def take(page, name: str, full_page: bool = True) -> Path:
+    def take(target, name: str, full_page: bool = True) -> Path:
+        """A page (full page unless told) or a locator (that element only)."""
         path = screenshot_dir / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
+        if hasattr(target, "main_frame"):
+            target.screenshot(path=str(path), full_page=full_page)
+        else:
+            target.screenshot(path=str(path))
         return path
     return take
 

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
+from archive.models import Watch
 from tests.helpers import CORPUS, ELESPANOL_SHORT_URL, FAR_URL, NGO_URL, TWEET_URL, WATAN_URL
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -100,6 +101,8 @@ def capture_demo(proxy) -> dict:
         with fetch_clock(V2_AT):
             snaps["v2"] = capture(WATAN_URL, requisites=True).final
     proxy.reset()
+    Watch.objects.create(url=WATAN_URL, last_captured_at=snaps["v2"].captured_at,
+                         last_changed_at=snaps["v2"].captured_at, change_count=1)
     call_command("load_gold_links", str(CORPUS / "gold" / "claims.json"), stdout=io.StringIO())
     return snaps
 

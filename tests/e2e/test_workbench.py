@@ -70,6 +70,8 @@ def test_researcher_logs_in_captures_a_url_and_watches_the_job_finish(demo, new_
     login(page)
     assert "Signed in as" in page.locator(".nq-top").inner_text()
     assert "Documents awaiting review" in page.inner_text("main")
+    v1, v2 = demo["v1"], demo["v2"]
+    assert page.locator(f"a[href='/s/{v1.guid}/diff/{v2.guid}']", has_text="see the diff").count() == 1
     with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_PROVENANCE_INLINE=True), \
             mock.patch("archive.jobs.enqueue_job", enqueue):
         page.get_by_label("URL to capture").fill(OLD_WATAN_URL)
@@ -102,6 +104,8 @@ def test_snapshot_page_shows_replay_metadata_versions_and_copies_a_citation(demo
     frame = page.frame_locator("iframe.replay")
     assert HEADLINE in frame.locator("h1").first.inner_text()
     assert page.locator("iframe.replay").get_attribute("sandbox") == "allow-scripts allow-forms allow-popups"
+    shot(page, "snapshot", full_page=False)  # before anything scrolls the sandboxed frame away
+    shot(page, "snapshot-full")
     assert v1.record_sha256 in page.locator("dl.evidence").inner_text()
     rows = page.locator("table.versions tr:has(td)")
     assert rows.count() == 2
@@ -111,7 +115,7 @@ def test_snapshot_page_shows_replay_metadata_versions_and_copies_a_citation(demo
     page.wait_for_function("document.getElementById('nq-cite-status').textContent.includes('Copied')")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.locator("#cite-text-apa").input_value() and WATAN_URL in copied
-    shot(page, "snapshot")
+    shot(page.locator("#cite"), "snapshot-citations")
     narrow = new_page(viewport=NARROW)
     narrow.goto(f"/s/{v1.guid}")
     assert HEADLINE in narrow.frame_locator("iframe.replay").locator("h1").first.inner_text()
@@ -151,11 +155,11 @@ def test_document_view_draws_a_claims_chain_to_the_tweet(demo, new_page, shot):
     assert f"snapshot {tweet_snap.guid}" in picture
     assert re.search(r"\bES\b", picture) and re.search(r"\bAR\b", picture)
     assert page.url.endswith(f"/document/{doc.pk}/change/")  # drawn in place, no navigation
-    panel = page.locator("#nq-chain-panel")
-    panel.scroll_into_view_if_needed()
-    shot(page, "document-chain")
+    shot(page.locator(".nq-article-wrap"), "document-chain")
+    shot(page, "document-full")
     page.set_viewport_size(NARROW)
-    shot(page, "document-chain-narrow")
+    page.locator("#nq-chain-panel").scroll_into_view_if_needed()
+    shot(page, "document-chain-narrow", full_page=False)
 
 
 def test_accepting_a_suggested_link_in_place_with_the_keyboard_shows_in_history(demo, new_page, shot):
@@ -185,7 +189,7 @@ def test_accepting_a_suggested_link_in_place_with_the_keyboard_shows_in_history(
     assert suggestion.history.first().history_user.username == "researcher"
     page.wait_for_selector(f".nq-article mark.st-accepted[data-claim='{down.pk}']")
     item.and_(page.locator("[data-synced]")).wait_for()
-    shot(page, "document-review-accepted")
+    shot(page.locator("#nq-review"), "document-review-accepted")
     # a suggested relation rejected with a click
     rel = Relation.objects.filter(source=watan, status="suggested").first()
     if rel is not None:

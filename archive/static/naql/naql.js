@@ -50,7 +50,8 @@
       result.appendChild(a);
       if (job.snapshot.title) {
         var t = document.createElement("bdi");
-        t.textContent = " " + job.snapshot.title;
+        t.textContent = job.snapshot.title;
+        result.appendChild(document.createTextNode(" "));
         result.appendChild(t);
       }
       result.appendChild(document.createTextNode(" (HTTP " + job.snapshot.status + ")"));
