@@ -21,7 +21,7 @@ MAX_PAGE_SIZE = 200
 
 def max_batch() -> int:
     """Largest number of items one write request may carry (URLs to capture, links to review)."""
-    return int(getattr(settings, "NAQL_API_MAX_BATCH", 100))
+    return settings.NAQL_API_MAX_BATCH
 
 
 # --------------------------------------------------------------------------------------------

@@ -182,6 +182,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 
+# Largest number of URLs in one capture request, and of links in one bulk review.
+NAQL_API_MAX_BATCH = env.int("NAQL_API_MAX_BATCH", default=100)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
