@@ -24,7 +24,7 @@ PASSWORD = "e2e-Researcher-pw-1"  # noqa: S105 - a throwaway test account
 PROBE_URL = "http://probe.naql.test/lab/isolation.html"
 PROBE_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Naql isolation probe</title></head>
-<body><h1>Isolation probe</h1><pre id="report">running</pre>
+<body><h1>Isolation probe</h1><pre id="report" style="white-space: pre-wrap; word-break: break-all">running</pre>
 <script>
 (async function () {
   var r = {origin: String(window.origin)};
