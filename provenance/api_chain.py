@@ -12,6 +12,8 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from archive.models import Snapshot
+
 from . import chain, export
 from .api_serializers import SelectorSerializer, visible_snapshot_guids
 
@@ -211,12 +213,26 @@ def claim_chain_json(claim, user) -> dict:
     return ClaimChainSerializer(redact(chain.claim_dict(claim), user)).data
 
 
-def document_prov_json(document) -> dict:
-    return json.loads(export.to_prov_json(export.document_prov(document)))
+def _visible_predicate(user):
+    """Memoised "may this user see this snapshot?" for the PROV export."""
+    if getattr(user, "is_superuser", False):
+        return None
+    cache: dict[int, bool] = {}
+
+    def visible(snap) -> bool:
+        if snap.pk not in cache:
+            cache[snap.pk] = Snapshot.objects.visible_to(user).filter(pk=snap.pk).exists()
+        return cache[snap.pk]
+
+    return visible
 
 
-def claim_prov_json(claim) -> dict:
-    return json.loads(export.to_prov_json(export.claim_prov(claim)))
+def document_prov_json(document, user=None) -> dict:
+    return json.loads(export.to_prov_json(export.document_prov(document, visible=_visible_predicate(user))))
+
+
+def claim_prov_json(claim, user=None) -> dict:
+    return json.loads(export.to_prov_json(export.claim_prov(claim, visible=_visible_predicate(user))))
 
 
 # --------------------------------------------------------------------------------------------

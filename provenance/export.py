@@ -30,8 +30,15 @@ def _base() -> str:
     return (getattr(settings, "NAQL_PUBLIC_URL", "") or "http://localhost").rstrip("/")
 
 
+WITHHELD = "naql:withheld-snapshot"
+
+
 class _Builder:
-    def __init__(self):
+    """``visible(snapshot) -> bool`` hides snapshots a reader may not see: they become one opaque
+    ``naql:withheld-snapshot`` entity, and claims on them lose their text."""
+
+    def __init__(self, visible=None):
+        self.visible = visible or (lambda s: True)
         base = _base()
         self.doc = ProvDocument()
         self.doc.add_namespace("naql", f"{base}/ns/provenance#")
@@ -65,6 +72,8 @@ class _Builder:
             self.doc.wasAttributedTo(ident, agent)
         prev = None
         for s in d.snapshots():
+            if not self.visible(s):
+                continue
             sid = self.snapshot(s)
             self.doc.specializationOf(sid, ident)
             if prev is not None:
@@ -73,6 +82,10 @@ class _Builder:
         return ident
 
     def snapshot(self, s) -> str:
+        if not self.visible(s):
+            if self._once(WITHHELD):
+                self.doc.entity(WITHHELD, {PROV_TYPE: self.q("naql:Snapshot"), PROV_LABEL: "withheld (private)"})
+            return WITHHELD
         ident = f"snap:{s.guid}"
         if self._once(ident):
             self.doc.entity(ident, {PROV_TYPE: self.q("naql:Snapshot"), PROV_LOCATION: s.url,
@@ -111,7 +124,8 @@ class _Builder:
         if self._once(ident):
             self.document(c.document)
             snap = self.snapshot(c.snapshot)
-            self.doc.entity(ident, {PROV_TYPE: self.q("naql:Claim"), PROV_VALUE: c.exact, "naql:snapshot": self.q(snap),
+            text = c.exact if snap != WITHHELD else ""
+            self.doc.entity(ident, {PROV_TYPE: self.q("naql:Claim"), PROV_VALUE: text, "naql:snapshot": self.q(snap),
                                     "naql:start": c.start, "naql:end": c.end, "naql:kind": c.kind,
                                     "naql:language": c.language or "und"})
         return ident
@@ -141,8 +155,8 @@ def _walk_claims(b: _Builder, hops) -> None:
         _walk_claims(b, h.children)
 
 
-def document_prov(document: Document, *, claims: bool = True) -> ProvDocument:
-    b = _Builder()
+def document_prov(document: Document, *, claims: bool = True, visible=None) -> ProvDocument:
+    b = _Builder(visible)
     b.document(document)
 
     def walk(hops):
@@ -160,8 +174,8 @@ def document_prov(document: Document, *, claims: bool = True) -> ProvDocument:
     return b.doc
 
 
-def claim_prov(claim: Claim) -> ProvDocument:
-    b = _Builder()
+def claim_prov(claim: Claim, *, visible=None) -> ProvDocument:
+    b = _Builder(visible)
     b.claim(claim)
     _walk_claims(b, claim_chain(claim))
     return b.doc

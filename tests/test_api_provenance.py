@@ -196,6 +196,16 @@ def test_private_document_and_its_claims_are_hidden_from_other_groups(api, alice
     private = set(Snapshot.objects.filter(surt=ngo.surt).values_list("guid", flat=True))
     assert not any(g in api.get(f"/api/documents/{watan().pk}/chain/").content.decode() for g in private)
     assert body["document"]["url"] == WATAN_URL
+    # ...nor does its PROV-JSON export, which an admin gets in full
+    ngo_prov = token_client(root[1]).get(f"/api/documents/{ngo.pk}/prov/").content.decode()
+    assert any(g in ngo_prov for g in private)
+    for client in (api, token_client(bob[1])):
+        for doc in (watan(), ngo):
+            r = client.get(f"/api/documents/{doc.pk}/prov/")
+            if r.status_code == 200:
+                assert not any(g in r.content.decode() for g in private)
+    watan_prov = api.get(f"/api/documents/{watan().pk}/prov/").content.decode()
+    assert "withheld" in watan_prov
 
 
 def test_documents_edit_needs_a_user_and_is_recorded(alice, api, corpus):
