@@ -162,17 +162,21 @@ def test_every_write_operation_needs_a_user(schema, objects, api):
     ("/api/publishers/", {"name": ["x"]}, "name"),
     ("/api/publishers/", {"name": "x", "domains": "example.org"}, "domains"),
     ("/api/publishers/", {"name": "x", "kind": "alien"}, "kind"),
-    ("/api/relations/", {"source": "one", "target": 2, "type": "cites"}, "source"),
-    ("/api/relations/", {"source": 999999, "target": 2, "type": "cites"}, "source"),
-    ("/api/claims/", {"document": 1, "exact": None}, "exact"),
-    ("/api/claim-links/", {"claim": 1, "upstream_document": 1, "relation": "translation", "confidence": 7},
-     "confidence"),
-    ("/api/claim-links/", {"claim": 1, "upstream_claim": 1, "relation": "translation"}, "upstream_claim"),
-    ("/api/claim-links/", {"claim": 1, "relation": "translation"}, "upstream_document"),
+    ("/api/relations/", {"source": "one", "target": "DOC", "type": "cites"}, "source"),
+    ("/api/relations/", {"source": 999999, "target": "DOC", "type": "cites"}, "source"),
+    ("/api/claims/", {"document": "DOC", "exact": None}, "exact"),
+    ("/api/claim-links/", {"claim": "CLAIM", "upstream_document": "DOC", "relation": "translation",
+                           "confidence": 7}, "confidence"),
+    ("/api/claim-links/", {"claim": "CLAIM", "upstream_claim": "CLAIM", "relation": "translation"},
+     "upstream_claim"),
+    ("/api/claim-links/", {"claim": "CLAIM", "relation": "translation"}, "upstream_document"),
     ("/api/claim-links/bulk-accept/", {"ids": [0]}, "ids"),
     ("/api/claim-links/bulk-accept/", {"ids": []}, "ids"),
 ])
 def test_wrong_values_name_the_field(alice, objects, path, body, field):
+    # real primary keys (database sequences are not reset between tests on PostgreSQL)
+    ids = {"DOC": objects["documents"], "CLAIM": objects["claims"]}
+    body = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     r = token_client(alice[1]).post(path, body, format="json")
     assert r.status_code == 400, r.content
     assert field in error_of(r)["details"], r.json()
