@@ -33,7 +33,7 @@ _ICON_RELS = {"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precompo
 _PRELOAD_AS = {"style", "font", "script", "image"}
 
 
-def _css_unescape(s: str) -> str:
+def css_unescape(s: str) -> str:
     def repl(m: re.Match) -> str:
         g = m.group(1)
         if g[0] in "0123456789abcdefABCDEF" and re.match(r"[0-9a-fA-F]", g):
@@ -104,10 +104,10 @@ def _css_refs(css: str) -> list[str]:
     found: list[tuple[int, str]] = []
     for m in _CSS_URL_RE.finditer(css):
         raw = next(g for g in m.groups() if g is not None)
-        found.append((m.start(), _css_unescape(raw)))
+        found.append((m.start(), css_unescape(raw)))
     for m in _CSS_IMPORT_RE.finditer(css):
         raw = m.group(1) if m.group(1) is not None else m.group(2)
-        found.append((m.start(), _css_unescape(raw)))
+        found.append((m.start(), css_unescape(raw)))
     found.sort(key=lambda t: t[0])
     return [ref for _pos, ref in found]
 

@@ -25,6 +25,7 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from .requisites import css_unescape
 from .urls import iri_to_uri
 
 __all__ = ["Rewriter", "rewrite_html", "rewrite_css", "archive_path", "rewrite_srcset"]
@@ -58,7 +59,6 @@ _CSS_RE = re.compile(
     r"""|url\(\s*(?P<u>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^)"'\s]*)\s*\)""",
     re.I | re.S,
 )
-_CSS_ESCAPE_RE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|.)", re.S)
 _REFRESH_RE = re.compile(r"""^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*?)\2\s*$""", re.I | re.S)
 _META_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?[^\s;\"']+", re.I)
 
@@ -66,19 +66,6 @@ _META_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?[^\s;\"']+", re.I)
 def archive_path(ts: str, mod: str, url: str, prefix: str = "/web") -> str:
     """``/web/<ts><mod>/<url>`` (``url`` must already be an absolute ASCII URI)."""
     return f"{prefix}/{ts}{mod}/{url}"
-
-
-def _css_unescape(s: str) -> str:
-    def repl(m: re.Match) -> str:
-        g = m.group(1)
-        if re.match(r"[0-9a-fA-F]", g):
-            try:
-                return chr(int(g.strip(), 16))
-            except (ValueError, OverflowError):
-                return "\ufffd"
-        return "" if g == "\n" else g
-
-    return _CSS_ESCAPE_RE.sub(repl, s)
 
 
 class Rewriter:
@@ -161,7 +148,7 @@ def rewrite_css(css: str, rw: Rewriter) -> str:
         token = token.strip()
         if token[:1] in "\"'" and token[-1:] == token[:1] and len(token) >= 2:
             token = token[1:-1]
-        return _css_unescape(token)
+        return css_unescape(token)
 
     def repl(m: re.Match) -> str:
         if m.group("imp"):
