@@ -34,7 +34,6 @@ class SnapshotAdmin(ReadOnlyAdmin):
     list_filter = ("status", "record_type", "language", "is_requisite", ("withdrawn_at", admin.EmptyFieldListFilter))
     search_fields = ("guid", "url", "title", "surt")
     date_hierarchy = "captured_at"
-    list_select_related = ("warc_file",)
     actions = ["withdraw_selected"]
     readonly_fields = [f.name for f in Snapshot._meta.fields] + ["citable_link", "timeline"]
     fieldsets = (
@@ -120,6 +119,10 @@ class CaptureJobAdmin(ReadOnlyAdmin):
                       {**self.admin_site.each_context(request), "form": form, "title": "Capture a URL",
                        "opts": self.model._meta})
 
+    def get_queryset(self, request):
+        # the list joins the snapshot for its ID only: leave its article text behind
+        return super().get_queryset(request).defer("snapshot__text", "snapshot__main_text", "snapshot__extracted")
+
     @admin.display(description="Snapshot")
     def snapshot_link(self, obj):
         return format_html('<a href="/s/{}">{}</a>', obj.snapshot.guid, obj.snapshot.guid) if obj.snapshot else "—"
@@ -140,6 +143,10 @@ class WarcFileAdmin(ReadOnlyAdmin):
 @admin.register(WithdrawalLog)
 class WithdrawalLogAdmin(ReadOnlyAdmin):
     list_display = ("snapshot", "user", "at", "reason")
+    list_select_related = ("snapshot", "user")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("snapshot__text", "snapshot__main_text", "snapshot__extracted")
     readonly_fields = ("snapshot", "user", "at", "reason")
 
 

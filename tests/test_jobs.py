@@ -129,3 +129,38 @@ def test_snapshots_are_read_only_in_admin_and_withdrawal_is_recorded(via_proxy, 
     assert snap.withdrawals.get().user == admin_user
     assert Snapshot.objects.filter(pk=snap.pk).exists()  # the row and its bytes remain
     assert not Snapshot.objects.live().filter(pk=snap.pk).exists()
+
+
+def _admin_rows(n: int, user, start: int = 0) -> None:
+    from django.contrib.auth.models import Group
+
+    from archive.models import Watch
+
+    wf = WarcFile.objects.create(name=f"rows-batch-{start}.warc.gz", size=1, sha256="0" * 64)
+    for i in range(start, start + n):
+        snap = Snapshot.objects.create(
+            url=f"http://rows.test/{i}", captured_at=timezone.now(), status=200, payload_sha256="0",
+            record_id=f"<urn:uuid:{i}>", record_sha256="0", warc_file=wf, offset=0, length=1, owner=user,
+            private_to_group=Group.objects.create(name=f"rows-{i}"), text="long article text " * 50)
+        watch = Watch.objects.create(url=snap.url, created_by=user)
+        CaptureJob.objects.create(url=snap.url, snapshot=snap, created_by=user, watch=watch)
+        WarcFile.objects.create(name=f"rows-{i}.warc.gz", size=1, sha256="0" * 64)
+        snap.withdraw(user=user, reason="test")
+
+
+@pytest.mark.parametrize("model", ["snapshot", "capturejob", "warcfile", "watch", "withdrawallog"])
+def test_admin_changelist_queries_do_not_grow_with_rows(model, admin_client, admin_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = f"/admin/archive/{model}/" + ("?withdrawn_at__isempty=0" if model == "snapshot" else "")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    _admin_rows(2, admin_user)
+    few = count()
+    _admin_rows(20, admin_user, start=2)
+    assert count() == few
