@@ -5,6 +5,7 @@ history on every object (who changed what); actions that call the same functions
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -50,9 +51,12 @@ class PublisherAdmin(SimpleHistoryAdmin):
     list_filter = ("kind", "language")
     search_fields = ("name", "aliases", "domains")
 
-    @admin.display(description="documents")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_documents=Count("documents"))
+
+    @admin.display(description="documents", ordering="n_documents")
     def document_count(self, obj):
-        return obj.documents.count()
+        return obj.n_documents
 
 
 class DocumentURLInline(admin.TabularInline):
@@ -70,6 +74,9 @@ class UpstreamInline(admin.TabularInline):
     readonly_fields = ("recorded", "evidence_text")
     autocomplete_fields = ("target",)
     show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("source", "target", "recorded_by")
 
     @admin.display(description="recorded by")
     def recorded(self, obj):
@@ -95,9 +102,12 @@ class ClaimInline(admin.TabularInline):
     def text(self, obj):
         return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.exact)
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_links=Count("links"))
+
     @admin.display(description="links")
     def links_count(self, obj):
-        return obj.links.count()
+        return getattr(obj, "n_links", 0)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -121,19 +131,19 @@ class DocumentAdmin(SimpleHistoryAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("publisher")
+        return super().get_queryset(request).select_related("publisher").with_counts()
 
     @admin.display(description="title", ordering="title")
     def title_dir(self, obj):
         return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.title or obj.url)
 
-    @admin.display(description="snapshots")
+    @admin.display(description="snapshots", ordering="n_snapshots")
     def n_snapshots(self, obj):
-        return obj.snapshots().count()
+        return obj.n_snapshots
 
-    @admin.display(description="claims")
+    @admin.display(description="claims", ordering="n_claims")
     def n_claims(self, obj):
-        return obj.claims.count()
+        return obj.n_claims
 
     @admin.display(description="snapshots")
     def snapshot_list(self, obj):
@@ -221,7 +231,8 @@ def article_blocks(document: Document, snap) -> list[dict]:
     from .claims import article_paragraphs
 
     spans = []
-    for c in Claim.objects.filter(document=document):
+    claims = Claim.objects.filter(document=document).select_related("document", "snapshot").prefetch_related("links")
+    for c in claims:
         if c.snapshot_id == snap.pk:
             spans.append((c.start, c.end, c))
         elif c.anchor_snapshot_id == snap.pk and c.anchor_start is not None:
@@ -238,7 +249,7 @@ def article_blocks(document: Document, snap) -> list[dict]:
                 pieces.append({"text": snap.text[pos:s]})
             pieces.append({"text": snap.text[s:e], "claim": c,
                            "url": reverse("admin:provenance_claim_change", args=[c.pk]),
-                           "linked": c.links.filter(status=ReviewStatus.ACCEPTED).exists()})
+                           "linked": any(ln.status == ReviewStatus.ACCEPTED for ln in c.links.all())})
             pos = e
         if pos < p.end:
             pieces.append({"text": snap.text[pos:p.end]})
@@ -294,6 +305,7 @@ class ClaimAdmin(SimpleHistoryAdmin):
 @admin.register(Relation)
 class RelationAdmin(SimpleHistoryAdmin):
     list_display = ("source", "type", "target", "status", "recorded", "confidence", "created_at")
+    list_select_related = ("source", "target", "recorded_by")  # "recorded by" of manual relations
     list_filter = ("type", "status", "detector", "source__publisher", "source__language")
     search_fields = ("source__url", "target__url", "evidence_text", "evidence_url")
     autocomplete_fields = ("source", "target")

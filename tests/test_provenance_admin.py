@@ -7,9 +7,11 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from provenance.models import Claim, ClaimLink, Document, Relation
+from provenance.models import Claim, ClaimLink, Document, Publisher, Relation
 from tests.helpers import CORPUS, ELESPANOL_URL, WATAN_URL, gold
 from tests.test_provenance_chain import capture_corpus
 
@@ -134,3 +136,48 @@ def test_claim_page_draws_its_chain(admin_client_):
     claim = Claim.objects.get(exact=gold("claims.json")["claims"][4]["exact"])
     html = admin_client_.get(reverse("admin:provenance_claim_change", args=[claim.pk])).content.decode()
     assert "ORIGIN" in html and "We have taken a historic step." in html
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _more_rows(user, n: int = 4) -> None:
+    """n more of every kind of row the changelists show: publishers with documents, documents with
+    snapshots-less URLs and claims, manual relations (recorded by a person), claim links."""
+    watan = Document.objects.get(url=WATAN_URL)
+    snap = watan.latest_snapshot()
+    for k in range(n):
+        pub = Publisher.objects.create(name=f"Extra {k}", domains=[f"extra{k}.example"])
+        doc = Document.objects.create(url=f"https://extra{k}.example/a", publisher=pub, language="ar")
+        claim = Claim.objects.create(document=doc, snapshot=snap, exact=snap.text[:10], start=0, end=10)
+        Relation.objects.create(source=doc, target=watan, type="cites", recorded_by=user, detector="")
+        ClaimLink.objects.create(claim=claim, upstream_document=watan, relation="quote", created_by=user)
+
+
+def test_changelists_cost_the_same_number_of_queries_whatever_the_number_of_rows(admin_client_):
+    names = ("document", "relation", "claim", "claimlink", "publisher")
+    urls = {name: reverse(f"admin:provenance_{name}_changelist") for name in names}
+    before = {name: _queries(admin_client_, url) for name, url in urls.items()}
+    _more_rows(admin_client_.user)
+    after = {name: _queries(admin_client_, url) for name, url in urls.items()}
+    assert after == before
+    resp = admin_client_.get(urls["document"])
+    counts = {d.url: (d.n_snapshots, d.n_claims) for d in resp.context["cl"].result_list}
+    watan = Document.objects.get(url=WATAN_URL)
+    assert counts[WATAN_URL] == (watan.snapshots().count(), watan.claims.count()) and counts[WATAN_URL][1] >= 26
+    assert counts["https://extra0.example/a"] == (0, 1)
+    pubs = {p.name: p.n_documents for p in admin_client_.get(urls["publisher"]).context["cl"].result_list}
+    assert pubs["Extra 0"] == 1
+
+
+def test_document_page_queries_do_not_grow_with_unlinked_claims(admin_client_):
+    watan = Document.objects.get(url=WATAN_URL)
+    url = reverse("admin:provenance_document_change", args=[watan.pk])
+    before = _queries(admin_client_, url)
+    snap = watan.latest_snapshot()
+    for k in range(5):
+        Claim.objects.create(document=watan, snapshot=snap, exact=snap.text[k:k + 5], start=k, end=k + 5)
+    assert _queries(admin_client_, url) == before

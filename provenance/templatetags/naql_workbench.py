@@ -225,7 +225,7 @@ def claim_chain_figures(paragraphs) -> str:
     out = []
     for c in seen.values():
         status = claim_status(c)
-        n_links = c.links.exclude(status=ReviewStatus.REJECTED).count()
+        n_links = sum(1 for link in c.links.all() if link.status != ReviewStatus.REJECTED)
         out.append(format_html(
             '<template id="nq-chain-{}"><figure class="nq-chain-fig" data-status="{}">{}<figcaption>'
             '<bdi dir="{}" lang="{}">{}</bdi><br>{} upstream link{} · <a href="{}">edit claim</a> · '
