@@ -8,11 +8,12 @@ from .models import Snapshot, WarcFile
 from .warcstore import FixityReport, audit_file
 
 
-def expected_records(wf: WarcFile) -> dict[int, tuple[int, str]]:
-    out: dict[int, tuple[int, str]] = {}
+def expected_records(wf: WarcFile) -> dict[int, tuple[int, str, str | None]]:
+    """offset → (length, SHA-256, WARC-Record-ID) of every record the index knows in ``wf``."""
+    out: dict[int, tuple[int, str, str | None]] = {}
     for records in Snapshot.objects.filter(warc_file=wf).values_list("records", flat=True):
         for r in records:
-            out[r["offset"]] = (r["length"], r["sha256"])
+            out[r["offset"]] = (r["length"], r["sha256"], r.get("record_id"))
     return out
 
 

@@ -245,12 +245,16 @@ class WarcBuilder:
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
-def read_range(name: str, offset: int, length: int) -> bytes:
+def read_range(name: str, offset: int, length: int, *, expected_sha256: str | None = None) -> bytes:
+    """``length`` bytes of ``name`` at ``offset``; FixityError when truncated or, given
+    ``expected_sha256``, when they do not hash to it."""
     with warc_storage().open(name, "rb") as fh:
         fh.seek(offset)
         data = fh.read(length)
     if len(data) != length:
         raise FixityError(f"{name}: record at {offset} is truncated ({len(data)} of {length} bytes)")
+    if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise FixityError(f"{name}: record at {offset} does not match its recorded SHA-256")
     return data
 
 
@@ -270,9 +274,7 @@ class StoredResponse:
 
 
 def read_response(name: str, offset: int, length: int, *, expected_sha256: str | None = None) -> StoredResponse:
-    member = read_range(name, offset, length)
-    if expected_sha256 and hashlib.sha256(member).hexdigest() != expected_sha256:
-        raise FixityError(f"{name}: record at {offset} does not match its recorded SHA-256")
+    member = read_range(name, offset, length, expected_sha256=expected_sha256)
     it = ArchiveIterator(io.BytesIO(member))
     rec = next(iter(it))
     http = rec.http_headers
@@ -304,10 +306,11 @@ class FixityReport:
     records_checked: int = 0
 
 
-def audit_file(name: str, *, expected_sha256: str, expected_records: dict[int, tuple[int, str]] | None = None
-               ) -> FixityReport:
+def audit_file(name: str, *, expected_sha256: str,
+               expected_records: dict[int, tuple[int, str, str | None]] | None = None) -> FixityReport:
     """Re-read a WARC file: whole-file SHA-256, every record's WARC digests, and each record's
-    stored SHA-256 at its recorded offset. ``expected_records`` maps offset → (length, sha256)."""
+    stored SHA-256 at its recorded offset. ``expected_records`` maps offset → (length, sha256,
+    WARC-Record-ID as indexed), so a damaged record is named even when warcio cannot read it."""
     report = FixityReport(name, True)
     storage = warc_storage()
     if not storage.exists(name):
@@ -334,13 +337,10 @@ def audit_file(name: str, *, expected_sha256: str, expected_records: dict[int, t
                 report.records_checked += 1
     except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
         report.problems.append(f"unreadable WARC: {exc}")
-    for offset, (length, sha) in (expected_records or {}).items():
+    for offset, (length, sha, record_id) in (expected_records or {}).items():
         try:
-            member = read_range(name, offset, length)
+            read_range(name, offset, length, expected_sha256=sha)
         except FixityError as exc:
-            report.problems.append(str(exc))
-            continue
-        if hashlib.sha256(member).hexdigest() != sha:
-            report.problems.append(f"record at {offset} ({seen.get(offset, '?')}): SHA-256 mismatch")
+            report.problems.append(f"{exc} ({seen.get(offset) or record_id or '?'})")
     report.ok = not report.problems
     return report

@@ -54,7 +54,7 @@ def test_verify_names_the_file_and_record_that_was_tampered_with(via_proxy, caps
             call_command("verify")
         err = capsys.readouterr().err
         assert snap.warc_file.name in err
-        assert f"record at {snap.offset}" in err
+        assert f"record at {snap.offset}" in err and snap.record_id in err
         assert WarcFile.objects.get().last_verified_ok is False
     finally:
         path.write_bytes(original)
