@@ -8,6 +8,9 @@ on snapshots the user may not see, and relations and claim links touching hidden
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+from django.db import models
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -114,6 +117,30 @@ class PublisherSerializer(StrictModelSerializer):
         extra_kwargs = {"id": {"help_text": "Publisher ID."}, "created_at": {"help_text": "When it was recorded."}}
 
 
+def document_snapshot_guids(docs, user) -> dict[int, list[str]]:
+    """IDs of each document's versions (as ``Document.snapshots``) that ``user`` may see, oldest
+    first, in one query for all the documents (their ``urls`` are best prefetched)."""
+    docs_of: dict[str, list[int]] = defaultdict(list)
+    for doc in docs:
+        for key in {doc.surt, *(u.surt for u in doc.urls.all())}:
+            docs_of[key].append(doc.pk)
+    out: dict[int, list[str]] = {doc.pk: [] for doc in docs}
+    if docs_of:
+        rows = (Snapshot.objects.visible_to(user).pages().filter(surt__in=docs_of, status=200).exclude(text="")
+                .order_by("captured_at", "pk").values_list("surt", "guid"))
+        for surt, guid in rows:
+            for pk in docs_of[surt]:
+                out[pk].append(guid)
+    return out
+
+
+class DocumentListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        docs = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
+        self.child._snapshot_guids = document_snapshot_guids(docs, _request_user(self))
+        return super().to_representation(docs)
+
+
 class DocumentSerializer(StrictModelSerializer):
     publisher_name = serializers.CharField(source="publisher.name", read_only=True, allow_null=True, default=None,
                                            help_text="Name of the publisher.")
@@ -124,6 +151,7 @@ class DocumentSerializer(StrictModelSerializer):
         model = Document
         fields = ["id", "url", "publisher", "publisher_name", "kind", "language", "title", "byline", "published_at",
                   "created_at", "updated_at", "urls", "snapshots"]
+        list_serializer_class = DocumentListSerializer
         read_only_fields = ["id", "url", "created_at", "updated_at"]
         extra_kwargs = {"id": {"help_text": "Document ID."}, "updated_at": {"help_text": "Last change."},
                         "created_at": {"help_text": "When the document was recorded."},
@@ -133,8 +161,10 @@ class DocumentSerializer(StrictModelSerializer):
         return [u.url for u in doc.urls.all()]
 
     def get_snapshots(self, doc) -> list[str]:
-        visible = Snapshot.objects.visible_to(_request_user(self))
-        return list(doc.snapshots().filter(pk__in=visible.values("pk")).values_list("guid", flat=True))
+        guids = getattr(self, "_snapshot_guids", None)  # set by DocumentListSerializer for a whole page
+        if guids is None or doc.pk not in guids:
+            guids = document_snapshot_guids([doc], _request_user(self))
+        return guids[doc.pk]
 
 
 # --------------------------------------------------------------------------------------------
