@@ -35,6 +35,7 @@ from .warcstore import (
     REVISIT_PROFILE,
     WarcBuilder,
     http_payload_offset,
+    warc_digest,
 )
 
 log = logging.getLogger(__name__)
@@ -167,13 +168,12 @@ def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
 
 
 def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
-    from .warcstore import warc_digest
-
     block = ex.response_bytes
-    payload_digest = warc_digest(block[http_payload_offset(block):])
+    body_at = http_payload_offset(block)
+    payload_digest = warc_digest(block[body_at:])
     original = _find_revisit_target(ex, payload_digest)
     if original is not None:
-        head = block[: http_payload_offset(block)]
+        head = block[:body_at]
         resp = builder.write_record(
             "revisit", block=head, content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
             headers={"WARC-Profile": REVISIT_PROFILE, "WARC-Refers-To": original.record_id,
@@ -183,8 +183,8 @@ def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
         )
     else:
         resp = builder.write_record("response", block=block, content_type=HTTP_RESPONSE_TYPE, uri=ex.url,
-                                    date=ex.started_at, http_payload=True,
-                                    headers={"WARC-IP-Address": _ip(ex)})
+                                    date=ex.started_at,
+                                    headers={"WARC-IP-Address": _ip(ex), "WARC-Payload-Digest": payload_digest})
     req = builder.write_record("request", block=ex.request_bytes, content_type=HTTP_REQUEST_TYPE, uri=ex.url,
                                date=ex.started_at, http_payload=True,
                                headers={"WARC-Concurrent-To": resp.record_id})

@@ -174,19 +174,21 @@ class WarcBuilder:
         date = (date or datetime.now(UTC)).replace(microsecond=0)
         self.first_date = self.first_date or date
         record_id = record_id or new_record_id()
+        headers = headers or {}
         block_digest = warc_digest(block)
-        payload_digest = None
-        if http_payload:
+        # a WARC-Payload-Digest the caller already computed is used, not computed again
+        payload_digest = headers.get("WARC-Payload-Digest")
+        if http_payload and not payload_digest:
             payload_digest = warc_digest(block[http_payload_offset(block):])
         lines = [("WARC-Type", warc_type), ("WARC-Record-ID", record_id), ("WARC-Date", warc_date(date))]
         if uri:
             lines.append(("WARC-Target-URI", uri))
-        for k, v in (headers or {}).items():
+        for k, v in headers.items():
             if v is not None:
                 lines.append((k, str(v)))
         lines.append(("Content-Type", content_type))
         lines.append(("WARC-Block-Digest", block_digest))
-        if payload_digest and not (headers and "WARC-Payload-Digest" in headers):
+        if payload_digest and "WARC-Payload-Digest" not in headers:
             lines.append(("WARC-Payload-Digest", payload_digest))
         lines.append(("Content-Length", str(len(block))))
         head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
@@ -195,7 +197,7 @@ class WarcBuilder:
                 raise StorageError(f"WARC header {k} contains a line break")
         member = gzip.compress(head.encode("utf-8") + block + b"\r\n\r\n", mtime=0)
         info = RecordInfo(warc_type, record_id, uri, self.size, len(member), hashlib.sha256(member).hexdigest(),
-                          block_digest, payload_digest or (headers or {}).get("WARC-Payload-Digest"), date)
+                          block_digest, payload_digest, date)
         self._fh.write(member)
         self._file_hash.update(member)
         self.size += len(member)

@@ -90,6 +90,12 @@ def test_warc_has_warcinfo_request_response_metadata_linked_and_digested(via_pro
     assert meta_h.get_header("WARC-Concurrent-To") == resp_h.get_header("WARC-Record-ID")
     assert resp_h.get_header("WARC-Block-Digest").startswith("sha256:")
     assert resp_h.get_header("WARC-Payload-Digest").startswith("sha256:")
+    from archive.warcstore import warc_digest
+
+    # written once, equal to the digest of the body the server sent, and the one the index keeps
+    assert [k for k, _ in resp_h.headers].count("WARC-Payload-Digest") == 1
+    assert resp_h.get_header("WARC-Payload-Digest") == snap.payload_digest == warc_digest(
+        corpus_bytes("watan/article.v1.html"))
     assert resp_h.get_header("WARC-Record-ID") == snap.record_id
     import json
 
