@@ -20,6 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from archive import api as archive_api
+from archive.models import Snapshot
 from naql.api_base import ApiError, BooleanFilter, IdListSerializer, IntegerFilter, NoteSerializer
 
 from . import api_chain as ch
@@ -282,6 +283,11 @@ class ClaimViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelMixi
         snap = v.get("snapshot")
         if snap is not None and snap.surt not in v["document"].url_keys():
             raise exceptions.ValidationError({"snapshot": ["This snapshot is not a version of the document."]})
+        if snap is None:  # the latest version *you may see*: a private newer one must not answer for it
+            visible = Snapshot.objects.visible_to(request.user).values("pk")
+            snap = v["document"].snapshots().filter(pk__in=visible).last()
+            if snap is None:
+                raise exceptions.ValidationError({"snapshot": ["The document has no version you may see."]})
         before = Claim.objects.count()
         with transaction.atomic():
             claim = claim_for_text(v["document"], v["exact"], snap, origin="manual", user=request.user)

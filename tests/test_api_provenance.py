@@ -4,6 +4,8 @@ and private documents hidden from other groups."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -11,7 +13,7 @@ from archive.models import Snapshot
 from provenance import chain
 from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
 from tests.api_support import *  # noqa: F403 (fixtures)
-from tests.api_support import error_of, load_corpus, token_client
+from tests.api_support import error_of, fake_snapshot, load_corpus, token_client
 from tests.helpers import ELESPANOL_URL, FAR_URL, NGO_URL, TWEET_URL, WATAN_URL, gold
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +115,23 @@ def test_create_claim_from_text_returns_existing_span_or_new_one(alice, corpus):
     other = Document.objects.get(url=NGO_URL).latest_snapshot()
     r = c.post("/api/claims/", {"document": doc.pk, "exact": words[0], "snapshot": other.guid}, format="json")
     assert r.status_code == 400 and "snapshot" in error_of(r)["details"]
+
+
+def test_create_claim_never_looks_into_a_newer_version_private_to_another_group(alice, bob, corpus):
+    doc = watan()
+    public = doc.latest_snapshot()
+    secret = fake_snapshot(WATAN_URL, public.captured_at + timedelta(days=1), group="desk",
+                           text=public.text + " Secret sentence of the desk.")
+    assert doc.latest_snapshot() == secret
+    before = Claim.objects.count()
+    r = token_client(bob[1]).post("/api/claims/", {"document": doc.pk, "exact": "Secret sentence"}, format="json")
+    assert r.status_code == 400 and "exact" in error_of(r)["details"]
+    assert Claim.objects.count() == before
+    words = " ".join(public.text.split()[:4])
+    r = token_client(bob[1]).post("/api/claims/", {"document": doc.pk, "exact": words}, format="json")
+    assert r.status_code in (200, 201) and r.json()["snapshot"] == public.guid
+    r = token_client(alice[1]).post("/api/claims/", {"document": doc.pk, "exact": "Secret sentence"}, format="json")
+    assert r.status_code == 201 and r.json()["snapshot"] == secret.guid
 
 
 def test_claim_link_create_accept_reject_are_attributed_in_history(alice, bob, corpus):
