@@ -60,7 +60,7 @@ try:  # optional
 except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 
-__all__ = ["fetch", "Exchange", "FetchLimits", "DEFAULT_UA", "NAQL_VERSION", "PROXY_STATUS_ERRORS"]
+__all__ = ["fetch", "decode_content", "Exchange", "FetchLimits", "DEFAULT_UA", "NAQL_VERSION", "PROXY_STATUS_ERRORS"]
 
 try:
     from importlib.metadata import PackageNotFoundError, version
@@ -128,13 +128,20 @@ class Exchange:
         raises ``BodyTooLarge``. Corrupt data or an unsupported coding raises ``ProtocolError``.
         """
         cap = self.limits.max_body if max_size is None else max_size
-        codings = [c.strip().lower() for v in self.header_all("Content-Encoding") for c in v.split(",")]
-        data = self.payload
-        for coding in reversed([c for c in codings if c and c != "identity"]):
-            data = _decode(coding, data, cap, self.url)
-        if len(data) > cap:
-            raise BodyTooLarge(f"decoded body exceeds {cap} bytes", details={"url": self.url, "limit": cap})
-        return data
+        return decode_content(self.payload, self.header_all("Content-Encoding"), max_size=cap, url=self.url)
+
+
+def decode_content(data: bytes, content_encodings: Iterable[str], *, max_size: int, url: str = "") -> bytes:
+    """``data`` with the codings of its ``Content-Encoding`` header values undone (last applied,
+    first undone), output capped at ``max_size``. Used for fresh exchanges and stored records alike.
+
+    Raises ``BodyTooLarge`` past the cap and ``ProtocolError`` for corrupt data or an unknown coding."""
+    codings = [c.strip().lower() for v in content_encodings for c in v.split(",")]
+    for coding in reversed([c for c in codings if c and c != "identity"]):
+        data = _decode(coding, data, max_size, url)
+    if len(data) > max_size:
+        raise BodyTooLarge(f"decoded body exceeds {max_size} bytes", details={"url": url, "limit": max_size})
+    return data
 
 
 def _decode(coding: str, data: bytes, cap: int, url: str) -> bytes:

@@ -8,7 +8,6 @@ and SHA-256 are kept in the new file's warcinfo record and on the WarcFile row.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import zipfile
@@ -16,12 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from .errors import WarcImportError
+from .errors import CaptureError, WarcImportError
+from .fetch import decode_content
 from .models import Snapshot, WarcFile
 from .snapshots import apply_extraction
 from .urls import iri_to_uri
@@ -214,8 +215,8 @@ def _write_and_index(records: list[_Rec], *, source_name: str, source_sha: str, 
                 offset=info.offset, length=info.length, records=[info.as_dict()], payload_snapshot=original,
                 is_requisite=mime not in HTML_TYPES, owner=user if getattr(user, "pk", None) else None,
             )
-            if mime in HTML_TYPES and not original:
-                apply_extraction(snap, _decode(body, headers), snap.content_type)
+            if mime in HTML_TYPES and not original and (decoded := _decoded(body, headers)) is not None:
+                apply_extraction(snap, decoded, snap.content_type)
             snap.save()
             snaps.append(snap)
         from .signals import snapshot_captured
@@ -225,11 +226,10 @@ def _write_and_index(records: list[_Rec], *, source_name: str, source_sha: str, 
     return ImportResult(wf, snaps, skipped)
 
 
-def _decode(body: bytes, headers: dict[str, str]) -> bytes:
-    enc = headers.get("content-encoding", "").lower()
-    if enc in ("gzip", "x-gzip"):
-        try:
-            return gzip.decompress(body)
-        except OSError:
-            return body
-    return body
+def _decoded(body: bytes, headers: dict[str, str]) -> bytes | None:
+    """Body with Content-Encoding undone (as at capture), or None when it cannot be: the record
+    is imported either way, only extraction is skipped."""
+    try:
+        return decode_content(body, [headers.get("content-encoding", "")], max_size=settings.NAQL_CAPTURE_MAX_BODY)
+    except CaptureError:
+        return None

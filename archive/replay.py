@@ -32,7 +32,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
 from . import memento
-from .errors import ArchiveError
+from .errors import ArchiveError, CaptureError
 from .extract import decode_html
 from .models import Snapshot
 from .rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
@@ -147,6 +147,14 @@ def _decode_css(body: bytes, content_type: str) -> str:
         return body.decode("utf-8", errors="replace")
 
 
+def _decoded_or_none(snap: Snapshot, stored) -> bytes | None:
+    try:
+        return decoded_body(stored)
+    except CaptureError as exc:  # the server sent it corrupt: nothing to rewrite
+        log.info("replaying %s as archived: %s", snap.guid, exc.message)
+        return None
+
+
 def build_response(snap: Snapshot, mod: str, origin: str, user=None) -> HttpResponse:
     """The replay response of ``snap`` in mode ``mod`` (``id_`` raw, else rewritten)."""
     stored = stored_response(snap)
@@ -165,22 +173,17 @@ def build_response(snap: Snapshot, mod: str, origin: str, user=None) -> HttpResp
                 out["Location"] = archive_path(snap.timestamp, mod, iri_to_uri(urljoin(snap.url, location.strip())))
             except ValueError:
                 out["Location"] = "/web/"
-    elif raw:
-        out = HttpResponse(stored.body, status=stored.status)
-        _archived_headers(stored, out, raw=True)
-        if not stored.header("Content-Type"):
-            del out["Content-Type"]
-    elif mime in HTML_TYPES:
-        text, _charset = decode_html(decoded_body(stored), stored.header("Content-Type") or snap.content_type)
-        html = rewrite_html(text, Rewriter(snap.url, snap.timestamp))
-        out = HttpResponse(html.encode("utf-8"), status=stored.status, content_type=f"{mime}; charset=utf-8")
+    elif not raw and mime in (*HTML_TYPES, "text/css") and (body := _decoded_or_none(snap, stored)) is not None:
+        if mime == "text/css":
+            css = rewrite_css(_decode_css(body, stored.header("Content-Type") or ""),
+                              Rewriter(snap.url, snap.timestamp))
+            out = HttpResponse(css.encode("utf-8"), status=stored.status, content_type="text/css; charset=utf-8")
+        else:
+            text, _charset = decode_html(body, stored.header("Content-Type") or snap.content_type)
+            html = rewrite_html(text, Rewriter(snap.url, snap.timestamp))
+            out = HttpResponse(html.encode("utf-8"), status=stored.status, content_type=f"{mime}; charset=utf-8")
         _archived_headers(stored, out, raw=False)
-    elif mime == "text/css":
-        css = rewrite_css(_decode_css(decoded_body(stored), stored.header("Content-Type") or ""),
-                          Rewriter(snap.url, snap.timestamp))
-        out = HttpResponse(css.encode("utf-8"), status=stored.status, content_type="text/css; charset=utf-8")
-        _archived_headers(stored, out, raw=False)
-    else:
+    else:  # id_, media, and pages whose Content-Encoding cannot be undone: the archived bytes as they are
         out = HttpResponse(stored.body, status=stored.status)
         _archived_headers(stored, out, raw=True)
         if not stored.header("Content-Type"):

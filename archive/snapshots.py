@@ -65,16 +65,12 @@ def reextract(snap: Snapshot) -> Snapshot:
 
 
 def decoded_body(resp: StoredResponse) -> bytes:
-    """Body with Content-Encoding undone (warcio's reader already removed transfer chunking)."""
-    import gzip
-    import zlib
+    """Body with Content-Encoding undone (transfer chunking is already removed), by the same
+    decoder as capture, under the same size cap. Raises ``ProtocolError`` for a body the server
+    sent corrupt (or in a coding Naql cannot undo) and ``BodyTooLarge`` for a decompression bomb."""
+    from django.conf import settings
 
-    enc = (resp.header("Content-Encoding") or "").strip().lower()
-    if enc in ("gzip", "x-gzip"):
-        return gzip.decompress(resp.body)
-    if enc == "deflate":
-        try:
-            return zlib.decompress(resp.body)
-        except zlib.error:
-            return zlib.decompress(resp.body, -zlib.MAX_WBITS)
-    return resp.body
+    from .fetch import decode_content
+
+    encodings = [v for k, v in resp.headers if k.lower() == "content-encoding"]
+    return decode_content(resp.body, encodings, max_size=settings.NAQL_CAPTURE_MAX_BODY)

@@ -74,6 +74,21 @@ def test_id_mode_of_a_gzip_response_keeps_content_encoding(client, proxy, local_
     assert resp["Content-Encoding"] == stored.header("Content-Encoding")
 
 
+def test_a_page_whose_gzip_body_is_corrupt_replays_as_archived_not_500(client, proxy, local_origin):
+    """The server sent broken gzip: the rewritten replay cannot decode it, so it serves the
+    archived bytes as they are (same as id_), sandboxed, instead of failing."""
+    from tests.replay_support import fetch_clock
+
+    with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
+        from archive.capture import capture
+
+        snap = capture(local_origin.url("/gzip-corrupt-html"), requisites=False).final
+    raw = client.get(_web(snap, "id_"))
+    resp = client.get(_web(snap))
+    assert resp.status_code == 200 and resp.content == raw.content
+    assert resp["Content-Encoding"] == "gzip" and "sandbox" in resp["Content-Security-Policy"]
+
+
 # --------------------------------------------------------------------------------------------
 # rewritten replay
 # --------------------------------------------------------------------------------------------
