@@ -34,10 +34,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import transaction
 
 from archive.models import Snapshot
+from archive.urls import iri_to_uri, surt_key
 
 from .claims import _find_verb, article_paragraphs, quotations
 from .documents import resolve_url, rules, same_site
@@ -165,6 +167,10 @@ def _window(norm: str, pos: int, n_words: int) -> str:
     return " ".join(w.group() for w in words[lo:hi])
 
 
+def _quoted_in(norm_quote: str, norm_text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(norm_quote)}(?!\w)", norm_text) is not None
+
+
 def _earlier(target: Document, doc: Document) -> bool:
     if target.published_at and doc.published_at:
         return target.published_at <= doc.published_at
@@ -189,13 +195,19 @@ class _Detector:
         self.text = snap.text
         self.lang = _lang(doc, snap)
         self.r = rules()
-        self.body = article_paragraphs(snap)
         self.links = [ln for ln in (snap.extracted or {}).get("links", [])]
         self.embeds = (snap.extracted or {}).get("embeds", [])
         self.result = Detection(doc, snap)
         self.used_links: set[int] = set()
-        self.sentences = [(s.start, s.end) for s in segment(self.text, self.body, self.lang, keep_all=True)
-                          if s.kind in ("sentence", "boilerplate")]
+
+    @cached_property
+    def body(self):
+        return article_paragraphs(self.snap)
+
+    @cached_property
+    def sentences(self) -> list[tuple[int, int]]:
+        return [(s.start, s.end) for s in segment(self.text, self.body, self.lang, keep_all=True)
+                if s.kind in ("sentence", "boilerplate")]
 
     def add(self, target: Document | None, typ: str, rule: str, text: str, start=None, end=None, url="",
             direct=False, confidence=0.8) -> None:
@@ -330,7 +342,9 @@ class _Detector:
                     self.add(target, Relation.Type.ATTRIBUTES_TO, "named-source", sentence, s, e, confidence=0.6)
 
     # 5
-    def verbatim_quotes(self) -> None:
+    @cached_property
+    def quotes(self) -> list[tuple[int, int, str, str]]:
+        """(start, end, text, normalised text) of the body's quotations long enough to match verbatim."""
         min_words = self.r["verbatim_quote_min_words"]
         quotes = []
         for s, e in self.sentences:
@@ -338,6 +352,10 @@ class _Detector:
                 nq = _norm(q).strip(" .,،")
                 if len(_WORD.findall(nq)) >= min_words:
                     quotes.append((s + qs, s + qe, q, nq))
+        return quotes
+
+    def verbatim_quotes(self) -> None:
+        quotes = self.quotes
         if not quotes:
             return
         others = Document.objects.exclude(pk=self.doc.pk).filter(language=self.doc.language)
@@ -351,7 +369,7 @@ class _Detector:
                 continue
             hay = _norm(snap.text)
             for qs, qe, q, nq in quotes:
-                if re.search(rf"(?<!\w){re.escape(nq)}(?!\w)", hay):
+                if _quoted_in(nq, hay):
                     self.add(other, Relation.Type.QUOTES, "verbatim-quote", q, qs, qe, confidence=0.7)
 
     # 6
@@ -459,6 +477,55 @@ def _counterparts(pairs: list[tuple[int, int]], ups: set[int], *, max_gap: int) 
     if d_next - d_prev - 1 < 1 or d_next - d_prev - 1 > max_gap:
         return []
     return list(range(d_prev + 1, d_next))
+
+
+def _link_keys(document: Document) -> set[str]:
+    """SURT keys a link to ``document`` can carry: its URLs, and archived URLs redirecting to them."""
+    keys = set(document.url_keys())
+    return keys | set(Snapshot.objects.filter(final__surt__in=keys).values_list("surt", flat=True))
+
+
+def _could_use(det: _Detector, document: Document, keys: set[str], hay: str) -> bool:
+    """Could ``det``'s detection find evidence pointing at ``document`` (``keys``: its link keys,
+    ``hay``: its normalised latest text)? A superset of each detection step's own test: a link or
+    embed to one of its URLs (steps 1–3), its publisher named anywhere in the text or the byline
+    (steps 2, 4, 6), one of the body's quotations in its text (step 5)."""
+    other = det.doc
+    urls = [ln.get("url", "") for ln in det.links] + [e.get("url", "") for e in det.embeds]
+    if any(u and surt_key(iri_to_uri(u)) in keys for u in urls):
+        return True
+    pub = document.publisher
+    if pub is not None and pub.pk != other.publisher_id:
+        named = _norm(det.text) + " " + _norm(det.snap.byline or other.byline or "")
+        if named_publishers(named, [pub]):
+            return True
+    if (hay and other.language == document.language
+            and (not document.publisher_id or document.publisher_id != other.publisher_id)
+            and _earlier(document, other)):
+        return any(_quoted_in(nq, hay) for *_span, nq in det.quotes)
+    return False
+
+
+def affected_by(document: Document) -> list[Document]:
+    """Other documents whose detected relations may change now that ``document`` was captured
+    (a new document, or a new version): those whose latest snapshot links to or embeds one of its
+    URLs, names its publisher, or quotes its text (see ``_could_use``); those that already have a
+    relation to it (their evidence may be gone); and, one step further, those translating or
+    republishing any of these (step 7 reads the upstream's own evidence). Most recently updated
+    first."""
+    keys = _link_keys(document)
+    snap = document.latest_snapshot()
+    hay = _norm(snap.text) if snap is not None else ""
+    direct: list[Document] = []
+    for other in Document.objects.exclude(pk=document.pk).order_by("-updated_at", "pk"):
+        other_snap = other.latest_snapshot()
+        if other_snap is not None and _could_use(_Detector(other, other_snap), document, keys, hay):
+            direct.append(other)
+    reached = {d.pk for d in direct} | {document.pk}
+    ids = set(Relation.objects.filter(target_id__in=reached).values_list("source_id", flat=True))
+    ids |= {d.pk for d in direct}
+    ids.discard(document.pk)
+    return list(Document.objects.filter(pk__in=ids).order_by("-updated_at", "pk"))
 
 
 def detect(document: Document, snapshot: Snapshot | None = None) -> Detection:

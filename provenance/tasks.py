@@ -8,8 +8,9 @@ from celery import shared_task
 
 log = logging.getLogger(__name__)
 
-#: How many other documents are re-examined after a capture (a new document can complete the
-#: evidence of an older one: the target of a link, a named publisher, a quoted statement).
+#: At most this many other documents are re-examined after a capture: those the capture may
+#: affect (a new document can complete the evidence of an older one: the target of a link, a named
+#: publisher, a quoted statement; see ``attribution.affected_by``), most recently updated first.
 REDETECT_LIMIT = 200
 
 
@@ -17,10 +18,9 @@ def process_snapshot(snapshot_id: int) -> dict:
     """Document, claims (re-anchor + segment) and relations for a freshly captured page snapshot."""
     from archive.models import Snapshot
 
-    from .attribution import detect_relations
+    from .attribution import affected_by, detect_relations
     from .claims import claims_after_capture
     from .documents import document_for_snapshot
-    from .models import Document
 
     snap = Snapshot.objects.filter(pk=snapshot_id).first()
     if snap is None or snap.is_requisite:
@@ -30,7 +30,11 @@ def process_snapshot(snapshot_id: int) -> dict:
         return {"skipped": "not a text page"}
     summary = claims_after_capture(snap)
     relations = detect_relations(doc)
-    others = Document.objects.exclude(pk=doc.pk).order_by("-updated_at")[:REDETECT_LIMIT]
+    others = affected_by(doc)
+    if len(others) > REDETECT_LIMIT:
+        log.warning("capture of %s affects %d documents; re-examining the %d most recent", doc.url, len(others),
+                    REDETECT_LIMIT)
+        others = others[:REDETECT_LIMIT]
     for other in others:
         detect_relations(other)
     summary.update({"relations": len(relations), "redetected": len(others)})

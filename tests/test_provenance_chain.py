@@ -6,7 +6,9 @@ import pytest
 from django.test import override_settings
 
 from archive.capture import capture
+from provenance.attribution import affected_by
 from provenance.models import Document, Relation
+from provenance.tasks import process_snapshot
 from tests.helpers import (
     ELESPANOL_URL,
     FAR_URL,
@@ -88,3 +90,20 @@ def test_translation_relation_carries_its_evidence(corpus):
     assert rel.evidence_snapshot == corpus[WATAN_URL]
     assert rel.evidence_snapshot.text[rel.evidence_start:rel.evidence_end] == rel.evidence_text
     assert rel.detector == "naql-attribution" and rel.status == "suggested" and rel.recorded_by is None
+
+
+def test_a_capture_re_examines_only_the_documents_it_can_affect(corpus):
+    """Not every document after every capture: those linking, embedding, naming or quoting the new
+    one, those with a relation to it, and the translations of those."""
+    def affected(url):
+        return {d.url for d in affected_by(Document.objects.get(url=url))}
+
+    assert affected(WATAN_URL) == set()  # nobody links, names or translates Watan
+    assert affected(ELESPANOL_URL) == {WATAN_URL}  # linked from Watan's source line
+    # the tweet: embedded by El Español, its account named by the NGO, and Watan translates El Español
+    assert affected(TWEET_URL) == {ELESPANOL_URL, NGO_URL, WATAN_URL}
+    assert affected(FAR_URL) == {ELESPANOL_URL, WATAN_URL}
+    # a new version of Watan: nothing to redo elsewhere, and detection leaves the chain as it was
+    summary = process_snapshot(corpus[WATAN_URL].pk)
+    assert summary["redetected"] == 0
+    assert edges() == gold_edges()
