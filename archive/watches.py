@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.utils import timezone
 
+from .errors import ArchiveError
 from .models import Snapshot, Watch
+
+log = logging.getLogger(__name__)
 
 
 def due_watches(now=None):
@@ -12,15 +17,21 @@ def due_watches(now=None):
 
 
 def run_due_watches(now=None) -> int:
+    """Queue a capture for every due watch; returns how many were queued. A watch whose URL is
+    refused (e.g. the guard's rules changed) is logged and rescheduled: it does not stop the rest."""
     from .jobs import submit
 
     now = now or timezone.now()
     n = 0
-    for watch in due_watches(now):
-        submit(watch.url, user=watch.created_by, watch=watch)
+    for watch in due_watches(now).select_related("created_by"):
+        try:
+            submit(watch.url, user=watch.created_by, watch=watch)
+        except ArchiveError as exc:
+            log.warning("watch %s (%s) not captured: [%s] %s", watch.pk, watch.url, exc.code, exc.message)
+        else:
+            n += 1
         watch.next_capture_at = now + watch.interval(now)
         watch.save(update_fields=["next_capture_at"])
-        n += 1
     return n
 
 

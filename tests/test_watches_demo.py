@@ -49,6 +49,18 @@ def test_due_watch_is_recaptured_and_an_edit_is_recorded(corpus_proxy):
     assert w.change_count == 1 and w.last_changed_at is not None
 
 
+def test_a_watch_the_guard_refuses_does_not_stop_the_other_watches(corpus_proxy):
+    refused = Watch.objects.create(url="http://127.0.0.1/admin/")  # e.g. allowed once, not any more
+    ok = Watch.objects.create(url=WATAN_URL)
+    Watch.objects.filter(pk=refused.pk).update(next_capture_at=timezone.now() - timedelta(minutes=5))
+    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url):
+        assert run_due_watches() == 1
+    assert CaptureJob.objects.filter(watch=ok).count() == 1
+    assert not CaptureJob.objects.filter(watch=refused).exists()
+    refused.refresh_from_db()
+    assert refused.next_capture_at > timezone.now()  # rescheduled, not retried on every beat
+
+
 def test_unchanged_recapture_is_not_counted_as_a_change(corpus_proxy):
     corpus_proxy.reset()
     w = Watch.objects.create(url=WATAN_URL)
