@@ -60,7 +60,7 @@ def snapshot_page(request, guid: str):
         return snap
     page = snap.final or snap
     origin = memento.replay_origin(request)
-    entries = timeline(page)
+    entries = timeline(page, _user(request))
     versions = []
     prev = None
     for e in entries:

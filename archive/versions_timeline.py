@@ -16,8 +16,13 @@ class TimelineEntry:
     first: bool
 
 
-def timeline(snap_or_url) -> list[TimelineEntry]:
-    qs = Snapshot.objects.live().pages()
+EVERYONE = object()  # ``user`` default: every live capture (the admin's view)
+
+
+def timeline(snap_or_url, user=EVERYONE) -> list[TimelineEntry]:
+    """Captures of one URL in time order; given ``user`` (None: anonymous), only those that
+    user may see, so a public page never lists (or links) a private capture."""
+    qs = (Snapshot.objects.live() if user is EVERYONE else Snapshot.objects.visible_to(user)).pages()
     qs = qs.for_url(snap_or_url) if isinstance(snap_or_url, str) else qs.filter(surt=snap_or_url.surt)
     entries: list[TimelineEntry] = []
     prev = None

@@ -74,7 +74,7 @@ def job_dict(job: CaptureJob) -> dict:
 def _watch_rows(user) -> list[dict]:
     rows = []
     for w in Watch.objects.filter(active=True).order_by("-last_changed_at", "-last_captured_at")[:WATCHES]:
-        entries = timeline(w.url)
+        entries = timeline(w.url, user)
         latest = entries[-1].snapshot if entries else None
         change = None
         for prev, cur in zip(entries, entries[1:], strict=False):

@@ -129,6 +129,17 @@ def test_versions_timeline_marks_the_change_and_links_the_diff(client, two_versi
     assert doc.xpath(f"//a[@href='/s/{v1.guid}/diff/{v2.guid}']")
 
 
+def test_versions_timeline_hides_captures_the_reader_may_not_see(client, two_versions):
+    from django.contrib.auth.models import Group
+
+    v1, v2 = two_versions
+    Snapshot.objects.filter(pk=v2.pk).update(private_to_group=Group.objects.create(name="desk"))
+    html = client.get(f"/s/{v1.guid}").content.decode()
+    assert v2.guid not in html  # neither its ID nor its diff link leaks to an anonymous reader
+    rows = _doc(client.get(f"/s/{v1.guid}")).xpath("//table[@class='versions']/tr[td]")
+    assert len(rows) == 1
+
+
 def test_diff_view_shows_the_gold_stealth_edit(client, two_versions):
     v1, v2 = two_versions
     resp = client.get(f"/s/{v1.guid}/diff/{v2.guid}")
