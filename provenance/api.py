@@ -38,6 +38,7 @@ from .api_serializers import (
     visible_documents,
     visible_links,
     visible_relations,
+    with_snapshot_visibility,
 )
 from .claims import claim_for_text
 from .models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
@@ -213,8 +214,9 @@ class RelationViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelM
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Relation.objects.none()
-        return (visible_relations(self.request.user).select_related("evidence_snapshot", "recorded_by")
-                .order_by("source_id", "type", "target_id", "pk"))
+        qs = visible_relations(self.request.user).select_related("evidence_snapshot", "recorded_by")
+        return with_snapshot_visibility(qs, self.request.user, "evidence_snapshot").order_by(
+            "source_id", "type", "target_id", "pk")
 
     def perform_create(self, serializer):
         serializer.save(recorded_by=self.request.user)
@@ -273,8 +275,9 @@ class ClaimViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelMixi
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Claim.objects.none()
-        return (visible_claims(self.request.user).select_related("snapshot", "anchor_snapshot")
-                .order_by("document_id", "snapshot__captured_at", "start", "pk"))
+        qs = visible_claims(self.request.user).select_related("snapshot", "anchor_snapshot")
+        return with_snapshot_visibility(qs, self.request.user, "anchor_snapshot").order_by(
+            "document_id", "snapshot__captured_at", "start", "pk")
 
     def create(self, request, *args, **kwargs):
         body = ClaimCreateSerializer(data=request.data, context=self.get_serializer_context())

@@ -134,6 +134,31 @@ def test_create_claim_never_looks_into_a_newer_version_private_to_another_group(
     assert r.status_code == 201 and r.json()["snapshot"] == secret.guid
 
 
+def test_relation_evidence_and_claim_anchor_in_a_private_version_are_blanked_for_others(api, alice, bob, corpus):
+    doc = watan()
+    public = doc.latest_snapshot()
+    secret = fake_snapshot(WATAN_URL, public.captured_at + timedelta(days=1), group="desk",
+                           text=public.text + " Secret evidence of the desk.")
+    rel = Relation.objects.filter(source=doc).order_by("pk").first()
+    Relation.objects.filter(pk=rel.pk).update(evidence_snapshot=secret, evidence_text="Secret evidence",
+                                              evidence_start=len(public.text) + 1, evidence_end=len(secret.text))
+    claim = Claim.objects.filter(document=doc).order_by("start").first()
+    Claim.objects.filter(pk=claim.pk).update(anchor_snapshot=secret, anchor_state="edited",
+                                             anchor_exact="Secret evidence", anchor_start=3, anchor_end=9)
+    for client, sees in ((api, False), (token_client(bob[1]), False), (token_client(alice[1]), True)):
+        listed = next(r for r in results(client.get(f"/api/relations/?source={doc.pk}")) if r["id"] == rel.pk)
+        for r in (listed, client.get(f"/api/relations/{rel.pk}/").json()):
+            assert (r["evidence_snapshot"] == secret.guid and r["evidence_text"] == "Secret evidence") is sees
+            assert sees or (r["evidence_snapshot"], r["evidence_text"], r["evidence_start"]) == (None, "", None)
+        listed = next(c for c in results(client.get(f"/api/claims/?document={doc.pk}&page_size=200"))
+                      if c["id"] == claim.pk)
+        for c in (listed, client.get(f"/api/claims/{claim.pk}/").json()):
+            assert c["anchor"]["state"] == "edited"
+            assert (c["anchor"]["snapshot"] == secret.guid and c["anchor"]["exact"] == "Secret evidence") is sees
+            assert sees or (c["anchor"]["snapshot"], c["anchor"]["exact"], c["anchor"]["start"]) == (None, None, None)
+        assert ("Secret evidence" in client.get(f"/api/claims/{claim.pk}/chain/").content.decode()) is sees
+
+
 def test_claim_link_create_accept_reject_are_attributed_in_history(alice, bob, corpus):
     doc = watan()
     down = Claim.objects.filter(document=doc).exclude(links__isnull=False).order_by("start").first()
