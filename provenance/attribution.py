@@ -541,7 +541,8 @@ def detect_relations(document: Document, *, user=None) -> list[Relation]:
 
     Idempotent: a relation already accepted, rejected or entered by hand is left as it is; a
     suggestion of this detector that the evidence no longer supports is withdrawn (deleted; the
-    history keeps it); one whose best type changed is updated.
+    history keeps it); one whose type or evidence changed is updated; an unchanged one is saved
+    again (a history row) only when a ``user`` ran the detection.
     """
     det = detect(document)
     best = det.best()
@@ -557,16 +558,21 @@ def detect_relations(document: Document, *, user=None) -> list[Relation]:
             ev = evs[0]
             rel = existing.get((tid, typ)) or next((r for k, r in existing.items() if k[0] == tid), None) \
                 or Relation(source=document, target=ev.target)
-            rel.type = typ
-            rel.evidence_snapshot = det.snapshot
-            rel.evidence_text, rel.evidence_url = ev.text[:2000], ev.url
-            rel.evidence_start, rel.evidence_end = ev.start, ev.end
-            rel.evidence = [e.as_dict() for e in evs]
-            rel.detector, rel.detector_version, rel.rule = DETECTOR, DETECTOR_VERSION, ev.rule
-            rel.confidence = max(e.confidence for e in evs if e.type == typ or not e.direct)
-            if user is not None:
-                rel._history_user = user
-            rel.save()
+            values = {
+                "type": typ, "evidence_snapshot_id": det.snapshot.pk if det.snapshot else None,
+                "evidence_text": ev.text[:2000], "evidence_url": ev.url,
+                "evidence_start": ev.start, "evidence_end": ev.end, "evidence": [e.as_dict() for e in evs],
+                "detector": DETECTOR, "detector_version": DETECTOR_VERSION, "rule": ev.rule,
+                "confidence": max(e.confidence for e in evs if e.type == typ or not e.direct),
+            }
+            # An automatic re-run saves only a real change (history stays meaningful after every
+            # capture); a person's run also records that they confirmed the unchanged suggestion.
+            if rel.pk is None or user is not None or any(getattr(rel, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(rel, k, v)
+                if user is not None:
+                    rel._history_user = user
+                rel.save()
             kept.add(rel.pk)
             out.append(rel)
         for r in existing.values():

@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from archive.capture import capture
-from provenance.attribution import affected_by
+from provenance.attribution import affected_by, detect_relations
 from provenance.models import Document, Relation
 from provenance.tasks import process_snapshot
 from tests.helpers import (
@@ -107,3 +107,16 @@ def test_a_capture_re_examines_only_the_documents_it_can_affect(corpus):
     summary = process_snapshot(corpus[WATAN_URL].pk)
     assert summary["redetected"] == 0
     assert edges() == gold_edges()
+
+
+def test_automatic_redetection_writes_history_only_for_real_changes(corpus):
+    watan = Document.objects.get(url=WATAN_URL)
+    n = Relation.history.count()
+    assert {r.pk for r in detect_relations(watan)} == set(Relation.objects.filter(source=watan).values_list("pk", flat=True))
+    assert Relation.history.count() == n  # nothing changed: no history row
+    rel = Relation.objects.get(source=watan, type="translation_of")
+    Relation.objects.filter(pk=rel.pk).update(evidence_text="stale")  # behind history's back
+    detect_relations(watan)
+    rel.refresh_from_db()
+    assert "ترجمة وتحرير" in rel.evidence_text
+    assert Relation.history.count() == n + 1 and rel.history.first().evidence_text == rel.evidence_text
