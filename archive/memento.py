@@ -171,7 +171,8 @@ def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | N
 
 def withdrawn_at(surt: str, when: datetime) -> Snapshot | None:
     """A withdrawn snapshot captured in the very second ``when`` (direct access → 410)."""
-    return (Snapshot.objects.filter(surt=surt, captured_at__gte=when, captured_at__lt=when + timedelta(seconds=1),
+    second = when.replace(microsecond=0)  # [second, second + 1s), written so 9999-12-31T23:59:59 cannot overflow
+    return (Snapshot.objects.filter(surt=surt, captured_at__range=(second, second.replace(microsecond=999999)),
                                     withdrawn_at__isnull=False).order_by("captured_at").first())
 
 

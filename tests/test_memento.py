@@ -173,6 +173,13 @@ def test_timemap_of_an_unknown_url_is_404(client, db):
     assert client.get("/web/timemap/link/http://never.example/").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/web/99991231235959/http://never.example/",
+                                  "/web/99991231235959id_/http://never.example/",
+                                  "/web/timemap/link/from/99991231235959/http://never.example/"])
+def test_the_last_representable_second_is_not_archived_rather_than_a_500(client, db, path):
+    assert client.get(path).status_code == 404
+
+
 # --------------------------------------------------------------------------------------------
 # withdrawn snapshots
 # --------------------------------------------------------------------------------------------
