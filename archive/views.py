@@ -16,6 +16,9 @@ Views stay thin: jobs are created by :func:`archive.jobs.submit`, versions come 
 
 from __future__ import annotations
 
+from collections import defaultdict
+from itertools import pairwise
+
 from django import forms
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -26,7 +29,6 @@ from .errors import ArchiveError
 from .ids import canonical_guid
 from .jobs import submit
 from .models import CaptureJob, Snapshot, Watch
-from .versions_timeline import timeline
 
 RECENT = 20
 WATCHES = 12
@@ -72,34 +74,42 @@ def job_dict(job: CaptureJob) -> dict:
 
 
 def _watch_rows(user) -> list[dict]:
+    """Active watches with the captures ``user`` may see, the latest and the last text change
+    (the change rule of :func:`archive.versions_timeline.timeline`): one query for all watches."""
+    watches = list(Watch.objects.filter(active=True).order_by("-last_changed_at", "-last_captured_at")[:WATCHES])
+    versions = defaultdict(list)
+    for s in (Snapshot.objects.visible_to(user).pages().filter(surt__in={w.surt for w in watches})
+              .order_by("captured_at", "pk").only("guid", "captured_at", "text_fingerprint", "surt")):
+        versions[s.surt].append(s)
     rows = []
-    for w in Watch.objects.filter(active=True).order_by("-last_changed_at", "-last_captured_at")[:WATCHES]:
-        entries = timeline(w.url, user)
-        latest = entries[-1].snapshot if entries else None
+    for w in watches:
+        snaps = versions[w.surt]
         change = None
-        for prev, cur in zip(entries, entries[1:], strict=False):
-            if cur.changed:
-                change = {"old": prev.snapshot, "new": cur.snapshot}
-        rows.append({"watch": w, "latest": latest, "change": change, "captures": len(entries)})
+        for prev, cur in pairwise(snaps):
+            if cur.text_fingerprint and cur.text_fingerprint != prev.text_fingerprint:
+                change = {"old": prev, "new": cur}
+        rows.append({"watch": w, "latest": snaps[-1] if snaps else None, "change": change, "captures": len(snaps)})
     return rows
+
+
+def _home_context(user, form=None) -> dict:
+    recent = (Snapshot.objects.visible_to(user).pages().filter(redirect_to__isnull=True)
+              .defer("text", "main_text", "extracted").order_by("-captured_at", "-pk")[:RECENT])
+    context = {"recent": recent}
+    if user.is_authenticated:
+        context.update({"form": form or CaptureForm(), "jobs": _visible_jobs(user).filter(created_by=user)[:8],
+                        "watches": _watch_rows(user)})
+    return context
 
 
 @require_safe
 def home(request):
     user = request.user
-    recent = (Snapshot.objects.visible_to(user).pages().filter(redirect_to__isnull=True)
-              .defer("text", "main_text", "extracted").order_by("-captured_at", "-pk")[:RECENT])
-    context = {"recent": recent}
+    context = _home_context(user)
     if user.is_authenticated:
-        job = None
-        if request.GET.get("job"):
-            guid = canonical_guid(request.GET["job"])
-            job = _visible_jobs(user).filter(guid=guid).first() if guid else None
-        context.update({
-            "form": CaptureForm(), "job": job_dict(job) if job else None,
-            "jobs": _visible_jobs(user).filter(created_by=user)[:8],
-            "watches": _watch_rows(user),
-        })
+        guid = canonical_guid(request.GET.get("job", ""))
+        job = _visible_jobs(user).filter(guid=guid).first() if guid else None
+        context["job"] = job_dict(job) if job else None
     return render(request, "home.html", context)
 
 
@@ -125,10 +135,7 @@ def capture_submit(request):
     if _wants_json(request):
         message = "; ".join(e for errs in form.errors.values() for e in errs)
         return JsonResponse({"error": {"code": "invalid_url", "message": message}}, status=400)
-    recent = Snapshot.objects.visible_to(user).pages().filter(redirect_to__isnull=True).order_by("-captured_at")
-    return render(request, "home.html", {
-        "form": form, "recent": recent[:RECENT], "jobs": _visible_jobs(user).filter(created_by=user)[:8],
-        "watches": _watch_rows(user)}, status=400)
+    return render(request, "home.html", _home_context(user, form), status=400)
 
 
 @never_cache

@@ -82,3 +82,48 @@ def test_iri_filter_decodes_utf8_escapes_but_keeps_reserved_and_invalid_ones():
     assert iri("http://x.example/a%2Fb") == "http://x.example/a%2Fb"
     assert iri("http://x.example/%FF") == "http://x.example/%FF"
     assert iri("http://x.example/%E2%80%AEevil") == "http://x.example/%E2%80%AEevil"
+
+
+def _watched(url: str, n: int, *, private_from: int | None = None) -> list:
+    from archive.models import Watch
+    from tests.api_support import fake_snapshot
+
+    Watch.objects.create(url=url)
+    return [fake_snapshot(url, f"2024-02-0{i + 1}T10:00:00", text_fingerprint=f"fp{i}",
+                          group="desk" if private_from is not None and i >= private_from else None)
+            for i in range(n)]
+
+
+def test_watched_urls_show_only_captures_the_reader_may_see(client, alice):
+    snaps = _watched("http://news.example/watched", 3, private_from=2)
+    html = client.get("/").content.decode()
+    assert snaps[2].guid not in html  # private to a group alice is not in
+    assert f"/s/{snaps[0].guid}/diff/{snaps[1].guid}" in html and "2 captures" in html
+    alice.groups.add(snaps[2].private_to_group)
+    html = client.get("/").content.decode()
+    assert f"/s/{snaps[1].guid}/diff/{snaps[2].guid}" in html and "3 captures" in html
+
+
+def test_home_page_queries_do_not_grow_with_recent_snapshots_watches_or_jobs(client, alice, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from archive import views
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/").status_code == 200
+        return len(ctx)
+
+    for i in range(2):
+        snaps = _watched(f"http://news.example/w{i}", 3)
+        CaptureJob.objects.create(url=snaps[0].url, created_by=alice, snapshot=snaps[0], state="succeeded")
+    few = queries()
+    for i in range(2, 14):
+        snaps = _watched(f"http://news.example/w{i}", 3)
+        CaptureJob.objects.create(url=snaps[0].url, created_by=alice, snapshot=snaps[0], state="succeeded")
+    with mock.patch.object(views, "RECENT", 50):
+        html = client.get("/").content.decode()
+        assert html.count("see the diff") == views.WATCHES and html.count('class="nq-guid"') > 40
+        assert queries() == few
+
