@@ -44,6 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .segment import quotations
 from .textnorm import normalize
 
 __all__ = ["METHOD", "METHOD_VERSION", "Sentence", "Suggestion", "suggest", "DEFAULT_THRESHOLD"]
@@ -57,7 +58,6 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _ORIG_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*", re.UNICODE)
 _ARABIC_CHAR = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 _LATIN_CHAR = re.compile(r"[A-Za-z\u00c0-\u024f]")
-_QUOTE_RE = re.compile(r"“([^”“]+)[”“]|«([^»]+)»|„([^“”]+)[“”]|‹([^›]+)›|\"([^\"]+)\"|”([^”“]+)[“”]")
 
 # Logistic weights: log-odds added per unit of each signal. The bias says "most pairs are not
 # links"; the weights are round numbers chosen so that one strong kind of evidence alone is not
@@ -306,7 +306,7 @@ def _features(s: Sentence) -> _Feat:
     gaz = frozenset(k for k in keys if k.startswith("G:"))
     gaz_tokens = {t for t in tokens if _phrase_keys([t], script)}
     mentions = _mentions(s.text, lang, gaz_tokens) if script == "latin" else []
-    quotes = [next(g for g in m.groups() if g) for m in _QUOTE_RE.finditer(s.text)]
+    quotes = [q for _s, _e, q in quotations(s.text)]
     quote_stems = []
     for q in quotes:
         qt = [t for t in _TOKEN.findall(_norm(q)) if t not in stop and len(t) > 1]

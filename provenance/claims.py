@@ -18,10 +18,9 @@ from archive.models import Snapshot
 from .anchoring import context, reanchor_document
 from .documents import document_for_snapshot, rules
 from .models import Claim, Document
-from .segment import TERMINALS, is_boilerplate, segment
+from .segment import TERMINALS, is_boilerplate, quotations, segment
 from .textnorm import normalize
 
-_QUOTED = re.compile(r"“([^”“]+)[”“]|«([^»]+)»|„([^“”]+)[“”]|\"([^\"]+)\"|”([^”“]+)[“”]")
 _WORDS = re.compile(r"\w+")
 
 
@@ -74,15 +73,6 @@ def article_paragraphs(snap: Snapshot) -> list[Para]:
 
 def _lang(lang: str | None) -> str:
     return (lang or "").split("-")[0].lower()
-
-
-def quotations(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, inner text) of each quotation in ``text``."""
-    out = []
-    for m in _QUOTED.finditer(text):
-        gi = next(i for i in range(1, 6) if m.group(i) is not None)
-        out.append((m.start(gi), m.end(gi), m.group(gi)))
-    return out
 
 
 def reporting_verbs(lang: str | None) -> list[str]:

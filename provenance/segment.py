@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .textnorm import normalize
 
-__all__ = ["Segment", "segment", "is_boilerplate", "is_heading", "page_segments", "paragraph_role"]
+__all__ = ["Segment", "segment", "is_boilerplate", "is_heading", "page_segments", "paragraph_role", "quotations"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 TERMINALS = ".!?؟…۔"
@@ -48,6 +48,8 @@ HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 STRUCTURAL_SKIP = frozenset("nav header footer aside form menu".split())
 EMBED_TAGS = frozenset(["blockquote"])
 _WORD = re.compile(r"\w+", re.UNICODE)
+# A quotation and its inner text, for finding quotes (not for cutting: ``_quote_spans`` balances).
+QUOTATION = re.compile(r"“([^”“]+)[”“]|«([^»]+)»|„([^“”]+)[“”]|‹([^›]+)›|\"([^\"]+)\"|”([^”“]+)[“”]")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,15 @@ def is_boilerplate(paragraph_text: str, lang: str | None = None) -> bool:
     base = _base_lang(lang)
     langs = ["any", base] if base in rules else list(rules)
     return any(p.search(norm) for lg in langs for p in rules.get(lg, ()))
+
+
+def quotations(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, inner text) of each quotation in ``text``."""
+    out = []
+    for m in QUOTATION.finditer(text):
+        gi = next(i for i in range(1, QUOTATION.groups + 1) if m.group(i) is not None)
+        out.append((m.start(gi), m.end(gi), m.group(gi)))
+    return out
 
 
 def is_heading(tag: str) -> bool:

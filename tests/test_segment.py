@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archive.text import visible_text
-from provenance.segment import is_boilerplate, page_segments, segment
+from provenance.segment import is_boilerplate, page_segments, quotations, segment
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 GOLD = json.loads((CORPUS / "gold" / "claims.json").read_text(encoding="utf-8"))
@@ -193,3 +193,24 @@ def test_heading_paragraphs_are_flagged_not_claims():
     assert [s.text for s in segment(text, paras, "ar")] == ["وقع الطرفان الاتفاق."]
     kinds = [(s.kind, s.text) for s in segment(text, paras, "ar", keep_all=True)]
     assert kinds[0] == ("heading", "عنوان فرعي هنا")
+
+
+@pytest.mark.parametrize("text", [
+    "Dijo: «Hemos dado un paso histórico» ayer.",
+    "He said “We have taken a historic step” today.",
+    "Er sagte „Wir haben einen Schritt getan“ heute.",
+    "Il a dit ‹ Nous avons franchi un pas › hier.",
+    'He said "We have taken a historic step" today.',
+    "قال ”لقد اتخذنا خطوة تاريخية“ أمس.",
+])
+def test_quotations_give_the_inner_text_at_its_offsets_in_every_quote_style(text):
+    (start, end, inner), = quotations(text)
+    assert text[start:end] == inner and len(inner.split()) >= 4
+    assert text[start - 1] in "«“„‹\"”" and text[end] in "»”“›\""
+
+
+def test_claims_align_and_attribution_find_quotes_with_one_function():
+    from provenance import align, attribution, claims
+
+    assert claims.quotations is quotations and attribution.quotations is quotations
+    assert align.quotations is quotations
