@@ -25,8 +25,8 @@ from .errors import CaptureError, WarcImportError
 from .fetch import decode_content
 from .models import Snapshot, WarcFile
 from .snapshots import apply_extraction
-from .urls import iri_to_uri
-from .warcstore import WarcBuilder, http_payload_offset, warc_digest
+from .urls import iri_to_uri, surt_key
+from .warcstore import WarcBuilder, http_payload_offset, raw_http_body, read_response, warc_digest
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -199,9 +199,7 @@ def _write_and_index(records: list[_Rec], *, source_name: str, source_sha: str, 
             original = None
             if r.type == "revisit":
                 digest = dict((k.lower(), v) for k, v in r.headers).get("warc-payload-digest")
-                original = (Snapshot.objects.filter(url=iri_to_uri(r.uri), payload_digest=digest,
-                                                    record_type=Snapshot.RecordType.RESPONSE)
-                            .order_by("-captured_at").first())
+                original = _revisit_original(r.uri, digest) if digest else None
                 if original is None:
                     skipped.append(f"revisit of {r.uri}: original not in the archive")
                     continue
@@ -224,6 +222,25 @@ def _write_and_index(records: list[_Rec], *, source_name: str, source_sha: str, 
         pages = [s for s in snaps if not s.is_requisite and s.status == 200]
         transaction.on_commit(lambda: [snapshot_captured.send(sender=Snapshot, snapshot=s) for s in pages])
     return ImportResult(wf, snaps, skipped)
+
+
+REVISIT_CANDIDATES = 20
+
+
+def _revisit_original(uri: str, digest: str) -> Snapshot | None:
+    """The archived response whose payload a revisit record refers to. Same key and index as
+    capture's dedup, (surt, sha256 payload digest); other tools mostly write sha1 (or another
+    encoding), so failing that, the latest captures of the URL are checked against the digest
+    as declared, on their stored bytes."""
+    responses = Snapshot.objects.filter(surt=surt_key(uri), record_type=Snapshot.RecordType.RESPONSE)
+    hit = responses.filter(payload_digest=digest).order_by("-captured_at").first()
+    if hit is not None:
+        return hit
+    for cand in responses.select_related("warc_file").order_by("-captured_at")[:REVISIT_CANDIDATES]:
+        stored = read_response(cand.warc_file.name, cand.offset, cand.length, expected_sha256=cand.record_sha256)
+        if _digest_matches(digest, raw_http_body(stored.raw_block)):
+            return cand
+    return None
 
 
 def _decoded(body: bytes, headers: dict[str, str]) -> bytes | None:

@@ -101,6 +101,34 @@ def test_import_warc_made_by_another_tool(tmp_path, gz):
     assert result.warc_file.origin == "imported" and result.warc_file.source_name == path.name
 
 
+def test_imported_revisit_points_at_its_original_and_replays_its_payload(tmp_path):
+    from warcio.statusandheaders import StatusAndHeaders
+
+    body = corpus_bytes("far/communique.html")
+    path = tmp_path / "dedup.warc.gz"
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+
+        def http():
+            return StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=UTF-8"),
+                                               ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+
+        first = writer.create_warc_record("http://far.ma/x", "response", payload=io.BytesIO(body), http_headers=http())
+        writer.write_record(first)
+        digest = first.rec_headers.get_header("WARC-Payload-Digest")
+        again = writer.create_revisit_record("http://www.far.ma/x", digest, "http://far.ma/x",
+                                             first.rec_headers.get_header("WARC-Date"), http_headers=http())
+        writer.write_record(again)
+        orphan = writer.create_revisit_record("http://far.ma/elsewhere", digest, "http://far.ma/elsewhere",
+                                              first.rec_headers.get_header("WARC-Date"), http_headers=http())
+        writer.write_record(orphan)
+    result = import_file(path)
+    original, revisit = result.snapshots
+    assert revisit.record_type == "revisit" and revisit.payload_snapshot == original
+    assert stored_response(revisit).body == body
+    assert result.skipped == ["revisit of http://far.ma/elsewhere: original not in the archive"]
+
+
 def test_import_of_a_naql_capture_round_trips_bytes(via_proxy, tmp_path):
     snap = capture(WATAN_URL, requisites=False).final
     copy = tmp_path / "naql.warc.gz"
