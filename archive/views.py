@@ -50,9 +50,12 @@ def _visible_jobs(user):
     return qs if user.is_staff else qs.filter(created_by=user)
 
 
-def job_dict(job: CaptureJob) -> dict:
-    """What the home page shows of a job (and what ``/jobs/<ID>.json`` answers)."""
+def job_dict(job: CaptureJob, user) -> dict:
+    """What the home page shows of a job (and what ``/jobs/<ID>.json`` answers) to ``user``: its
+    snapshot only while ``user`` may see it (not once withdrawn, nor private to another group)."""
     snap = (job.snapshot.final or job.snapshot) if job.snapshot_id else None
+    if snap is not None and not Snapshot.objects.visible_to(user).filter(pk=snap.pk).exists():
+        snap = None
     error = None
     if job.error:
         error = {"code": job.error.get("code", "error"), "message": job.error.get("message", ""),
@@ -109,7 +112,7 @@ def home(request):
     if user.is_authenticated:
         guid = canonical_guid(request.GET.get("job", ""))
         job = _visible_jobs(user).filter(guid=guid).first() if guid else None
-        context["job"] = job_dict(job) if job else None
+        context["job"] = job_dict(job, user) if job else None
     return render(request, "home.html", context)
 
 
@@ -130,7 +133,7 @@ def capture_submit(request):
         else:
             job.refresh_from_db()  # an eager queue may have run it already
             if _wants_json(request):
-                return JsonResponse({"job": job_dict(job), "status_url": f"/jobs/{job.guid}.json"}, status=202)
+                return JsonResponse({"job": job_dict(job, user), "status_url": f"/jobs/{job.guid}.json"}, status=202)
             return HttpResponseRedirect(f"/?job={job.guid}")
     if _wants_json(request):
         message = "; ".join(e for errs in form.errors.values() for e in errs)
@@ -148,7 +151,7 @@ def job_json(request, guid: str):
     job = _visible_jobs(user).filter(guid=canonical).first() if canonical else None
     if job is None:
         return JsonResponse({"error": {"code": "not_found", "message": "No such job."}}, status=404)
-    return JsonResponse(job_dict(job))
+    return JsonResponse(job_dict(job, user))
 
 
 @require_safe

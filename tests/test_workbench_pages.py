@@ -127,3 +127,17 @@ def test_home_page_queries_do_not_grow_with_recent_snapshots_watches_or_jobs(cli
         assert html.count("see the diff") == views.WATCHES and html.count('class="nq-guid"') > 40
         assert queries() == few
 
+
+def test_job_json_withholds_a_snapshot_once_it_is_withdrawn(client, alice):
+    from django.utils import timezone
+
+    from tests.api_support import fake_snapshot
+
+    snap = fake_snapshot(WATAN_URL, "2024-03-01T10:00:00", title="Withdrawn title")
+    job = CaptureJob.objects.create(url=WATAN_URL, created_by=alice, snapshot=snap, state="succeeded")
+    assert client.get(f"/jobs/{job.guid}.json").json()["snapshot"]["title"] == "Withdrawn title"
+    snap.withdrawn_at = timezone.now()
+    snap.save(update_fields=["withdrawn_at"])
+    body = client.get(f"/jobs/{job.guid}.json").json()
+    assert body["state"] == "succeeded" and body["snapshot"] is None
+    assert "Withdrawn title" not in client.get(f"/?job={job.guid}").content.decode()

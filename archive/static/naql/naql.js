@@ -58,7 +58,8 @@
     } else if (job.error) {
       result.textContent = "Failed: " + job.error.message + " [" + job.error.code + "]";
     } else {
-      result.textContent = job.state === "pending" ? "Waiting for a worker…" : "Capturing…";
+      result.textContent = job.state === "pending" ? "Waiting for a worker…" :
+        job.done ? "Done; its snapshot is not available to you." : "Capturing…";
     }
   }
 
