@@ -56,7 +56,12 @@ class HistoryMixin:
         obj = self.get_object()
         records = obj.history.select_related("history_user").order_by("-history_date", "-history_id")
         page = self.paginate_queryset(records)
-        return self.get_paginated_response(ch.history_entries(page))
+        older = None  # the record just before the page's last, to diff that one against
+        if page:
+            last = page[-1]
+            older = records.filter(Q(history_date__lt=last.history_date)
+                                   | Q(history_date=last.history_date, history_id__lt=last.history_id)).first()
+        return self.get_paginated_response(ch.history_entries(page, older))
 
 
 def _review(viewset, request, status_value: str):

@@ -269,10 +269,12 @@ def _jsonable(v):
     return str(v)
 
 
-def history_entries(records) -> list[dict]:
+def history_entries(records, older=None) -> list[dict]:
+    """``records`` newest first, each diffed against the next one (the last against ``older``,
+    the record before it, or None): no query per record, unlike ``prev_record``."""
+    records = list(records)
     out = []
-    for rec in records:
-        prev = rec.prev_record
+    for rec, prev in zip(records, [*records[1:], older], strict=True):
         changes = []
         if prev is not None:
             delta = rec.diff_against(prev)

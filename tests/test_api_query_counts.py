@@ -69,3 +69,25 @@ def test_document_list_shows_the_same_versions_as_the_document_itself(api, rows,
     public = {d["id"]: d["snapshots"] for d in api.get("/api/documents/?page_size=200").json()["results"]}
     hidden = Snapshot.objects.filter(private_to_group__name="desk").values_list("guid", flat=True)
     assert hidden and not set(hidden) & {g for guids in public.values() for g in guids}
+
+
+@pytest.mark.parametrize("model", ["relations", "claim-links"])
+def test_history_pages_make_as_many_queries_for_50_records_as_for_5(rows, alice, model):
+    from provenance.models import ClaimLink
+
+    obj = (Relation if model == "relations" else ClaimLink).objects.order_by("pk").first()
+    for i in range(60):
+        obj.note = f"note {i}"
+        obj._history_user = alice[0] if i % 2 else None
+        obj.save()
+    client = token_client(alice[1])
+    client.get("/api/")
+    n5, q5 = count_queries(client, f"/api/{model}/{obj.pk}/history/?page_size=5")
+    n50, q50 = count_queries(client, f"/api/{model}/{obj.pk}/history/?page_size=50")
+    assert (n5, n50) == (5, 50) and q50 == q5, (q5, q50)
+    # every record is diffed against the one before it, across page boundaries too
+    entries = [e for page in (1, 2) for e in client.get(
+        f"/api/{model}/{obj.pk}/history/?page_size=50&page={page}").json()["results"]]
+    assert [c["new"] for e in entries[:60] for c in e["changes"] if c["field"] == "note"] == [
+        f"note {i}" for i in reversed(range(60))]
+    assert [e["user"] for e in entries[:4]] == ["alice", None, "alice", None]
