@@ -13,12 +13,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
-
-RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "ckb", "sd"})
-
-
-def text_dir(lang: str | None) -> str:
-    return "rtl" if (lang or "").split("-")[0].lower() in RTL_LANGS else "auto"
+from .templatetags.naql_workbench import text_dir
 
 
 def _set_status(request, queryset, status: str) -> int:

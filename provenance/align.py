@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .segment import quotations
-from .textnorm import normalize
+from .textnorm import base_lang, normalize
 
 __all__ = ["METHOD", "METHOD_VERSION", "Sentence", "Suggestion", "suggest", "DEFAULT_THRESHOLD"]
 
@@ -150,7 +150,7 @@ def _rules() -> dict:
 
 
 def _script(text: str, lang: str | None) -> str:
-    base = (lang or "").split("-")[0].lower()
+    base = base_lang(lang)
     if base in ("ar", "fa", "ur", "ps", "ckb"):
         return "arabic"
     ar = len(_ARABIC_CHAR.findall(text))
@@ -292,7 +292,7 @@ def _mentions(text: str, lang: str, gaz_tokens: set[str]) -> list[list[tuple[str
 
 
 def _features(s: Sentence) -> _Feat:
-    lang = (s.lang or "").split("-")[0].lower()
+    lang = base_lang(s.lang)
     script = _script(s.text, s.lang)
     nt = _norm(s.text)
     tokens = _TOKEN.findall(nt)

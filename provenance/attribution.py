@@ -42,7 +42,7 @@ from archive.models import Snapshot
 from archive.urls import iri_to_uri, surt_key
 
 from .claims import _find_verb, article_paragraphs, quotations
-from .documents import resolve_url, rules, same_site
+from .documents import resolve_url, rules, same_site, text_language
 from .models import Document, Publisher, Relation, ReviewStatus
 from .segment import segment
 from .textnorm import normalize
@@ -104,10 +104,6 @@ def _applies(rule: dict, lang: str) -> bool:
 
 def _norm(s: str) -> str:
     return normalize(s).text
-
-
-def _lang(doc: Document, snap: Snapshot) -> str:
-    return (snap.language or doc.language or "").split("-")[0].lower()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +189,7 @@ class _Detector:
     def __init__(self, doc: Document, snap: Snapshot, *, follow: bool = True):
         self.doc, self.snap, self.follow = doc, snap, follow
         self.text = snap.text
-        self.lang = _lang(doc, snap)
+        self.lang = text_language(snap, doc)
         self.r = rules()
         self.links = [ln for ln in (snap.extracted or {}).get("links", [])]
         self.embeds = (snap.extracted or {}).get("embeds", [])
@@ -445,7 +441,7 @@ class _Detector:
         """Aligned (down index, up index) pairs of this document's sentences and ``up_snap``'s."""
         from .align import Sentence, suggest
 
-        up_lang = _lang(up, up_snap)
+        up_lang = text_language(up_snap, up)
         up_segs = segment(up_snap.text, article_paragraphs(up_snap), up_lang)
         downs = [Sentence(self.text[s:e], self.lang, start=s, end=e, doc="d") for s, e in self.sentences]
         ups = [Sentence(g.text, up_lang, start=g.start, end=g.end, doc="u") for g in up_segs]

@@ -19,7 +19,7 @@ from .anchoring import context, reanchor_document
 from .documents import document_for_snapshot, rules
 from .models import Claim, Document
 from .segment import TERMINALS, is_boilerplate, quotations, segment
-from .textnorm import normalize
+from .textnorm import base_lang, normalize
 
 _WORDS = re.compile(r"\w+")
 
@@ -71,12 +71,8 @@ def article_paragraphs(snap: Snapshot) -> list[Para]:
 # kinds and speakers
 
 
-def _lang(lang: str | None) -> str:
-    return (lang or "").split("-")[0].lower()
-
-
 def reporting_verbs(lang: str | None) -> list[str]:
-    return [normalize(v).text for v in rules()["reporting_verbs"].get(_lang(lang), [])]
+    return [normalize(v).text for v in rules()["reporting_verbs"].get(base_lang(lang), [])]
 
 
 def _find_verb(norm: str, lang: str | None) -> re.Match | None:
@@ -93,7 +89,7 @@ def classify(text: str, lang: str | None) -> str:
     for q in quotations(text):
         if len(_WORDS.findall(q[2])) >= r["quote_min_words"]:
             return Claim.Kind.QUOTE
-    if any(re.search(p, norm) for p in r["background_cues"].get(_lang(lang), [])):
+    if any(re.search(p, norm) for p in r["background_cues"].get(base_lang(lang), [])):
         return Claim.Kind.BACKGROUND
     if _find_verb(norm, lang):
         return Claim.Kind.ATTRIBUTED
@@ -109,7 +105,7 @@ def speaker(text: str, lang: str | None) -> str:
     outside = text
     for s, e, _q in reversed(quotes):
         outside = outside[:s] + " " * (e - s) + outside[e:]
-    lg = _lang(lang)
+    lg = base_lang(lang)
     words = list(re.finditer(r"[^\s،,.:;()«»“”\"]+", outside))
     verbs = set(reporting_verbs(lang))
     for k, m in enumerate(words):

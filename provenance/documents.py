@@ -21,7 +21,7 @@ from archive.models import Snapshot
 from archive.urls import iri_to_uri, surt_key
 
 from .models import Document, DocumentURL, Publisher
-from .textnorm import normalize
+from .textnorm import base_lang, normalize
 
 RULES = Path(__file__).with_name("rules") / "attribution.json"
 _SECOND_LEVEL = frozenset("co com org net gov gob gouv ac edu nic mil".split())
@@ -60,6 +60,11 @@ def platform_account(url: str) -> tuple[str, str, str] | None:
             if m:
                 return host, m.group("account"), rule["kind"]
     return None
+
+
+def text_language(snap: Snapshot, doc: Document) -> str:
+    """Base language of ``snap``'s text (the snapshot's own, else the document's)."""
+    return base_lang(snap.language or doc.language)
 
 
 def final_snapshot(snap: Snapshot) -> Snapshot:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .textnorm import normalize
+from .textnorm import base_lang, normalize
 
 __all__ = ["Segment", "segment", "is_boilerplate", "is_heading", "page_segments", "paragraph_role", "quotations"]
 
@@ -65,10 +65,6 @@ class Segment:
     @property
     def is_claim(self) -> bool:
         return self.kind == "sentence"
-
-
-def _base_lang(lang: str | None) -> str:
-    return (lang or "").split("-")[0].split("_")[0].lower()
 
 
 @lru_cache(maxsize=1)
@@ -100,7 +96,7 @@ def is_boilerplate(paragraph_text: str, lang: str | None = None) -> bool:
     """
     norm = normalize(paragraph_text).text
     rules = _boilerplate_rules()
-    base = _base_lang(lang)
+    base = base_lang(lang)
     langs = ["any", base] if base in rules else list(rules)
     return any(p.search(norm) for lg in langs for p in rules.get(lg, ()))
 
@@ -289,7 +285,7 @@ def segment(text: str, paragraphs, lang: str | None, *, keep_all: bool = False) 
     Returns claim candidates only, unless ``keep_all``: then headings and boilerplate come too,
     flagged by ``Segment.kind`` (headings and boilerplate paragraphs are one segment each).
     """
-    base = _base_lang(lang)
+    base = base_lang(lang)
     out: list[Segment] = []
     for idx, p in enumerate(paragraphs):
         tag = getattr(p, "tag", "p")
@@ -318,7 +314,7 @@ class _RoledParagraph:
 def page_segments(vt, lang: str | None = None, *, keep_all: bool = False) -> list[Segment]:
     """Claim candidates of a whole page (an ``archive.text.VisibleText``), body paragraphs only."""
     lang = lang or vt.lang
-    base = _base_lang(lang)
+    base = base_lang(lang)
     anchors = list(vt.anchors)
     paras = []
     for p in vt.paragraphs:

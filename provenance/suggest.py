@@ -34,6 +34,7 @@ from archive.models import Snapshot
 
 from . import align
 from .claims import article_paragraphs, new_claim, segment_snapshot
+from .documents import text_language
 from .embeddings import get_embedder
 from .models import Claim, ClaimLink, Document, ReviewStatus
 from .segment import is_boilerplate, segment
@@ -113,10 +114,6 @@ def is_origin(document: Document) -> bool:
     return document.kind in ORIGIN_KINDS or not document.upstream().exists()
 
 
-def _lang(snap: Snapshot, doc: Document) -> str:
-    return (snap.language or doc.language or "").split("-")[0].lower()
-
-
 def _latest(doc: Document) -> Snapshot:
     snap = doc.latest_snapshot()
     if snap is None:
@@ -150,7 +147,7 @@ def _claims_on(doc: Document, snap: Snapshot) -> list[_Unit]:
 
 def _sentences(doc: Document, snap: Snapshot) -> list[_Unit]:
     """Claim candidates of the snapshot's article body (what segment_snapshot would create)."""
-    lang = _lang(snap, doc)
+    lang = text_language(snap, doc)
     return [_Unit(s.text, s.start, s.end, s.paragraph)
             for s in segment(snap.text, article_paragraphs(snap), lang) if not is_boilerplate(s.text, lang)]
 
@@ -174,7 +171,7 @@ def suggest_for_document(document: Document, upstream_documents, *, embedder: An
     if embedder is ...:
         embedder = get_embedder()
     dsnap = _latest(document)
-    dlang = _lang(dsnap, document)
+    dlang = text_language(dsnap, document)
     down_units = _downstream(document, dsnap, create=create_claims)
     down = [align.Sentence(u.text, dlang, id=k, start=u.start, end=u.end, doc="downstream", para=u.para)
             for k, u in enumerate(down_units)]
@@ -184,7 +181,7 @@ def suggest_for_document(document: Document, upstream_documents, *, embedder: An
         usnap = up_doc.latest_snapshot()
         if usnap is None or up_doc.pk == document.pk:
             continue
-        ulang, origin = _lang(usnap, up_doc), is_origin(up_doc)
+        ulang, origin = text_language(usnap, up_doc), is_origin(up_doc)
         for u in _sentences(up_doc, usnap):
             up.append(align.Sentence(u.text, ulang, id=len(up), start=u.start, end=u.end, doc=up_doc.pk,
                                      para=u.para))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-__all__ = ["NormText", "normalize", "ARABIC_DIACRITICS"]
+__all__ = ["NormText", "normalize", "base_lang", "ARABIC_DIACRITICS"]
 
 # Arabic marks removed even if a font or an old encoder left them as spacing characters.
 ARABIC_DIACRITICS = frozenset(
@@ -93,6 +93,11 @@ class NormText:
         return self.text.find(needle, start)
 
 
+def base_lang(lang: str | None) -> str:
+    """The primary language subtag, lower case: ``ar-MA`` / ``es_ES`` → ``ar`` / ``es``; ``""`` if none."""
+    return (lang or "").split("-")[0].split("_")[0].lower()
+
+
 def _map_char(ch: str, lang: str | None) -> str:
     if ch in _CHAR_MAP:
         return _CHAR_MAP[ch]
@@ -109,7 +114,7 @@ def _map_char(ch: str, lang: str | None) -> str:
         return " "
     if cat == "Nd":
         return str(unicodedata.decimal(ch))
-    if lang and lang.split("-")[0].lower() in ("tr", "az"):
+    if base_lang(lang) in ("tr", "az"):
         if ch == "I":
             ch = "\u0131"
         elif ch == "\u0130":

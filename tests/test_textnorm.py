@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.textnorm import normalize
+from provenance.textnorm import base_lang, normalize
 
 SAMPLES = [
     "أَعْلَنَ وزيرُ الدفاعِ إسرائيلَ، آخر ٱلأخبار على الطاولة: مكتبة",
@@ -105,3 +105,9 @@ def test_nbsp_and_whitespace_runs_become_one_space_and_ends_are_trimmed():
 
 def test_presentation_forms_become_base_letters():
     assert normalize("ﻻ ﺍﻟﻠﻪ").text == "لا الله"
+
+
+@pytest.mark.parametrize("tag, base", [("ar", "ar"), ("ar-MA", "ar"), ("es_ES", "es"), ("FR-fr", "fr"),
+                                       ("", ""), (None, "")])
+def test_base_lang_is_the_primary_subtag_whatever_the_separator(tag, base):
+    assert base_lang(tag) == base

@@ -23,6 +23,7 @@ from django.utils.safestring import mark_safe
 
 from ..chain import claim_chain
 from ..models import Claim, ClaimLink, Document, Relation, ReviewStatus
+from ..textnorm import base_lang
 
 register = template.Library()
 
@@ -31,7 +32,7 @@ SUGGESTED = ReviewStatus.SUGGESTED
 
 
 def is_rtl(lang: str | None) -> bool:
-    return (lang or "").split("-")[0].lower() in RTL_LANGS
+    return base_lang(lang) in RTL_LANGS
 
 
 @register.filter
