@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import Q
 from rest_framework.test import APIClient
 
 from archive.models import Snapshot
@@ -250,6 +251,22 @@ def test_private_document_and_its_claims_are_hidden_from_other_groups(api, alice
                 assert not any(g in r.content.decode() for g in private)
     watan_prov = api.get(f"/api/documents/{watan().pk}/prov/").content.decode()
     assert "withheld" in watan_prov
+
+
+def test_history_of_a_private_document_and_its_claims_is_hidden_from_other_groups(api, alice, bob, root, corpus):
+    ngo = Document.objects.get(url=NGO_URL)
+    Snapshot.objects.filter(surt=ngo.surt).update(private_to_group=alice[0].groups.get())
+    claim = Claim.objects.filter(document=ngo).first()
+    link = ClaimLink.objects.filter(Q(claim__document=ngo) | Q(upstream_document=ngo)).first()
+    paths = [f"/api/documents/{ngo.pk}/history/", f"/api/claims/{claim.pk}/history/",
+             f"/api/claim-links/{link.pk}/history/"]
+    for client, sees in ((api, False), (token_client(bob[1]), False), (token_client(alice[1]), True),
+                         (token_client(root[1]), True)):
+        for path in paths:
+            r = client.get(path)
+            assert r.status_code == (200 if sees else 404), (path, r.content)
+            assert not sees or r.json()["results"][-1]["type"] == "created"
+            assert sees or claim.exact not in r.content.decode()
 
 
 def test_documents_edit_needs_a_user_and_is_recorded(alice, api, corpus):
