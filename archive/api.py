@@ -8,6 +8,8 @@ URL), look-ups through the named querysets (``visible_to``), TimeMaps through
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import django_filters
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
@@ -124,7 +126,7 @@ class CaptureJobSerializer(serializers.ModelSerializer):
 
 class CaptureRequestSerializer(StrictSerializer):
     url = StrictCharField(required=False, max_length=MAX_URL, trim_whitespace=True,
-                                help_text="One http(s) URL to capture. Give `url` or `urls`, not both.")
+                          help_text="One http(s) URL to capture. Give `url` or `urls`, not both.")
     urls = serializers.ListField(child=StrictCharField(max_length=MAX_URL), required=False, allow_empty=False,
                                  help_text="Several URLs to capture (at most the batch limit, 100 by default).")
     requisites = serializers.BooleanField(default=True,
@@ -459,7 +461,7 @@ class TimeMapView(APIView):
         origin = memento.replay_origin(request)
         nxt = None
         if page.next_ts:
-            nxt = request.build_absolute_uri("/api/timemap/") + "?" + _qs(url=target, **{"from": page.next_ts})
+            nxt = request.build_absolute_uri("/api/timemap/") + "?" + urlencode({"url": target, "from": page.next_ts})
         body = {
             "original": target, "timegate": memento.timegate_uri(target, origin),
             "timemap_link": memento.timemap_uri(target, origin), "first": page.first.guid if page.first else None,
@@ -469,12 +471,6 @@ class TimeMapView(APIView):
                           "memento": memento.memento_uri(s, origin)} for s in page.entries],
         }
         return Response(TimeMapSerializer(body).data)
-
-
-def _qs(**params) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(params)
 
 
 # --------------------------------------------------------------------------------------------

@@ -326,8 +326,7 @@ class ClaimViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelMixi
 class ClaimLinkFilter(django_filters.FilterSet):
     claim = IntegerFilter(field_name="claim_id", help_text="Downstream claim ID.")
     document = IntegerFilter(field_name="claim__document_id", help_text="Downstream document ID.")
-    upstream_document = IntegerFilter(field_name="upstream_document_id",
-                                                    help_text="Upstream document ID.")
+    upstream_document = IntegerFilter(field_name="upstream_document_id", help_text="Upstream document ID.")
     status = django_filters.ChoiceFilter(choices=ReviewStatus.choices, help_text="Review status.")
     method = django_filters.ChoiceFilter(choices=ClaimLink.Method.choices, help_text="manual or automatic.")
     relation = django_filters.ChoiceFilter(choices=ClaimLink.Relation.choices, help_text="Link relation.")
@@ -382,17 +381,13 @@ class ClaimLinkViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModel
 
 
 class SnapshotFilter(archive_api.SnapshotFilter):
-    publisher = IntegerFilter(method="filter_publisher",
-                                            help_text="Versions of the documents of this publisher (ID).")
-    document = IntegerFilter(method="filter_document", help_text="Versions of this document (ID).")
+    publisher = IntegerFilter(method="filter_documents", help_text="Versions of the documents of this publisher (ID).")
+    document = IntegerFilter(method="filter_documents", help_text="Versions of this document (ID).")
 
-    def filter_publisher(self, qs, name, value):
-        return qs.filter(Q(surt__in=Document.objects.filter(publisher_id=value).values("surt"))
-                         | Q(surt__in=DocumentURL.objects.filter(document__publisher_id=value).values("surt")))
-
-    def filter_document(self, qs, name, value):
-        return qs.filter(Q(surt__in=Document.objects.filter(pk=value).values("surt"))
-                         | Q(surt__in=DocumentURL.objects.filter(document_id=value).values("surt")))
+    def filter_documents(self, qs, name, value):
+        docs = Document.objects.filter(**{"publisher_id" if name == "publisher" else "pk": value})
+        return qs.filter(Q(surt__in=docs.values("surt")) | Q(surt__in=DocumentURL.objects.filter(
+            document__in=docs).values("surt")))
 
 
 class SnapshotViewSet(archive_api.SnapshotViewSet):
