@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db.models import F
 from django.utils import timezone
 
 from .errors import ArchiveError
@@ -42,9 +43,9 @@ def record_watch_capture(watch: Watch, snap: Snapshot) -> bool:
             .order_by("-captured_at", "-pk").first())
     changed = bool(prev and prev.text_fingerprint and snap.text_fingerprint
                    and prev.text_fingerprint != snap.text_fingerprint)
-    watch.last_captured_at = snap.captured_at
-    if changed:
-        watch.last_changed_at = snap.captured_at
-        watch.change_count += 1
-    watch.save(update_fields=["last_captured_at", "last_changed_at", "change_count"])
+    update = {"last_captured_at": snap.captured_at}
+    if changed:  # counted in the database: two captures finishing together both count
+        update.update(last_changed_at=snap.captured_at, change_count=F("change_count") + 1)
+    Watch.objects.filter(pk=watch.pk).update(**update)
+    watch.refresh_from_db(fields=["last_captured_at", "last_changed_at", "change_count"])
     return changed
