@@ -90,6 +90,18 @@ def clean_proxy(corpus_proxy):
     corpus_proxy.reset()
 
 
+@pytest.fixture
+def two_versions(clean_proxy):
+    """The Watan article captured as v1 on 27 Nov and as v2 (stealth edit) on 29 Nov 2021."""
+    from tests.helpers import WATAN_URL
+    from tests.replay_support import V1_AT, V2_AT, capture_at
+
+    v1 = capture_at(clean_proxy, WATAN_URL, V1_AT, version=0, requisites=False).final
+    v2 = capture_at(clean_proxy, WATAN_URL, V2_AT, version=1, requisites=False).final
+    assert v1.payload_sha256 != v2.payload_sha256
+    return v1, v2
+
+
 @pytest.fixture(scope="session")
 def _local_origin_server(offline_dns):
     server = CorpusServer("origin").start()

@@ -16,27 +16,13 @@ from django.utils.http import http_date
 from archive import memento
 from archive.models import Snapshot
 from tests.helpers import ELESPANOL_SHORT_URL, ELESPANOL_URL, WATAN_URL
-from tests.replay_support import URLCONF, V1_AT, V2_AT, capture_at, import_exchanges
+from tests.replay_support import URLCONF, V1_AT, capture_at, import_exchanges
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
 
 HOST = "http://testserver"
 
 
-@pytest.fixture
-def proxy(corpus_proxy):
-    corpus_proxy.reset()
-    yield corpus_proxy
-    corpus_proxy.reset()
-
-
-@pytest.fixture
-def two_versions(proxy):
-    """The Watan article captured as v1 on 27 Nov and as v2 (stealth edit) on 29 Nov 2021."""
-    v1 = capture_at(proxy, WATAN_URL, V1_AT, version=0, requisites=False).final
-    v2 = capture_at(proxy, WATAN_URL, V2_AT, version=1, requisites=False).final
-    assert v1.payload_sha256 != v2.payload_sha256
-    return v1, v2
 
 
 _LINK_RE = re.compile(r'<([^>]*)>\s*((?:;\s*[\w-]+="[^"]*"\s*)*)')
@@ -225,8 +211,8 @@ def test_lookup_query_plan_uses_the_surt_time_index(two_versions):
     assert "snapshot_surt_time" in plan and "TEMP B-TREE" not in plan
 
 
-def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client, proxy):
-    result = capture_at(proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
+def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client, clean_proxy):
+    result = capture_at(clean_proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
     assert result.snapshot.surt == result.final.surt
     gate_short = client.get(f"/web/{ELESPANOL_SHORT_URL}")
     gate_long = client.get(f"/web/{ELESPANOL_URL}")

@@ -28,12 +28,6 @@ NOT_FETCHED = {"xmlns", "itemtype", "itemprop", "itemid", "property", "typeof", 
                "rel", "rev", "about", "resource", "datatype"}
 
 
-@pytest.fixture
-def proxy(corpus_proxy):
-    corpus_proxy.reset()
-    yield corpus_proxy
-    corpus_proxy.reset()
-
 
 def _web(snap: Snapshot, mod: str = "") -> str:
     return f"/web/{snap.timestamp}{mod}/{snap.url}"
@@ -50,8 +44,8 @@ PAGES = [r for r in corpus_rows() if r["file"] != "-" and r["file"] != "watan/ar
 
 
 @pytest.mark.parametrize("row", PAGES, ids=[r["file"] for r in PAGES])
-def test_id_mode_returns_every_corpus_response_byte_for_byte(client, proxy, row):
-    snap = capture_at(proxy, row["url"], V1_AT, requisites=False).final
+def test_id_mode_returns_every_corpus_response_byte_for_byte(client, clean_proxy, row):
+    snap = capture_at(clean_proxy, row["url"], V1_AT, requisites=False).final
     resp = client.get(_web(snap, "id_"))
     assert resp.status_code == row["status"]
     assert resp.content == corpus_bytes(row["file"])
@@ -59,7 +53,7 @@ def test_id_mode_returns_every_corpus_response_byte_for_byte(client, proxy, row)
     assert "Content-Encoding" not in resp
 
 
-def test_id_mode_of_a_gzip_response_keeps_content_encoding(client, proxy, local_origin):
+def test_id_mode_of_a_gzip_response_keeps_content_encoding(client, clean_proxy, local_origin):
     from tests.replay_support import fetch_clock
 
     with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
@@ -74,7 +68,7 @@ def test_id_mode_of_a_gzip_response_keeps_content_encoding(client, proxy, local_
     assert resp["Content-Encoding"] == stored.header("Content-Encoding")
 
 
-def test_a_page_whose_gzip_body_is_corrupt_replays_as_archived_not_500(client, proxy, local_origin):
+def test_a_page_whose_gzip_body_is_corrupt_replays_as_archived_not_500(client, clean_proxy, local_origin):
     """The server sent broken gzip: the rewritten replay cannot decode it, so it serves the
     archived bytes as they are (same as id_), sandboxed, instead of failing."""
     from tests.replay_support import fetch_clock
@@ -113,8 +107,8 @@ def _live_urls(html_text: str) -> list[tuple[str, str, str]]:
     return bad
 
 
-def test_replayed_watan_page_has_no_live_web_url_and_its_requisites_replay(client, proxy):
-    result = capture_at(proxy, WATAN_URL, V1_AT)
+def test_replayed_watan_page_has_no_live_web_url_and_its_requisites_replay(client, clean_proxy):
+    result = capture_at(clean_proxy, WATAN_URL, V1_AT)
     snap = result.final
     resp = client.get(_web(snap))
     assert resp.status_code == 200
@@ -137,8 +131,8 @@ def test_replayed_watan_page_has_no_live_web_url_and_its_requisites_replay(clien
     assert all(not re.search(r"[\u0600-\u06ff]", h) for h in links)
 
 
-def test_windows_1256_page_replays_as_utf8_with_correct_arabic_and_rtl(client, proxy):
-    snap = capture_at(proxy, OLD_WATAN_URL, V1_AT, requisites=False).final
+def test_windows_1256_page_replays_as_utf8_with_correct_arabic_and_rtl(client, clean_proxy):
+    snap = capture_at(clean_proxy, OLD_WATAN_URL, V1_AT, requisites=False).final
     resp = client.get(_web(snap))
     assert resp["Content-Type"] == "text/html; charset=utf-8"
     text = resp.content.decode("utf-8")
@@ -148,8 +142,8 @@ def test_windows_1256_page_replays_as_utf8_with_correct_arabic_and_rtl(client, p
     assert doc.get("dir") == "rtl" and doc.get("lang", "").startswith("ar")
 
 
-def test_redirect_hop_replays_as_redirect_to_the_archived_target(client, proxy):
-    result = capture_at(proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
+def test_redirect_hop_replays_as_redirect_to_the_archived_target(client, clean_proxy):
+    result = capture_at(clean_proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
     hop = result.snapshot
     assert hop.status == 301
     resp = client.get(_web(hop))
@@ -159,22 +153,22 @@ def test_redirect_hop_replays_as_redirect_to_the_archived_target(client, proxy):
     assert followed.status_code == 200 and b"Ciberseguridad" in followed.content
 
 
-def test_404_capture_replays_with_its_archived_status(client, proxy):
-    snap = capture_at(proxy, DELETED_URL, V1_AT, requisites=False).final
+def test_404_capture_replays_with_its_archived_status(client, clean_proxy):
+    snap = capture_at(clean_proxy, DELETED_URL, V1_AT, requisites=False).final
     assert client.get(_web(snap)).status_code == 404
     assert client.get(_web(snap, "id_")).content == corpus_bytes("watan/404.html")
 
 
-def test_inexact_timestamp_redirects_a_page_to_the_exact_memento(client, proxy):
-    snap = capture_at(proxy, WATAN_URL, V1_AT, requisites=False).final
+def test_inexact_timestamp_redirects_a_page_to_the_exact_memento(client, clean_proxy):
+    snap = capture_at(clean_proxy, WATAN_URL, V1_AT, requisites=False).final
     resp = client.get(f"/web/2021/{snap.url}")
     assert resp.status_code == 302 and resp["Location"] == _web(snap)
     embedded = client.get(f"/web/2021id_/{snap.url}")
     assert embedded.status_code == 200 and embedded["Memento-Datetime"] == "Sat, 27 Nov 2021 12:00:00 GMT"
 
 
-def test_unarchived_url_gives_a_not_archived_page_listing_nearby_captures(client, proxy):
-    capture_at(proxy, WATAN_URL, V1_AT, requisites=False)
+def test_unarchived_url_gives_a_not_archived_page_listing_nearby_captures(client, clean_proxy):
+    capture_at(clean_proxy, WATAN_URL, V1_AT, requisites=False)
     resp = client.get("/web/20211127120000/http://www.watanserb.com/2021/11/27/no-such-article/")
     assert resp.status_code == 404
     body = resp.content.decode()
@@ -197,10 +191,10 @@ def test_garbage_input_never_gives_a_500(client, path):
 # --------------------------------------------------------------------------------------------
 # isolation
 # --------------------------------------------------------------------------------------------
-def test_every_replay_response_is_sandboxed_and_sets_no_cookie(client, proxy):
+def test_every_replay_response_is_sandboxed_and_sets_no_cookie(client, clean_proxy):
     from django.contrib.auth.models import User
 
-    result = capture_at(proxy, ELESPANOL_SHORT_URL, V1_AT)
+    result = capture_at(clean_proxy, ELESPANOL_SHORT_URL, V1_AT)
     User.objects.create_superuser("root", "r@example.org", "pw")
     client.login(username="root", password="pw")
     urls = [_web(result.snapshot), _web(result.final), _web(result.final, "id_"), f"/web/{ELESPANOL_URL}",
@@ -233,8 +227,8 @@ def test_archived_set_cookie_and_dangerous_headers_are_not_replayed(client, tmp_
 
 @override_settings(NAQL_REPLAY_HOST="replay.naql.test", NAQL_PUBLIC_URL="http://app.naql.test",
                    ALLOWED_HOSTS=["app.naql.test", "replay.naql.test", "testserver"])
-def test_with_a_replay_host_web_is_served_only_there(client, proxy):
-    snap = capture_at(proxy, WATAN_URL, V1_AT, requisites=False).final
+def test_with_a_replay_host_web_is_served_only_there(client, clean_proxy):
+    snap = capture_at(clean_proxy, WATAN_URL, V1_AT, requisites=False).final
     on_app = client.get(_web(snap), HTTP_HOST="app.naql.test")
     assert on_app.status_code == 302
     assert on_app["Location"].startswith("http://replay.naql.test/web/")
@@ -305,7 +299,7 @@ def test_css_rewriting_keeps_data_urls_and_quotes_results():
 # --------------------------------------------------------------------------------------------
 # pywb interop: pywb serving the WARCs Naql wrote gives the same id_ bytes
 # --------------------------------------------------------------------------------------------
-def test_pywb_serves_the_same_id_bytes_from_naqls_warcs(client, proxy, local_origin, tmp_path):
+def test_pywb_serves_the_same_id_bytes_from_naqls_warcs(client, clean_proxy, local_origin, tmp_path):
     from tests.helpers import warc_path
     from tests.replay_support import PywbServer, fetch_clock, pywb_bin
 
@@ -313,7 +307,7 @@ def test_pywb_serves_the_same_id_bytes_from_naqls_warcs(client, proxy, local_ori
         pytest.skip("pywb not installed (it needs its own virtualenv: see tests/replay_support.pywb_bin)")
     snaps = []
     for row in PAGES:
-        snaps += capture_at(proxy, row["url"], V1_AT, requisites=row["file"] == "watan/article.v1.html").snapshots
+        snaps += capture_at(clean_proxy, row["url"], V1_AT, requisites=row["file"] == "watan/article.v1.html").snapshots
     with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
         from archive.capture import capture
 

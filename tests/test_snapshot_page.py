@@ -17,18 +17,6 @@ from tests.replay_support import URLCONF, V1_AT, V2_AT, capture_at
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
 
 
-@pytest.fixture
-def proxy(corpus_proxy):
-    corpus_proxy.reset()
-    yield corpus_proxy
-    corpus_proxy.reset()
-
-
-@pytest.fixture
-def two_versions(proxy):
-    v1 = capture_at(proxy, WATAN_URL, V1_AT, version=0, requisites=False).final
-    v2 = capture_at(proxy, WATAN_URL, V2_AT, version=1, requisites=False).final
-    return v1, v2
 
 
 def _doc(resp):
@@ -62,8 +50,8 @@ def test_framed_replay_is_not_blocked_by_x_frame_options(client, two_versions):
     assert "frame-ancestors 'self'" in resp["Content-Security-Policy"]
 
 
-def test_redirect_hop_page_shows_original_and_final_url(client, proxy):
-    result = capture_at(proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
+def test_redirect_hop_page_shows_original_and_final_url(client, clean_proxy):
+    result = capture_at(clean_proxy, ELESPANOL_SHORT_URL, V1_AT, requisites=False)
     html = client.get(f"/s/{result.snapshot.guid}").content.decode()
     assert ELESPANOL_SHORT_URL in html and result.final.url in html
     assert "301 → 200" in html
@@ -108,9 +96,9 @@ def test_warc_download_is_the_snapshots_records_and_passes_warcio_check(client, 
     assert hashlib.sha256(gzip.decompress(resp.content)).hexdigest()  # whole file is valid gzip
 
 
-def test_revisit_download_carries_the_payload_record_too(client, proxy, tmp_path):
-    capture_at(proxy, WATAN_URL, V1_AT, requisites=False)
-    again = capture_at(proxy, WATAN_URL, V2_AT, requisites=False).final
+def test_revisit_download_carries_the_payload_record_too(client, clean_proxy, tmp_path):
+    capture_at(clean_proxy, WATAN_URL, V1_AT, requisites=False)
+    again = capture_at(clean_proxy, WATAN_URL, V2_AT, requisites=False).final
     assert again.record_type == Snapshot.RecordType.REVISIT
     resp = client.get(f"/s/{again.guid}.warc.gz")
     path = tmp_path / "revisit.warc.gz"
