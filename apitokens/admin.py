@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from .models import ApiToken, generate_key, hash_key
+from apitokens.models import ApiToken, generate_key, hash_key
 
 
 @admin.action(description="Revoke selected tokens")

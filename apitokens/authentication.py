@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rest_framework import authentication, exceptions
 
-from .models import ApiToken
+from apitokens.models import ApiToken
 
 KEYWORDS = ("token", "bearer")
 

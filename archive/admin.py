@@ -8,9 +8,9 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .errors import ArchiveError
-from .jobs import submit
-from .models import CaptureJob, Snapshot, WarcFile, Watch, WithdrawalLog
+from archive.errors import ArchiveError
+from archive.jobs import submit
+from archive.models import CaptureJob, Snapshot, WarcFile, Watch, WithdrawalLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -64,7 +64,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Timeline")
     def timeline(self, obj):
-        from .versions_timeline import timeline_html
+        from archive.versions_timeline import timeline_html
 
         return timeline_html(obj)
 

@@ -18,6 +18,11 @@ from rest_framework import exceptions, mixins, permissions, serializers, status,
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from archive import citations, jobs, memento
+from archive.errors import ArchiveError, InvalidURL
+from archive.ids import canonical_guid
+from archive.models import CaptureJob, Snapshot, WarcFile
+from archive.urls import surt_key, timestamp14
 from naql.api_base import (
     ApiError,
     BooleanFilter,
@@ -28,12 +33,6 @@ from naql.api_base import (
     StrictSerializer,
     max_batch,
 )
-
-from . import citations, jobs, memento
-from .errors import ArchiveError, InvalidURL
-from .ids import canonical_guid
-from .models import CaptureJob, Snapshot, WarcFile
-from .urls import surt_key, timestamp14
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_URL = 4000

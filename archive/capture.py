@@ -21,15 +21,15 @@ from urllib.parse import urljoin
 from django.conf import settings
 from django.db import transaction
 
-from . import software_versions
-from .errors import CaptureError, RedirectLoop, TooManyRedirects
-from .fetch import Exchange, FetchLimits, fetch
-from .guard import check_url
-from .models import CaptureJob, Snapshot, WarcFile
-from .requisites import css_requisites, html_requisites
-from .snapshots import apply_extraction
-from .urls import iri_to_uri, surt_key
-from .warcstore import (
+from archive import software_versions
+from archive.errors import CaptureError, RedirectLoop, TooManyRedirects
+from archive.fetch import Exchange, FetchLimits, fetch
+from archive.guard import check_url
+from archive.models import CaptureJob, Snapshot, WarcFile
+from archive.requisites import css_requisites, html_requisites
+from archive.snapshots import apply_extraction
+from archive.urls import iri_to_uri, surt_key
+from archive.warcstore import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,
     REVISIT_PROFILE,
@@ -118,7 +118,7 @@ def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
 
     Fetched a few at a time (each guarded like the page); CSS is read for fonts and images one
     level down. A failing requisite is noted, not fatal: the page itself is the evidence."""
-    from .extract import decode_html
+    from archive.extract import decode_html
 
     body = _safe_decoded(page)
     if body is None:
@@ -264,7 +264,7 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors) -> Ca
         for s in snaps[n_hops:]:
             s.page = final
             s.save(update_fields=["page"])
-        from .signals import snapshot_captured
+        from archive.signals import snapshot_captured
 
         transaction.on_commit(lambda: snapshot_captured.send(sender=Snapshot, snapshot=final))
     return CaptureResult(snaps[0], final, snaps, wf, req_errors)

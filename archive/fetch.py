@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from .errors import (
+from archive.errors import (
     BodyTooLarge,
     CaptureError,
     ConnectionFailed,
@@ -53,7 +53,7 @@ from .errors import (
     ProxyFailure,
     TLSFailure,
 )
-from .guard import Target, check_url, resolve
+from archive.guard import Target, check_url, resolve
 
 try:  # optional
     import brotli  # type: ignore[import-not-found]

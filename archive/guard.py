@@ -36,8 +36,8 @@ from urllib.parse import unquote
 
 import idna
 
-from .errors import DNSFailure, ForbiddenAddress, InvalidURL, UnsupportedScheme
-from .urls import quote_iri_part
+from archive.errors import DNSFailure, ForbiddenAddress, InvalidURL, UnsupportedScheme
+from archive.urls import quote_iri_part
 
 __all__ = ["Target", "check_url", "check_ip", "resolve", "forbidden_reason", "DEFAULT_PORTS"]
 

@@ -21,12 +21,12 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from .errors import CaptureError, WarcImportError
-from .fetch import decode_content
-from .models import Snapshot, WarcFile
-from .snapshots import apply_extraction
-from .urls import iri_to_uri, surt_key
-from .warcstore import WarcBuilder, http_payload_offset, raw_http_body, read_response, warc_digest
+from archive.errors import CaptureError, WarcImportError
+from archive.fetch import decode_content
+from archive.models import Snapshot, WarcFile
+from archive.snapshots import apply_extraction
+from archive.urls import iri_to_uri, surt_key
+from archive.warcstore import WarcBuilder, http_payload_offset, raw_http_body, read_response, warc_digest
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -217,7 +217,7 @@ def _write_and_index(records: list[_Rec], *, source_name: str, source_sha: str, 
                 apply_extraction(snap, decoded, snap.content_type)
             snap.save()
             snaps.append(snap)
-        from .signals import snapshot_captured
+        from archive.signals import snapshot_captured
 
         pages = [s for s in snaps if not s.is_requisite and s.status == 200]
         transaction.on_commit(lambda: [snapshot_captured.send(sender=Snapshot, snapshot=s) for s in pages])

@@ -31,9 +31,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils.http import http_date, parse_http_date
 
-from .models import Snapshot
-from .rewrite import archive_path
-from .urls import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+from archive.models import Snapshot
+from archive.rewrite import archive_path
+from archive.urls import iri_to_uri, parse_timestamp14, surt_key, timestamp14
 
 LINK_FORMAT = "application/link-format"
 JSON_LINES = "application/x-ndjson"

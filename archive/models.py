@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from .ids import canonical_guid, new_guid
-from .urls import surt_key
+from archive.ids import canonical_guid, new_guid
+from archive.urls import surt_key
 
 
 class WarcFile(models.Model):
@@ -327,3 +327,17 @@ class Watch(models.Model):
             if age_hours >= start:
                 hours = every
         return timedelta(hours=hours or 1)
+
+    def record_capture(self, snap: Snapshot) -> bool:
+        """Note a capture made for this watch; returns True when the article text changed."""
+        prev = (Snapshot.objects.live().pages().filter(surt=snap.surt, captured_at__lte=snap.captured_at,
+                                                       pk__lt=snap.pk)
+                .order_by("-captured_at", "-pk").first())
+        changed = bool(prev and prev.text_fingerprint and snap.text_fingerprint
+                       and prev.text_fingerprint != snap.text_fingerprint)
+        update = {"last_captured_at": snap.captured_at}
+        if changed:  # counted in the database: two captures finishing together both count
+            update.update(last_changed_at=snap.captured_at, change_count=models.F("change_count") + 1)
+        Watch.objects.filter(pk=self.pk).update(**update)
+        self.refresh_from_db(fields=["last_captured_at", "last_changed_at", "change_count"])
+        return changed

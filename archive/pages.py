@@ -19,13 +19,13 @@ from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from . import citations, memento
-from .errors import ArchiveError
-from .ids import canonical_guid
-from .models import Snapshot
-from .replay import IFRAME_SANDBOX, is_replay_host
-from .versions_timeline import timeline
-from .warcstore import read_range
+from archive import citations, memento
+from archive.errors import ArchiveError
+from archive.ids import canonical_guid
+from archive.models import Snapshot
+from archive.replay import IFRAME_SANDBOX, is_replay_host
+from archive.versions_timeline import timeline
+from archive.warcstore import read_range
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,9 @@ def warc_download(request, guid: str):
 
 def compare_snapshots(a: Snapshot, b: Snapshot):
     """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
-    from .extract import extract
-    from .snapshots import decoded_body, stored_response
-    from .versions import compare
+    from archive.extract import extract
+    from archive.snapshots import decoded_body, stored_response
+    from archive.versions import compare
 
     old, new = sorted([a, b], key=lambda s: (s.captured_at, s.pk))
     ex = [extract(decoded_body(stored_response(s)), s.content_type, s.url) for s in (old, new)]
@@ -145,7 +145,7 @@ def diff_view(request, guid: str, other: str):
         log.error("diff %s..%s failed: %s", a.guid, b.guid, exc)
         return render(request, "archive/replay_error.html",
                       {"status": 502, "message": "The stored records failed their fixity check."}, status=502)
-    from .versions import render_html
+    from archive.versions import render_html
 
     return render(request, "archive/diff.html", {
         "old": old, "new": new, "comparison": comparison, "summary": comparison.summary,

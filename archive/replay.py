@@ -31,13 +31,13 @@ from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
-from . import memento
-from .errors import ArchiveError, CaptureError
-from .extract import decode_html
-from .models import Snapshot
-from .rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
-from .snapshots import decoded_body, stored_response
-from .urls import iri_to_uri
+from archive import memento
+from archive.errors import ArchiveError, CaptureError
+from archive.extract import decode_html
+from archive.models import Snapshot
+from archive.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
+from archive.snapshots import decoded_body, stored_response
+from archive.urls import iri_to_uri
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _archived_headers(resp, out: HttpResponse, *, raw: bool) -> None:
 
 
 def _decode_css(body: bytes, content_type: str) -> str:
-    from .extract import charset_from_content_type
+    from archive.extract import charset_from_content_type
 
     charset = charset_from_content_type(content_type)
     if not charset and body.startswith(b'@charset "'):

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import lxml.etree
 import lxml.html
 
-from .urls import iri_to_uri
+from archive.urls import iri_to_uri
 
 __all__ = ["html_requisites", "css_requisites", "srcset_urls"]
 

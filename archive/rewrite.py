@@ -25,8 +25,8 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from .requisites import css_unescape
-from .urls import iri_to_uri
+from archive.requisites import css_unescape
+from archive.urls import iri_to_uri
 
 __all__ = ["Rewriter", "rewrite_html", "rewrite_css", "archive_path", "rewrite_srcset"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from .models import Snapshot
-from .warcstore import StoredResponse, read_response
+from archive.models import Snapshot
+from archive.warcstore import StoredResponse, read_response
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ def apply_extraction(snap: Snapshot, body: bytes, content_type: str | None) -> N
     Extraction is derived data: a failure is recorded on the row, never fatal to the capture."""
     if (snap.mime and snap.mime not in TEXT_TYPES) or not body:
         return
-    from .extract import extract
-    from .versions import text_fingerprint
+    from archive.extract import extract
+    from archive.versions import text_fingerprint
 
     try:
         ex = extract(body, content_type, snap.url)
@@ -70,7 +70,7 @@ def decoded_body(resp: StoredResponse) -> bytes:
     sent corrupt (or in a coding Naql cannot undo) and ``BodyTooLarge`` for a decompression bomb."""
     from django.conf import settings
 
-    from .fetch import decode_content
+    from archive.fetch import decode_content
 
     encodings = [v for k, v in resp.headers if k.lower() == "content-encoding"]
     return decode_content(resp.body, encodings, max_size=settings.NAQL_CAPTURE_MAX_BODY)

@@ -5,16 +5,16 @@ from celery import shared_task
 
 @shared_task(acks_late=True, ignore_result=True)
 def run_capture_job(job_id: int) -> str:
-    from .jobs import run_job
+    from archive.jobs import run_job
 
     return run_job(job_id).state
 
 
 @shared_task(ignore_result=True)
 def sweep_stale_jobs() -> int:
-    from .fixity import cleanup_partial_files
-    from .jobs import run_due_jobs
-    from .models import CaptureJob
+    from archive.fixity import cleanup_partial_files
+    from archive.jobs import run_due_jobs
+    from archive.models import CaptureJob
 
     swept = CaptureJob.sweep_stale()
     run_due_jobs()
@@ -24,6 +24,6 @@ def sweep_stale_jobs() -> int:
 
 @shared_task(ignore_result=True)
 def run_due_watches() -> int:
-    from .watches import run_due_watches as run
+    from archive.watches import run_due_watches as run
 
     return run()

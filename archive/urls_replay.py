@@ -6,7 +6,7 @@ Order matters here too: TimeMaps, then mementos (a timestamp segment), then the 
 
 from django.urls import re_path
 
-from . import pages, replay
+from archive import pages, replay
 
 urlpatterns = [
     re_path(r"^web/timemap/(?P<fmt>link|json)/from/(?P<from_ts>\d{1,14})/(?P<url>.+)$", replay.timemap_view,

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import views
+from archive import views
 
 urlpatterns = [
     path("", views.home, name="home"),

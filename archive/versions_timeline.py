@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
 
-from .models import Snapshot
+from archive.models import Snapshot
 
 
 @dataclass

@@ -25,10 +25,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from .errors import ArchiveError
-from .ids import canonical_guid
-from .jobs import submit
-from .models import CaptureJob, Snapshot, Watch
+from archive.errors import ArchiveError
+from archive.ids import canonical_guid
+from archive.jobs import submit
+from archive.models import CaptureJob, Snapshot, Watch
 
 RECENT = 20
 WATCHES = 12

@@ -34,7 +34,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from .errors import FixityError, ImmutableFileExists, StorageError
+from archive.errors import FixityError, ImmutableFileExists, StorageError
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
@@ -205,7 +205,7 @@ class WarcBuilder:
         return info
 
     def write_warcinfo(self, filename_hint: str = "", extra: dict | None = None) -> RecordInfo:
-        from . import software_versions  # local: avoids import-time Django settings access
+        from archive import software_versions  # local: avoids import-time Django settings access
 
         fields = {"software": f"Naql/{software_versions()['naql']}", "format": "WARC File Format 1.1",
                   "conformsTo": "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",

@@ -22,9 +22,8 @@ from rest_framework.views import set_rollback
 
 from archive import api as archive_api
 from archive.errors import ArchiveError, StorageError
+from naql.api_base import ApiError
 from provenance import api as provenance_api
-
-from .api_base import ApiError
 
 log = logging.getLogger(__name__)
 

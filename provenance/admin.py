@@ -12,8 +12,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
-from .templatetags.naql_workbench import text_dir
+from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
+from provenance.templatetags.naql_workbench import text_dir
 
 
 def _set_status(request, queryset, status: str) -> int:
@@ -151,7 +151,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="chain")
     def chain_view(self, obj):
-        from .chain import document_chain
+        from provenance.chain import document_chain
 
         return mark_safe(render_to_string("provenance/chain.html", {  # noqa: S308 - template autoescapes
             "document": obj, "hops": document_chain(obj), "dir": text_dir(obj.language)}))
@@ -167,14 +167,14 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Detect relations (attribution rules)")
     def detect_relations(self, request, queryset):
-        from .attribution import detect_relations
+        from provenance.attribution import detect_relations
 
         n = sum(len(detect_relations(doc, user=request.user)) for doc in queryset)
         self.message_user(request, f"{n} relation(s) proposed or confirmed.")
 
     @admin.action(description="Segment claims on the latest snapshot")
     def segment_claims(self, request, queryset):
-        from .claims import segment_snapshot
+        from provenance.claims import segment_snapshot
 
         n = 0
         for doc in queryset:
@@ -185,7 +185,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Re-anchor claims on the latest snapshot")
     def reanchor_latest(self, request, queryset):
-        from .anchoring import reanchor_document
+        from provenance.anchoring import reanchor_document
 
         counts: dict[str, int] = {}
         for doc in queryset:
@@ -196,7 +196,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Suggest claim links from upstream relations")
     def suggest_claim_links(self, request, queryset):
-        from .suggest import run_suggestions
+        from provenance.suggest import run_suggestions
 
         total = {"links": 0, "created": 0, "updated": 0, "withdrawn": 0, "reviewed": 0, "documents": 0}
         for doc in queryset:
@@ -223,7 +223,7 @@ def _has_snapshot_admin() -> bool:
 
 def article_blocks(document: Document, snap) -> list[dict]:
     """Article paragraphs of ``snap`` cut into plain and claim pieces, for highlighting."""
-    from .claims import article_paragraphs
+    from provenance.claims import article_paragraphs
 
     spans = []
     claims = Claim.objects.filter(document=document).select_related("document", "snapshot").prefetch_related("links")
@@ -291,7 +291,7 @@ class ClaimAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="chain")
     def chain_view(self, obj):
-        from .chain import claim_chain
+        from provenance.chain import claim_chain
 
         return mark_safe(render_to_string("provenance/claim_chain.html", {  # noqa: S308 - template autoescapes
             "claim": obj, "hops": claim_chain(obj), "dir": text_dir(obj.language)}))

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .textnorm import normalize
+from provenance.textnorm import normalize
 
 CONTEXT = 32
 THRESHOLD = 0.6
@@ -154,7 +154,7 @@ def reanchor_document(document, snapshot=None, *, user=None) -> dict[int, Match]
     left alone. Each change is saved (history keeps the previous anchoring). Returns
     ``{claim id: Match}``.
     """
-    from .models import Claim
+    from provenance.models import Claim
 
     snapshot = snapshot or document.latest_snapshot()
     if snapshot is None:

@@ -23,9 +23,8 @@ from rest_framework.response import Response
 from archive import api as archive_api
 from archive.models import Snapshot
 from naql.api_base import ApiError, BooleanFilter, IdListSerializer, IntegerFilter, NoteSerializer
-
-from . import api_chain as ch
-from .api_serializers import (
+from provenance import api_chain as ch
+from provenance.api_serializers import (
     ClaimCreateSerializer,
     ClaimLinkSerializer,
     ClaimSerializer,
@@ -41,8 +40,8 @@ from .api_serializers import (
     visible_relations,
     with_snapshot_visibility,
 )
-from .claims import claim_for_text
-from .models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
+from provenance.claims import claim_for_text
+from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
 
 WRITE = [permissions.IsAuthenticatedOrReadOnly]
 
@@ -180,7 +179,7 @@ class DocumentViewSet(HistoryMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMo
                                "`suggested` automatic claim links (re-running is idempotent).")
     @action(detail=True, methods=["post"], filter_backends=[])
     def suggest(self, request, pk=None):
-        from .suggest import run_suggestions
+        from provenance.suggest import run_suggestions
 
         if not isinstance(request.data, dict):
             raise exceptions.ValidationError(["Expected no body (or an empty JSON object)."])

@@ -13,9 +13,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from archive.models import Snapshot
-
-from . import chain, export
-from .api_serializers import SelectorSerializer, visible_snapshot_guids
+from provenance import chain, export
+from provenance.api_serializers import SelectorSerializer, visible_snapshot_guids
 
 # --------------------------------------------------------------------------------------------
 # chain shapes

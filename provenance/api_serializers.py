@@ -18,8 +18,7 @@ from rest_framework.permissions import SAFE_METHODS
 
 from archive.models import Snapshot
 from naql.api_base import StrictCharField, StrictModelSerializer, StrictSerializer
-
-from .models import Claim, ClaimLink, Document, Publisher, Relation
+from provenance.models import Claim, ClaimLink, Document, Publisher, Relation
 
 # --------------------------------------------------------------------------------------------
 # visibility

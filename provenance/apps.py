@@ -7,6 +7,6 @@ class ProvenanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals
+        from provenance import signals
 
         signals.connect()

@@ -40,12 +40,11 @@ from django.db import transaction
 
 from archive.models import Snapshot
 from archive.urls import iri_to_uri, surt_key
-
-from .claims import _find_verb, article_paragraphs, quotations
-from .documents import resolve_url, rules, same_site, text_language
-from .models import Document, Publisher, Relation, ReviewStatus
-from .segment import segment
-from .textnorm import normalize
+from provenance.claims import _find_verb, article_paragraphs, quotations
+from provenance.documents import resolve_url, rules, same_site, text_language
+from provenance.models import Document, Publisher, Relation, ReviewStatus
+from provenance.segment import segment
+from provenance.textnorm import normalize
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ def _norm(s: str) -> str:
 
 
 def _skeleton(token: str) -> tuple[str, ...]:
-    from .align import arabic_skeleton, arabic_variants, latin_skeleton
+    from provenance.align import arabic_skeleton, arabic_variants, latin_skeleton
 
     if _is_arabic(token):
         return tuple(arabic_skeleton(v) for v in arabic_variants(token))
@@ -439,7 +438,7 @@ class _Detector:
 
     def _alignment(self, up_snap: Snapshot, up: Document):
         """Aligned (down index, up index) pairs of this document's sentences and ``up_snap``'s."""
-        from .align import Sentence, suggest
+        from provenance.align import Sentence, suggest
 
         up_lang = text_language(up_snap, up)
         up_segs = segment(up_snap.text, article_paragraphs(up_snap), up_lang)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .documents import resolve_url
-from .models import Claim, ClaimLink, Document, Relation, ReviewStatus
+from provenance.documents import resolve_url
+from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
 
 MAX_DEPTH = 25
 

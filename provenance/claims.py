@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from archive.models import Snapshot
-
-from .anchoring import context, reanchor_document
-from .documents import document_for_snapshot, rules
-from .models import Claim, Document
-from .segment import TERMINALS, is_boilerplate, quotations, segment
-from .textnorm import base_lang, normalize
+from provenance.anchoring import context, reanchor_document
+from provenance.documents import document_for_snapshot, rules
+from provenance.models import Claim, Document
+from provenance.segment import TERMINALS, is_boilerplate, quotations, segment
+from provenance.textnorm import base_lang, normalize
 
 _WORDS = re.compile(r"\w+")
 

@@ -19,9 +19,8 @@ from django.db import transaction
 
 from archive.models import Snapshot
 from archive.urls import iri_to_uri, surt_key
-
-from .models import Document, DocumentURL, Publisher
-from .textnorm import base_lang, normalize
+from provenance.models import Document, DocumentURL, Publisher
+from provenance.textnorm import base_lang, normalize
 
 RULES = Path(__file__).with_name("rules") / "attribution.json"
 _SECOND_LEVEL = frozenset("co com org net gov gob gouv ac edu nic mil".split())

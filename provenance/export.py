@@ -22,8 +22,8 @@ from __future__ import annotations
 from django.conf import settings
 from prov.model import PROV_LABEL, PROV_LOCATION, PROV_TYPE, PROV_VALUE, ProvDocument
 
-from .chain import claim_chain, document_chain, document_origins
-from .models import Claim, ClaimLink, Document, Relation
+from provenance.chain import claim_chain, document_chain, document_origins
+from provenance.models import Claim, ClaimLink, Document, Relation
 
 
 def _base() -> str:

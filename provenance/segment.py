@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .textnorm import base_lang, normalize
+from provenance.textnorm import base_lang, normalize
 
 __all__ = ["Segment", "segment", "is_boilerplate", "is_heading", "page_segments", "paragraph_role", "quotations"]
 

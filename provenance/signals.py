@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
-    from .tasks import after_capture, process_snapshot
+    from provenance.tasks import after_capture, process_snapshot
 
     if snapshot is None or snapshot.is_requisite:
         return

@@ -17,10 +17,9 @@ REDETECT_LIMIT = 200
 def process_snapshot(snapshot_id: int) -> dict:
     """Document, claims (re-anchor + segment) and relations for a freshly captured page snapshot."""
     from archive.models import Snapshot
-
-    from .attribution import affected_by, detect_relations
-    from .claims import claims_after_capture
-    from .documents import document_for_snapshot
+    from provenance.attribution import affected_by, detect_relations
+    from provenance.claims import claims_after_capture
+    from provenance.documents import document_for_snapshot
 
     snap = Snapshot.objects.filter(pk=snapshot_id).first()
     if snap is None or snap.is_requisite:
@@ -48,8 +47,8 @@ def after_capture(snapshot_id: int) -> dict:
 
 @shared_task(ignore_result=True)
 def detect_document_relations(document_id: int) -> int:
-    from .attribution import detect_relations
-    from .models import Document
+    from provenance.attribution import detect_relations
+    from provenance.models import Document
 
     doc = Document.objects.filter(pk=document_id).first()
     return len(detect_relations(doc)) if doc else 0

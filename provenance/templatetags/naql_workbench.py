@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..chain import claim_chain
-from ..models import Claim, ClaimLink, Document, Relation, ReviewStatus
-from ..textnorm import base_lang
+from provenance.chain import claim_chain
+from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
+from provenance.textnorm import base_lang
 
 register = template.Library()
 
