@@ -22,7 +22,7 @@ from archive import citations, jobs, memento
 from archive.errors import ArchiveError, InvalidURL
 from archive.ids import canonical_guid
 from archive.models import CaptureJob, Snapshot, WarcFile
-from archive.urls import surt_key, timestamp14
+from archive.uri import surt_key, timestamp14
 from naql.api_base import (
     ApiError,
     BooleanFilter,

@@ -28,7 +28,7 @@ from archive.guard import check_url
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.requisites import css_requisites, html_requisites
 from archive.snapshots import apply_extraction
-from archive.urls import iri_to_uri, surt_key
+from archive.uri import iri_to_uri, surt_key
 from archive.warcstore import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,

@@ -37,7 +37,7 @@ from urllib.parse import unquote
 import idna
 
 from archive.errors import DNSFailure, ForbiddenAddress, InvalidURL, UnsupportedScheme
-from archive.urls import quote_iri_part
+from archive.uri import quote_iri_part
 
 __all__ = ["Target", "check_url", "check_ip", "resolve", "forbidden_reason", "DEFAULT_PORTS"]
 

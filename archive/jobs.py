@@ -16,7 +16,7 @@ from django.utils import timezone
 from archive.errors import ArchiveError
 from archive.guard import check_url
 from archive.models import CaptureJob, Watch
-from archive.urls import iri_to_uri
+from archive.uri import iri_to_uri
 
 log = logging.getLogger(__name__)
 

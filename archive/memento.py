@@ -33,7 +33,7 @@ from django.utils.http import http_date, parse_http_date
 
 from archive.models import Snapshot
 from archive.rewrite import archive_path
-from archive.urls import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
 
 LINK_FORMAT = "application/link-format"
 JSON_LINES = "application/x-ndjson"

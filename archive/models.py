@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from archive.ids import canonical_guid, new_guid
-from archive.urls import surt_key
+from archive.uri import surt_key
 
 
 class WarcFile(models.Model):

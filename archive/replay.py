@@ -37,7 +37,7 @@ from archive.extract import decode_html
 from archive.models import Snapshot
 from archive.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
 from archive.snapshots import decoded_body, stored_response
-from archive.urls import iri_to_uri
+from archive.uri import iri_to_uri
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`html_requisites` reads an HTML document with ``lxml.html`` (tolerant of tag soup) and
 :func:`css_requisites` a stylesheet. Both return absolute ASCII URLs (IRIs are converted with
-:func:`archive.urls.iri_to_uri`), http(s) only, fragment dropped, de-duplicated, in document
+:func:`archive.uri.iri_to_uri`), http(s) only, fragment dropped, de-duplicated, in document
 order. ``<base href>`` is honoured. ``data:``, ``javascript:``, ``mailto:``, ``about:``,
 ``blob:`` and bare ``#fragment`` references are skipped.
 
@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import lxml.etree
 import lxml.html
 
-from archive.urls import iri_to_uri
+from archive.uri import iri_to_uri
 
 __all__ = ["html_requisites", "css_requisites", "srcset_urls"]
 

@@ -26,7 +26,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from archive.requisites import css_unescape
-from archive.urls import iri_to_uri
+from archive.uri import iri_to_uri
 
 __all__ = ["Rewriter", "rewrite_html", "rewrite_css", "archive_path", "rewrite_srcset"]
 

@@ -71,7 +71,7 @@ def populate(n: int, wf, info, body) -> str:
 
     from archive.ids import new_guid
     from archive.models import Snapshot
-    from archive.urls import surt_key
+    from archive.uri import surt_key
 
     url = f"http://bench.example/n{n}/article"
     surt = surt_key(url)

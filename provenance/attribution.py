@@ -39,7 +39,7 @@ from functools import cached_property
 from django.db import transaction
 
 from archive.models import Snapshot
-from archive.urls import iri_to_uri, surt_key
+from archive.uri import iri_to_uri, surt_key
 from provenance.claims import _find_verb, article_paragraphs, quotations
 from provenance.documents import resolve_url, rules, same_site, text_language
 from provenance.models import Document, Publisher, Relation, ReviewStatus

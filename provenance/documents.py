@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 
 from archive.models import Snapshot
-from archive.urls import iri_to_uri, surt_key
+from archive.uri import iri_to_uri, surt_key
 from provenance.models import Document, DocumentURL, Publisher
 from provenance.textnorm import base_lang, normalize
 

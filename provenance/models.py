@@ -21,7 +21,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from archive.models import Snapshot
-from archive.urls import iri_to_uri, surt_key
+from archive.uri import iri_to_uri, surt_key
 
 
 class ReviewStatus(models.TextChoices):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from archive.urls import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
 from tests.corpus_server import load_rows
 
 WATAN_IRI = "http://www.watanserb.com/2021/11/27/الأمن-السيبراني-والاستخبارات-مفاتيح-اتفاقية-الدفاع-بين-إسرائيل-والمغرب/"
