@@ -21,8 +21,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
+from archive.capture.fetch import decode_content
 from archive.errors import CaptureError, WarcImportError
-from archive.fetch import decode_content
 from archive.models import Snapshot, WarcFile
 from archive.snapshots import apply_extraction
 from archive.uri import iri_to_uri, surt_key

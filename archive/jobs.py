@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from archive.capture.guard import check_url
 from archive.errors import ArchiveError
-from archive.guard import check_url
 from archive.models import CaptureJob, Watch
 from archive.uri import iri_to_uri
 
@@ -60,7 +60,7 @@ def enqueue_job(job: CaptureJob, countdown: float | None = None) -> None:
 
 def run_job(job_id: int) -> CaptureJob:
     """Run one attempt of a job. Safe to call twice: only the claimant does the work."""
-    from archive.capture import capture
+    from archive.capture.capture import capture
 
     job = CaptureJob.objects.get(pk=job_id)
     if not job.claim():

@@ -25,7 +25,7 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from archive.requisites import css_unescape
+from archive.capture.requisites import css_unescape
 from archive.uri import iri_to_uri
 
 __all__ = ["Rewriter", "rewrite_html", "rewrite_css", "archive_path", "rewrite_srcset"]

@@ -70,7 +70,7 @@ def decoded_body(resp: StoredResponse) -> bytes:
     sent corrupt (or in a coding Naql cannot undo) and ``BodyTooLarge`` for a decompression bomb."""
     from django.conf import settings
 
-    from archive.fetch import decode_content
+    from archive.capture.fetch import decode_content
 
     encodings = [v for k, v in resp.headers if k.lower() == "content-encoding"]
     return decode_content(resp.body, encodings, max_size=settings.NAQL_CAPTURE_MAX_BODY)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Capture throughput: Naql's full ``archive.capture.capture()`` against a bare warcio baseline.
+"""Capture throughput: Naql's full ``archive.capture.capture.capture()`` against a bare warcio baseline.
 
 Usage: python bench/capture.py [--pages N] [--runs R] [--requisites]
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
         call_command("migrate", verbosity=0, interactive=False)
 
-        import archive.capture as cap
+        import archive.capture.capture as cap
         from archive.signals import snapshot_captured
         from archive.warcstore import WarcBuilder
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import override_settings
 from django.urls import include, path
 
-import archive.fetch
-from archive.capture import capture
+import archive.capture.fetch
+from archive.capture.capture import capture
 
 # The replay URLs in front of the project's own, whether or not naql/urls.py includes them yet.
 urlpatterns = [
@@ -33,7 +33,7 @@ def fetch_clock(when: datetime):
             return when if tz is None else when.astimezone(tz)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(archive.fetch, "datetime", _Clock)
+    mp.setattr(archive.capture.fetch, "datetime", _Clock)
     try:
         yield
     finally:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import override_settings
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.capture import capture
+from archive.capture.capture import capture
 from archive.errors import BodyTooLarge, ForbiddenAddress, RedirectLoop, TooManyRedirects, UnsupportedScheme
 from archive.models import Snapshot, WarcFile
 from archive.snapshots import decoded_body, stored_response

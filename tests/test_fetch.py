@@ -10,7 +10,7 @@ from datetime import UTC
 import pytest
 
 from archive import errors
-from archive.fetch import DEFAULT_UA, PROXY_STATUS_ERRORS, FetchLimits, fetch
+from archive.capture.fetch import DEFAULT_UA, PROXY_STATUS_ERRORS, FetchLimits, fetch
 from tests.corpus_server import CHUNKED_PAYLOAD, CORPUS_DIR, GZIP_TEXT, load_rows
 
 LOCAL = ["127.0.0.1/32"]

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from warcio.warcwriter import WARCWriter
 
-from archive.capture import capture
+from archive.capture.capture import capture
 from archive.errors import WarcImportError
 from archive.ingest import import_file
 from archive.models import Snapshot, WarcFile

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from archive import errors
-from archive.fetch import fetch
-from archive.guard import Target, check_url, forbidden_reason, resolve
+from archive.capture.fetch import fetch
+from archive.capture.guard import Target, check_url, forbidden_reason, resolve
 
 F, U, BAD = errors.ForbiddenAddress, errors.UnsupportedScheme, errors.InvalidURL
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from archive.capture import capture
+from archive.capture.capture import capture
 from provenance.attribution import affected_by, detect_relations
 from provenance.models import Document, Relation
 from provenance.tasks import process_snapshot

@@ -57,7 +57,7 @@ def test_id_mode_of_a_gzip_response_keeps_content_encoding(client, clean_proxy, 
     from tests.replay_support import fetch_clock
 
     with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
-        from archive.capture import capture
+        from archive.capture.capture import capture
 
         snap = capture(local_origin.url("/gzip"), requisites=False).final
     from archive.snapshots import stored_response
@@ -74,7 +74,7 @@ def test_a_page_whose_gzip_body_is_corrupt_replays_as_archived_not_500(client, c
     from tests.replay_support import fetch_clock
 
     with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
-        from archive.capture import capture
+        from archive.capture.capture import capture
 
         snap = capture(local_origin.url("/gzip-corrupt-html"), requisites=False).final
     raw = client.get(_web(snap, "id_"))
@@ -309,7 +309,7 @@ def test_pywb_serves_the_same_id_bytes_from_naqls_warcs(client, clean_proxy, loc
     for row in PAGES:
         snaps += capture_at(clean_proxy, row["url"], V1_AT, requisites=row["file"] == "watan/article.v1.html").snapshots
     with override_settings(NAQL_CAPTURE_ALLOWED_NETWORKS=["127.0.0.1/32"]), fetch_clock(V1_AT):
-        from archive.capture import capture
+        from archive.capture.capture import capture
 
         for lab in ("/gzip", "/chunked"):
             snaps += capture(local_origin.url(lab), requisites=False).snapshots

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archive.requisites import css_requisites, html_requisites, srcset_urls
+from archive.capture.requisites import css_requisites, html_requisites, srcset_urls
 from tests.corpus_server import CORPUS_DIR
 
 WATAN = "http://www.watanserb.com/2021/11/27/%D8%A7%D9%84%D8%A3%D9%85%D9%86/"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from archive.capture import capture
+from archive.capture.capture import capture
 from archive.fixity import audit
 from archive.snapshots import stored_response
 from archive.warcstore import warc_storage

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from archive.capture import capture
+from archive.capture.capture import capture
 from archive.fixity import orphan_files
 from archive.models import CaptureJob, Snapshot, WarcFile
 from tests.helpers import WATAN_URL, published_warcs, subprocess_env
@@ -94,7 +94,7 @@ def test_crash_between_publish_and_index_leaves_a_valid_orphan_not_a_dangling_ro
     def boom(*args, **kwargs):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr("archive.capture._index", boom)
+    monkeypatch.setattr("archive.capture.capture._index", boom)
     before = set(orphan_files())
     with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url):
         with pytest.raises(RuntimeError):

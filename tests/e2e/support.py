@@ -87,7 +87,7 @@ def probe_proxy():
 
 def capture_demo(proxy) -> dict:
     """The demo corpus, Watan v1 then v2 at fixed times, provenance inline, gold links loaded."""
-    from archive.capture import capture
+    from archive.capture.capture import capture
     from tests.replay_support import V1_AT, V2_AT, fetch_clock
 
     snaps = {}

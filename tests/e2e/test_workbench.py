@@ -207,7 +207,7 @@ def test_accepting_a_suggested_link_in_place_with_the_keyboard_shows_in_history(
 
 
 def test_replayed_page_cannot_read_the_admins_cookies_or_call_the_app_as_the_user(demo, new_page, shot, console):
-    from archive.capture import capture
+    from archive.capture.capture import capture
 
     with probe_proxy() as proxy_url, override_settings(NAQL_CAPTURE_PROXY=proxy_url):
         probe = capture(PROBE_URL, requisites=False).final

@@ -15,7 +15,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.test import override_settings
 
-from archive.capture import capture
+from archive.capture.capture import capture
 from archive.errors import CaptureError
 
 DEMO_ORDER = [

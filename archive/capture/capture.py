@@ -22,11 +22,11 @@ from django.conf import settings
 from django.db import transaction
 
 from archive import software_versions
+from archive.capture.fetch import Exchange, FetchLimits, fetch
+from archive.capture.guard import check_url
+from archive.capture.requisites import css_requisites, html_requisites
 from archive.errors import CaptureError, RedirectLoop, TooManyRedirects
-from archive.fetch import Exchange, FetchLimits, fetch
-from archive.guard import check_url
 from archive.models import CaptureJob, Snapshot, WarcFile
-from archive.requisites import css_requisites, html_requisites
 from archive.snapshots import apply_extraction
 from archive.uri import iri_to_uri, surt_key
 from archive.warcstore import (

@@ -10,8 +10,8 @@ those bytes; nothing is re-serialised. Interim ``1xx`` responses are skipped and
 
 Safety:
 
-* The URL goes through :func:`archive.guard.check_url` and the name through
-  :func:`archive.guard.resolve`; the socket connects to one of the checked addresses, never to a
+* The URL goes through :func:`archive.capture.guard.check_url` and the name through
+  :func:`archive.capture.guard.resolve`; the socket connects to one of the checked addresses, never to a
   name, so there is no second lookup and no DNS-rebinding window.
 * Limits (:class:`FetchLimits`): connect, idle-read and *total* deadlines (a server dripping a
   byte a second is cut off), a body cap enforced while streaming (and up front from
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from archive.capture.guard import Target, check_url, resolve
 from archive.errors import (
     BodyTooLarge,
     CaptureError,
@@ -53,7 +54,6 @@ from archive.errors import (
     ProxyFailure,
     TLSFailure,
 )
-from archive.guard import Target, check_url, resolve
 
 try:  # optional
     import brotli  # type: ignore[import-not-found]
