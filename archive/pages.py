@@ -24,8 +24,8 @@ from archive.errors import ArchiveError
 from archive.ids import canonical_guid
 from archive.models import Snapshot
 from archive.replay import IFRAME_SANDBOX, is_replay_host
+from archive.store.warcstore import read_range
 from archive.versions_timeline import timeline
-from archive.warcstore import read_range
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def warc_download(request, guid: str):
 def compare_snapshots(a: Snapshot, b: Snapshot):
     """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
     from archive.extract import extract
-    from archive.snapshots import decoded_body, stored_response
+    from archive.store.snapshots import decoded_body, stored_response
     from archive.versions import compare
 
     old, new = sorted([a, b], key=lambda s: (s.captured_at, s.pk))

@@ -36,7 +36,7 @@ from archive.errors import ArchiveError, CaptureError
 from archive.extract import decode_html
 from archive.models import Snapshot
 from archive.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
-from archive.snapshots import decoded_body, stored_response
+from archive.store.snapshots import decoded_body, stored_response
 from archive.uri import iri_to_uri
 
 log = logging.getLogger(__name__)

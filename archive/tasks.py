@@ -12,9 +12,9 @@ def run_capture_job(job_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def sweep_stale_jobs() -> int:
-    from archive.fixity import cleanup_partial_files
     from archive.jobs import run_due_jobs
     from archive.models import CaptureJob
+    from archive.store.fixity import cleanup_partial_files
 
     swept = CaptureJob.sweep_stale()
     run_due_jobs()

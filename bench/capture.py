@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import archive.capture.capture as cap
         from archive.signals import snapshot_captured
-        from archive.warcstore import WarcBuilder
+        from archive.store.warcstore import WarcBuilder
 
         # warm-up (imports, lxml/trafilatura, DB connection, first WARC shard directories)
         warm = [cap.capture(u, requisites=args.requisites) for u in urls["warm"]]

@@ -50,7 +50,7 @@ BASE = datetime(2020, 1, 1, tzinfo=UTC)
 def one_record():
     """A published WARC with one real response record; returns (WarcFile, RecordInfo, body)."""
     from archive.models import WarcFile
-    from archive.warcstore import HTTP_RESPONSE_TYPE, WarcBuilder
+    from archive.store.warcstore import HTTP_RESPONSE_TYPE, WarcBuilder
 
     body = b"<!doctype html><html><head><title>bench</title></head><body><p>same bytes</p></body></html>"
     block = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"

@@ -4,7 +4,7 @@ the same WARC, both on loopback in the same run.
     .venv/bin/python bench/replay.py [--requests 400] [--concurrency 4]
 
 Set-up (all in a temporary NAQL_DATA_DIR, migrated on the spot): the Watan page, its stylesheet
-and logo are written into a WARC as another tool would, imported with ``archive.ingest``, and
+and logo are written into a WARC as another tool would, imported with ``archive.store.ingest``, and
 the WARC *Naql wrote* is handed to pywb (``wayback``, from ``$NAQL_PYWB_BIN`` or
 ``.venv-pywb/bin``; see tests/replay_support.py for why pywb has its own virtualenv). Naql runs
 under gunicorn when installed (``pip install gunicorn``; one process, 4 threads, as pywb's
@@ -58,7 +58,7 @@ def setup_django(data: Path | None = None) -> Path:
 
 def build_archive(data: Path):
     """Import the Watan page and its requisites; return (page snapshot, path of Naql's WARC)."""
-    from archive.ingest import import_file
+    from archive.store.ingest import import_file
     from tests.helpers import corpus_bytes, corpus_url
     from tests.replay_support import write_warc
 

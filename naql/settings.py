@@ -106,7 +106,7 @@ if NAQL_STORAGE == "s3":
     }
 else:
     _warc_storage = {
-        "BACKEND": "archive.warcstore.ImmutableFileSystemStorage",
+        "BACKEND": "archive.store.warcstore.ImmutableFileSystemStorage",
         "OPTIONS": {"location": str(DATA_DIR / "warcs"), "base_url": None},
     }
 STORAGES = {

@@ -50,7 +50,7 @@ def capture_at(proxy, url: str, when: datetime, *, version: int | None = None, r
 
 def write_warc(path, exchanges) -> None:
     """Write a WARC (gzip per record) of ``(url, when, raw_http_response_bytes)`` exchanges with
-    warcio — as another tool would — for ``archive.ingest.import_file``."""
+    warcio — as another tool would — for ``archive.store.ingest.import_file``."""
     import io
 
     from warcio.warcwriter import WARCWriter
@@ -68,7 +68,7 @@ def write_warc(path, exchanges) -> None:
 
 def import_exchanges(tmp_path, exchanges):
     """Import exchanges as a WARC made elsewhere; returns the new snapshots in order."""
-    from archive.ingest import import_file
+    from archive.store.ingest import import_file
 
     path = tmp_path / f"in-{len(list(tmp_path.iterdir()))}.warc.gz"
     write_warc(path, exchanges)

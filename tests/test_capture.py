@@ -14,9 +14,9 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.capture.capture import capture
 from archive.errors import BodyTooLarge, ForbiddenAddress, RedirectLoop, TooManyRedirects, UnsupportedScheme
 from archive.models import Snapshot, WarcFile
-from archive.snapshots import decoded_body, stored_response
+from archive.store.snapshots import decoded_body, stored_response
+from archive.store.warcstore import read_range
 from archive.text import visible_text
-from archive.warcstore import read_range
 from tests.helpers import (
     DELETED_URL,
     ELESPANOL_SHORT_URL,
@@ -90,7 +90,7 @@ def test_warc_has_warcinfo_request_response_metadata_linked_and_digested(via_pro
     assert meta_h.get_header("WARC-Concurrent-To") == resp_h.get_header("WARC-Record-ID")
     assert resp_h.get_header("WARC-Block-Digest").startswith("sha256:")
     assert resp_h.get_header("WARC-Payload-Digest").startswith("sha256:")
-    from archive.warcstore import warc_digest
+    from archive.store.warcstore import warc_digest
 
     # written once, equal to the digest of the body the server sent, and the one the index keeps
     assert [k for k, _ in resp_h.headers].count("WARC-Payload-Digest") == 1
@@ -246,7 +246,7 @@ def test_every_warc_written_by_this_module_passes_warcio_check(via_proxy):
 
 def test_published_warc_is_read_only_and_cannot_be_overwritten_or_deleted(via_proxy):
     from archive.errors import ImmutableFileExists, StorageError
-    from archive.warcstore import warc_storage
+    from archive.store.warcstore import warc_storage
 
     snap = capture(WATAN_URL, requisites=False).final
     path = Path(warc_path(snap.warc_file.name))

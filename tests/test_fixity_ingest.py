@@ -15,9 +15,9 @@ from warcio.warcwriter import WARCWriter
 
 from archive.capture.capture import capture
 from archive.errors import WarcImportError
-from archive.ingest import import_file
 from archive.models import Snapshot, WarcFile
-from archive.snapshots import stored_response
+from archive.store.ingest import import_file
+from archive.store.snapshots import stored_response
 from tests.helpers import WATAN_URL, assert_warcio_check, corpus_bytes, warc_path
 
 pytestmark = pytest.mark.django_db

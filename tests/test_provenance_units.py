@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from archive.models import Snapshot, WarcFile
-from archive.snapshots import apply_extraction
+from archive.store.snapshots import apply_extraction
 from provenance.anchoring import context, locate
 from provenance.attribution import detect
 from provenance.documents import document_for_snapshot, registered_domain

@@ -60,7 +60,7 @@ def test_id_mode_of_a_gzip_response_keeps_content_encoding(client, clean_proxy, 
         from archive.capture.capture import capture
 
         snap = capture(local_origin.url("/gzip"), requisites=False).final
-    from archive.snapshots import stored_response
+    from archive.store.snapshots import stored_response
 
     stored = stored_response(snap)
     resp = client.get(_web(snap, "id_"))

@@ -7,9 +7,9 @@ import pytest
 from django.test import override_settings
 
 from archive.capture.capture import capture
-from archive.fixity import audit
-from archive.snapshots import stored_response
-from archive.warcstore import warc_storage
+from archive.store.fixity import audit
+from archive.store.snapshots import stored_response
+from archive.store.warcstore import warc_storage
 from tests.helpers import WATAN_URL, corpus_bytes
 
 boto3 = pytest.importorskip("boto3")
@@ -52,7 +52,7 @@ def test_capture_replay_and_verify_on_s3_compatible_storage(corpus_proxy, s3_end
         assert report.ok and report.records_checked == 4, report.problems
         # an existing object is never overwritten: publishing the same name again is refused
         from archive.errors import ImmutableFileExists
-        from archive.warcstore import WarcBuilder
+        from archive.store.warcstore import WarcBuilder
 
         builder = WarcBuilder()
         builder.write_warcinfo()

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from archive.capture.capture import capture
-from archive.fixity import orphan_files
 from archive.models import CaptureJob, Snapshot, WarcFile
+from archive.store.fixity import orphan_files
 from tests.helpers import WATAN_URL, published_warcs, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def test_crash_between_publish_and_index_leaves_a_valid_orphan_not_a_dangling_ro
     assert Snapshot.objects.count() == 0
     orphans = sorted(set(orphan_files()) - before)
     assert len(orphans) == 1
-    from archive.ingest import import_file
+    from archive.store.ingest import import_file
     from tests.helpers import warc_path
 
     recovered = import_file(warc_path(orphans[0])).snapshots

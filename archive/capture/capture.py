@@ -27,9 +27,8 @@ from archive.capture.guard import check_url
 from archive.capture.requisites import css_requisites, html_requisites
 from archive.errors import CaptureError, RedirectLoop, TooManyRedirects
 from archive.models import CaptureJob, Snapshot, WarcFile
-from archive.snapshots import apply_extraction
-from archive.uri import iri_to_uri, surt_key
-from archive.warcstore import (
+from archive.store.snapshots import apply_extraction
+from archive.store.warcstore import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,
     REVISIT_PROFILE,
@@ -37,6 +36,7 @@ from archive.warcstore import (
     http_payload_offset,
     warc_digest,
 )
+from archive.uri import iri_to_uri, surt_key
 
 log = logging.getLogger(__name__)
 

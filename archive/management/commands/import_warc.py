@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from archive.errors import WarcImportError
-from archive.ingest import import_file
+from archive.store.ingest import import_file
 
 
 class Command(BaseCommand):

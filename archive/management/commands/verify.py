@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive.fixity import audit_all, orphan_files
+from archive.store.fixity import audit_all, orphan_files
 
 
 class Command(BaseCommand):

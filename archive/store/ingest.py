@@ -24,9 +24,15 @@ from warcio.exceptions import ArchiveLoadFailed
 from archive.capture.fetch import decode_content
 from archive.errors import CaptureError, WarcImportError
 from archive.models import Snapshot, WarcFile
-from archive.snapshots import apply_extraction
+from archive.store.snapshots import apply_extraction
+from archive.store.warcstore import (
+    WarcBuilder,
+    http_payload_offset,
+    raw_http_body,
+    read_response,
+    warc_digest,
+)
 from archive.uri import iri_to_uri, surt_key
-from archive.warcstore import WarcBuilder, http_payload_offset, raw_http_body, read_response, warc_digest
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 

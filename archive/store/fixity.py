@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from archive.models import Snapshot, WarcFile
-from archive.warcstore import FixityReport, audit_file
+from archive.store.warcstore import FixityReport, audit_file
 
 
 def expected_records(wf: WarcFile) -> dict[int, tuple[int, str, str | None]]:
@@ -31,7 +31,7 @@ def orphan_files() -> list[str]:
     """Published WARC files no WarcFile row refers to (a crash between publishing and indexing).
 
     They are valid, immutable files; ``verify`` lists them so an operator can re-import them."""
-    from archive.warcstore import warc_storage
+    from archive.store.warcstore import warc_storage
 
     storage = warc_storage()
     found: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from archive.models import Snapshot
-from archive.warcstore import StoredResponse, read_response
+from archive.store.warcstore import StoredResponse, read_response
 
 log = logging.getLogger(__name__)
 
