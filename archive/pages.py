@@ -119,7 +119,7 @@ def warc_download(request, guid: str):
 
 def compare_snapshots(a: Snapshot, b: Snapshot):
     """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
-    from archive.extract import extract
+    from archive.extract.article import extract
     from archive.store.snapshots import decoded_body, stored_response
     from archive.versions import compare
 

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_safe
 
 from archive import memento
 from archive.errors import ArchiveError, CaptureError
-from archive.extract import decode_html
+from archive.extract.article import decode_html
 from archive.models import Snapshot
 from archive.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
 from archive.store.snapshots import decoded_body, stored_response
@@ -136,7 +136,7 @@ def _archived_headers(resp, out: HttpResponse, *, raw: bool) -> None:
 
 
 def _decode_css(body: bytes, content_type: str) -> str:
-    from archive.extract import charset_from_content_type
+    from archive.extract.article import charset_from_content_type
 
     charset = charset_from_content_type(content_type)
     if not charset and body.startswith(b'@charset "'):

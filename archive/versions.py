@@ -1,6 +1,6 @@
 """Change detection and diffs between versions of one URL (NewsDiffs / diffengine style).
 
-The unit of comparison is the article body of :class:`archive.extract.Extracted`: its
+The unit of comparison is the article body of :class:`archive.extract.article.Extracted`: its
 ``article_paragraphs`` (falling back to every visible paragraph, then to ``main_text`` lines),
 minus link-dense paragraphs (rotating "read also" / related-links blocks). Each paragraph gets a
 *key* with the "boring" variation removed:
@@ -28,7 +28,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
-from archive.extract import Extracted
+from archive.extract.article import Extracted
 
 FINGERPRINT_VERSION = "tf1"
 LINK_DENSITY_LIMIT = 0.6

@@ -36,7 +36,7 @@ Everything happens on 127.0.0.1 and in a temp directory; the script needs no run
 from __future__ import annotations
 
 # warcio.capture_http patches http.client.HTTPConnection at import: it must come before anything
-# imports urllib3/requests (trafilatura does, via archive.extract).
+# imports urllib3/requests (trafilatura does, via archive.extract.article).
 import warcio.capture_http
 
 # isort: split

@@ -312,7 +312,7 @@ class _RoledParagraph:
 
 
 def page_segments(vt, lang: str | None = None, *, keep_all: bool = False) -> list[Segment]:
-    """Claim candidates of a whole page (an ``archive.text.VisibleText``), body paragraphs only."""
+    """Claim candidates of a whole page (an ``archive.extract.text.VisibleText``), body paragraphs only."""
     lang = lang or vt.lang
     base = base_lang(lang)
     anchors = list(vt.anchors)

@@ -13,10 +13,10 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.capture.capture import capture
 from archive.errors import BodyTooLarge, ForbiddenAddress, RedirectLoop, TooManyRedirects, UnsupportedScheme
+from archive.extract.text import visible_text
 from archive.models import Snapshot, WarcFile
 from archive.store.snapshots import decoded_body, stored_response
 from archive.store.warcstore import read_range
-from archive.text import visible_text
 from tests.helpers import (
     DELETED_URL,
     ELESPANOL_SHORT_URL,

@@ -1,4 +1,4 @@
-"""archive.extract: decoding, metadata, article body, links and embeds on the fixture corpus."""
+"""archive.extract.article: decoding, metadata, article body, links and embeds on the fixture corpus."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from archive import extract as extract_mod
-from archive.extract import Extracted, decode_html, detect_language, extract, parse_datetime
-from archive.text import visible_text
+from archive.extract.article import Extracted, decode_html, detect_language, extract, parse_datetime
+from archive.extract import article as extract_mod
+from archive.extract.text import visible_text
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 GOLD = CORPUS / "gold"

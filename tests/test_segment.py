@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.text import visible_text
+from archive.extract.text import visible_text
 from provenance.segment import is_boilerplate, page_segments, quotations, segment
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"

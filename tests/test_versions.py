@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.extract import Extracted, extract
+from archive.extract.article import Extracted, extract
 from archive.versions import (
     comparable_units,
     compare,

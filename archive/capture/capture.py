@@ -118,7 +118,7 @@ def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
 
     Fetched a few at a time (each guarded like the page); CSS is read for fonts and images one
     level down. A failing requisite is noted, not fatal: the page itself is the evidence."""
-    from archive.extract import decode_html
+    from archive.extract.article import decode_html
 
     body = _safe_decoded(page)
     if body is None:

@@ -18,7 +18,7 @@ def apply_extraction(snap: Snapshot, body: bytes, content_type: str | None) -> N
     Extraction is derived data: a failure is recorded on the row, never fatal to the capture."""
     if (snap.mime and snap.mime not in TEXT_TYPES) or not body:
         return
-    from archive.extract import extract
+    from archive.extract.article import extract
     from archive.versions import text_fingerprint
 
     try:

@@ -6,9 +6,9 @@ rebuilds it for :mod:`archive.versions`.
 
 This is the public module; the work is split by job:
 
-- :mod:`archive.charset`: decoding (:func:`decode_html`) in the WHATWG order: byte-order mark,
+- :mod:`archive.extract.charset`: decoding (:func:`decode_html`) in the WHATWG order: byte-order mark,
   ``Content-Type`` charset, ``<meta>`` prescan, statistical detection, UTF-8 with replacement;
-- :mod:`archive.metadata`: title, byline, published/modified dates, language and canonical URL
+- :mod:`archive.extract.metadata`: title, byline, published/modified dates, language and canonical URL
   from meta tags, JSON-LD and markup (precedence documented there), plus the lxml/URL helpers;
 - here: :class:`Extracted`, :class:`Link`, :class:`Embed`, :func:`extract`, the article body,
   links and embeds.
@@ -16,7 +16,7 @@ This is the public module; the work is split by job:
 Every public name that used to be defined here can still be imported from here.
 
 The article body (``article_paragraphs``) is chosen generically: trafilatura's main text (no
-comments, no tables) is aligned back onto the paragraphs of :func:`archive.text.visible_text` by
+comments, no tables) is aligned back onto the paragraphs of :func:`archive.extract.text.visible_text` by
 normalised text; if trafilatura finds nothing, a readability-style score picks the densest
 container. No site-specific selectors are used.
 """
@@ -31,13 +31,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from archive.charset import (
+from archive.extract.charset import (
     PRESCAN_BYTES,
     charset_from_content_type,
     decode_html,
     encoding_for_label,
 )
-from archive.metadata import (
+from archive.extract.metadata import (
     _WS_RE,
     _base_url,
     _byline,
@@ -58,7 +58,7 @@ from archive.metadata import (
     parse_datetime,
     to_uri,
 )
-from archive.text import Anchor, Paragraph, VisibleText, visible_text
+from archive.extract.text import Anchor, Paragraph, VisibleText, visible_text
 
 __all__ = [
     "PRESCAN_BYTES",

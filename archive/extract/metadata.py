@@ -1,6 +1,6 @@
 """Page metadata from a parsed HTML document: title, byline, dates, language, canonical URL.
 
-Also the small lxml/URL helpers that :mod:`archive.extract` shares (parsing, XPath without
+Also the small lxml/URL helpers that :mod:`archive.extract.article` shares (parsing, XPath without
 exceptions, ``<meta>`` values, JSON-LD, document base URL, IRI → URI). Pure functions: no
 database, network or Django.
 

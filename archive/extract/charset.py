@@ -1,6 +1,6 @@
 """Character decoding of HTML bodies (WHATWG encoding labels, ``<meta>`` prescan, detection).
 
-Pure functions over bytes, used by :mod:`archive.extract` and by capture/replay code that only
+Pure functions over bytes, used by :mod:`archive.extract.article` and by capture/replay code that only
 needs the text.
 
 Decoding (:func:`decode_html`) follows the WHATWG "determine the character encoding" order:
