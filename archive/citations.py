@@ -42,11 +42,11 @@ class CitationData:
 
 def citation_data(snap: Snapshot, *, public_url: str | None = None, replay_origin: str | None = None
                   ) -> CitationData:
-    from archive.memento import memento_uri
+    from archive.replay.memento import memento_uri
 
     public = (public_url or settings.NAQL_PUBLIC_URL).rstrip("/")
     if replay_origin is None:
-        from archive.memento import replay_origin as _origin
+        from archive.replay.memento import replay_origin as _origin
 
         replay_origin = _origin()
     page = snap.final or snap

@@ -19,11 +19,12 @@ from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from archive import citations, memento
+from archive import citations
 from archive.errors import ArchiveError
 from archive.ids import canonical_guid
 from archive.models import Snapshot
-from archive.replay import IFRAME_SANDBOX, is_replay_host
+from archive.replay import memento
+from archive.replay.replay import IFRAME_SANDBOX, is_replay_host
 from archive.store.warcstore import read_range
 from archive.versions_timeline import timeline
 

@@ -39,7 +39,7 @@ def setup_django() -> None:
     from django.urls import include, path
 
     urls = types.ModuleType("bench_memento_urls")
-    urls.urlpatterns = [path("", include("archive.urls_replay")), path("", include("naql.urls"))]
+    urls.urlpatterns = [path("", include("archive.replay.urls")), path("", include("naql.urls"))]
     sys.modules["bench_memento_urls"] = urls
     settings.ROOT_URLCONF = "bench_memento_urls"
 
@@ -120,7 +120,7 @@ def main() -> int:
     from django.test import Client
     from django.utils.http import http_date
 
-    from archive import memento
+    from archive.replay import memento
 
     wf, info, body = one_record()
     client = Client()

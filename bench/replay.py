@@ -49,7 +49,7 @@ def setup_django(data: Path | None = None) -> Path:
     urls = types.ModuleType("bench_replay_urls")
     from django.urls import include, path
 
-    urls.urlpatterns = [path("", include("archive.urls_replay")), path("", include("naql.urls"))]
+    urls.urlpatterns = [path("", include("archive.replay.urls")), path("", include("naql.urls"))]
     sys.modules["bench_replay_urls"] = urls
     settings.ROOT_URLCONF = "bench_replay_urls"
     settings.ALLOWED_HOSTS = ["*"]

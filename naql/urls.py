@@ -4,6 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("naql.api")),
-    path("", include("archive.urls_replay")),
+    path("", include("archive.replay.urls")),
     path("", include("archive.urls_web")),
 ]

@@ -14,7 +14,7 @@ from archive.capture.capture import capture
 
 # The replay URLs in front of the project's own, whether or not naql/urls.py includes them yet.
 urlpatterns = [
-    path("", include("archive.urls_replay")),
+    path("", include("archive.replay.urls")),
     path("", include("naql.urls")),
 ]
 URLCONF = "tests.replay_support"

@@ -13,8 +13,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils.http import http_date
 
-from archive import memento
 from archive.models import Snapshot
+from archive.replay import memento
 from tests.helpers import ELESPANOL_SHORT_URL, ELESPANOL_URL, WATAN_URL
 from tests.replay_support import URLCONF, V1_AT, capture_at, import_exchanges
 

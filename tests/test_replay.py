@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from archive.models import Snapshot
-from archive.rewrite import Rewriter, rewrite_css, rewrite_html, rewrite_srcset
+from archive.replay.rewrite import Rewriter, rewrite_css, rewrite_html, rewrite_srcset
 from tests.helpers import (
     DELETED_URL,
     ELESPANOL_SHORT_URL,
@@ -244,7 +244,7 @@ def test_with_a_replay_host_web_is_served_only_there(client, clean_proxy):
 
 
 def test_replay_host_middleware_refuses_non_replay_paths_on_the_replay_host(rf):
-    from archive.replay import ReplayHostMiddleware
+    from archive.replay.replay import ReplayHostMiddleware
 
     mw = ReplayHostMiddleware(lambda r: "app")
     with override_settings(NAQL_REPLAY_HOST="replay.naql.test", ALLOWED_HOSTS=["*"]):

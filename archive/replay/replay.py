@@ -1,7 +1,7 @@
 """Wayback-style replay and Memento views, sandboxed; raw ``id_`` mode.
 
-Views are thin: URL parsing and index look-ups live in :mod:`archive.memento`, HTML/CSS
-rewriting in :mod:`archive.rewrite`. This module turns a stored response into a replay response:
+Views are thin: URL parsing and index look-ups live in :mod:`archive.replay.memento`, HTML/CSS
+rewriting in :mod:`archive.replay.rewrite`. This module turns a stored response into a replay response:
 
 * ``id_``: the archived body byte for byte (transfer chunking removed, Content-Encoding kept),
   with the archived status, Content-Type and Content-Encoding.
@@ -31,11 +31,11 @@ from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
-from archive import memento
 from archive.errors import ArchiveError, CaptureError
 from archive.extract.article import decode_html
 from archive.models import Snapshot
-from archive.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
+from archive.replay import memento
+from archive.replay.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
 from archive.store.snapshots import decoded_body, stored_response
 from archive.uri import iri_to_uri
 

@@ -1,12 +1,13 @@
 """URL patterns of replay, Memento and the citable snapshot pages.
 
-Include from naql/urls.py *before* the catch-all app URLs: ``path("", include("archive.urls_replay"))``.
+Include from naql/urls.py *before* the catch-all app URLs: ``path("", include("archive.replay.urls"))``.
 Order matters here too: TimeMaps, then mementos (a timestamp segment), then the TimeGate.
 """
 
 from django.urls import re_path
 
-from archive import pages, replay
+from archive import pages
+from archive.replay import replay
 
 urlpatterns = [
     re_path(r"^web/timemap/(?P<fmt>link|json)/from/(?P<from_ts>\d{1,14})/(?P<url>.+)$", replay.timemap_view,

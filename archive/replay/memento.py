@@ -32,7 +32,7 @@ from django.db import connection
 from django.utils.http import http_date, parse_http_date
 
 from archive.models import Snapshot
-from archive.rewrite import archive_path
+from archive.replay.rewrite import archive_path
 from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
 
 LINK_FORMAT = "application/link-format"
