@@ -64,7 +64,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Timeline")
     def timeline(self, obj):
-        from archive.versions_timeline import timeline_html
+        from archive.web.versions_timeline import timeline_html
 
         return timeline_html(obj)
 

@@ -2,7 +2,7 @@
 
 Views are thin: capture requests go through :func:`archive.jobs.submit` (which guards every
 URL), look-ups through the named querysets (``visible_to``), TimeMaps through
-:mod:`archive.replay.memento`, citations through :mod:`archive.citations`. Nothing here imports
+:mod:`archive.replay.memento`, citations through :mod:`archive.web.citations`. Nothing here imports
 ``provenance``.
 """
 
@@ -18,12 +18,13 @@ from rest_framework import exceptions, mixins, permissions, serializers, status,
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from archive import citations, jobs
+from archive import jobs
 from archive.errors import ArchiveError, InvalidURL
 from archive.ids import canonical_guid
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.replay import memento
 from archive.uri import surt_key, timestamp14
+from archive.web import citations
 from naql.api_base import (
     ApiError,
     BooleanFilter,

@@ -5,5 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("naql.api")),
     path("", include("archive.replay.urls")),
-    path("", include("archive.urls_web")),
+    path("", include("archive.web.urls")),
 ]

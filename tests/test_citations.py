@@ -13,7 +13,7 @@ import pytest
 import rispy
 from django.test import override_settings
 
-from archive import citations
+from archive.web import citations
 from tests.helpers import ELESPANOL_SHORT_URL, ELESPANOL_URL, WATAN_URL
 from tests.replay_support import V1_AT, capture_at
 

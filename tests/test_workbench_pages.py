@@ -108,7 +108,7 @@ def test_home_page_queries_do_not_grow_with_recent_snapshots_watches_or_jobs(cli
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from archive import views
+    from archive.web import views
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as ctx:

@@ -6,8 +6,8 @@ Order matters here too: TimeMaps, then mementos (a timestamp segment), then the 
 
 from django.urls import re_path
 
-from archive import pages
 from archive.replay import replay
+from archive.web import pages
 
 urlpatterns = [
     re_path(r"^web/timemap/(?P<fmt>link|json)/from/(?P<from_ts>\d{1,14})/(?P<url>.+)$", replay.timemap_view,

@@ -19,14 +19,14 @@ from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from archive import citations
 from archive.errors import ArchiveError
 from archive.ids import canonical_guid
 from archive.models import Snapshot
 from archive.replay import memento
 from archive.replay.replay import IFRAME_SANDBOX, is_replay_host
 from archive.store.warcstore import read_range
-from archive.versions_timeline import timeline
+from archive.web import citations
+from archive.web.versions_timeline import timeline
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def compare_snapshots(a: Snapshot, b: Snapshot):
     """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
     from archive.extract.article import extract
     from archive.store.snapshots import decoded_body, stored_response
-    from archive.versions import compare
+    from archive.web.versions import compare
 
     old, new = sorted([a, b], key=lambda s: (s.captured_at, s.pk))
     ex = [extract(decoded_body(stored_response(s)), s.content_type, s.url) for s in (old, new)]
@@ -146,7 +146,7 @@ def diff_view(request, guid: str, other: str):
         log.error("diff %s..%s failed: %s", a.guid, b.guid, exc)
         return render(request, "archive/replay_error.html",
                       {"status": 502, "message": "The stored records failed their fixity check."}, status=502)
-    from archive.versions import render_html
+    from archive.web.versions import render_html
 
     return render(request, "archive/diff.html", {
         "old": old, "new": new, "comparison": comparison, "summary": comparison.summary,

@@ -11,7 +11,7 @@
 * ``/s/<ID>/compare?a=<ID>&b=<ID>`` — the diff chooser's target: redirects to ``/s/<a>/diff/<b>``.
 
 Views stay thin: jobs are created by :func:`archive.jobs.submit`, versions come from
-:mod:`archive.versions_timeline`.
+:mod:`archive.web.versions_timeline`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def job_dict(job: CaptureJob, user) -> dict:
 
 def _watch_rows(user) -> list[dict]:
     """Active watches with the captures ``user`` may see, the latest and the last text change
-    (the change rule of :func:`archive.versions_timeline.timeline`): one query for all watches."""
+    (the change rule of :func:`archive.web.versions_timeline.timeline`): one query for all watches."""
     watches = list(Watch.objects.filter(active=True).order_by("-last_changed_at", "-last_captured_at")[:WATCHES])
     versions = defaultdict(list)
     for s in (Snapshot.objects.visible_to(user).pages().filter(surt__in={w.surt for w in watches})

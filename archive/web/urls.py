@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from archive import views
+from archive.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
