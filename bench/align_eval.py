@@ -11,7 +11,7 @@ Procedure:
 1. The downstream page (claims.json ``file``) and every upstream URL named in the gold (its
    200 response in urls.tsv) are decoded (charset from Content-Type, else the meta tag, else
    UTF-8), reduced to visible text (archive.extract.text) and cut into claim candidates with
-   ``provenance.segment.page_segments`` — generic body detection, no site-specific selectors.
+   ``provenance.text.segment.page_segments`` — generic body detection, no site-specific selectors.
 2. ``provenance.align.suggest`` runs once with all downstream segments against the segments of
    all upstream documents (``Sentence.doc`` = URL, so order is judged per document).
 3. Matching to gold: a downstream segment belongs to the gold claim whose span covers at least
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from archive.extract.text import visible_text  # noqa: E402
 from provenance.align import DEFAULT_THRESHOLD, Sentence, suggest  # noqa: E402
 from provenance.embeddings import get_embedder  # noqa: E402
-from provenance.segment import page_segments  # noqa: E402
+from provenance.text.segment import page_segments  # noqa: E402
 
 
 def charset_of(raw: bytes, ctype: str) -> str:

@@ -174,7 +174,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Segment claims on the latest snapshot")
     def segment_claims(self, request, queryset):
-        from provenance.claims import segment_snapshot
+        from provenance.text.claims import segment_snapshot
 
         n = 0
         for doc in queryset:
@@ -223,7 +223,7 @@ def _has_snapshot_admin() -> bool:
 
 def article_blocks(document: Document, snap) -> list[dict]:
     """Article paragraphs of ``snap`` cut into plain and claim pieces, for highlighting."""
-    from provenance.claims import article_paragraphs
+    from provenance.text.claims import article_paragraphs
 
     spans = []
     claims = Claim.objects.filter(document=document).select_related("document", "snapshot").prefetch_related("links")

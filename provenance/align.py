@@ -44,8 +44,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from provenance.segment import quotations
-from provenance.textnorm import base_lang, normalize
+from provenance.text.segment import quotations
+from provenance.text.textnorm import base_lang, normalize
 
 __all__ = ["METHOD", "METHOD_VERSION", "Sentence", "Suggestion", "suggest", "DEFAULT_THRESHOLD"]
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from provenance.textnorm import normalize
+from provenance.text.textnorm import normalize
 
 CONTEXT = 32
 THRESHOLD = 0.6

@@ -1,6 +1,6 @@
 """REST API of provenance: publishers, documents, relations, claims, claim links, chains, history.
 
-Thin viewsets over the provenance modules: claims are made by :func:`provenance.claims.claim_for_text`,
+Thin viewsets over the provenance modules: claims are made by :func:`provenance.text.claims.claim_for_text`,
 reviews by ``ClaimLink.set_status``, chains by :mod:`provenance.chain` and :mod:`provenance.export`,
 suggestions by :func:`provenance.suggest.run_suggestions`. Serializers and visibility rules are in
 ``provenance.api_serializers``; chain and history shapes in ``provenance.api_chain``.
@@ -40,8 +40,8 @@ from provenance.api_serializers import (
     visible_relations,
     with_snapshot_visibility,
 )
-from provenance.claims import claim_for_text
 from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
+from provenance.text.claims import claim_for_text
 
 WRITE = [permissions.IsAuthenticatedOrReadOnly]
 

@@ -40,11 +40,11 @@ from django.db import transaction
 
 from archive.models import Snapshot
 from archive.uri import iri_to_uri, surt_key
-from provenance.claims import _find_verb, article_paragraphs, quotations
 from provenance.documents import resolve_url, rules, same_site, text_language
 from provenance.models import Document, Publisher, Relation, ReviewStatus
-from provenance.segment import segment
-from provenance.textnorm import normalize
+from provenance.text.claims import _find_verb, article_paragraphs, quotations
+from provenance.text.segment import segment
+from provenance.text.textnorm import normalize
 
 log = logging.getLogger(__name__)
 

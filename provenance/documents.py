@@ -20,7 +20,7 @@ from django.db import transaction
 from archive.models import Snapshot
 from archive.uri import iri_to_uri, surt_key
 from provenance.models import Document, DocumentURL, Publisher
-from provenance.textnorm import base_lang, normalize
+from provenance.text.textnorm import base_lang, normalize
 
 RULES = Path(__file__).with_name("rules") / "attribution.json"
 _SECOND_LEVEL = frozenset("co com org net gov gob gouv ac edu nic mil".split())

@@ -32,11 +32,11 @@ from django.db.models import Q
 
 from archive.models import Snapshot
 from provenance import align
-from provenance.claims import article_paragraphs, new_claim, segment_snapshot
 from provenance.documents import text_language
 from provenance.embeddings import get_embedder
 from provenance.models import Claim, ClaimLink, Document, ReviewStatus
-from provenance.segment import is_boilerplate, segment
+from provenance.text.claims import article_paragraphs, new_claim, segment_snapshot
+from provenance.text.segment import is_boilerplate, segment
 
 __all__ = ["PairSuggestion", "SuggestionRun", "NoSnapshot", "is_origin", "suggest_for_pair", "suggest_for_document",
            "save_suggestions", "save_pair", "run_suggestions",

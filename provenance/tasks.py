@@ -18,8 +18,8 @@ def process_snapshot(snapshot_id: int) -> dict:
     """Document, claims (re-anchor + segment) and relations for a freshly captured page snapshot."""
     from archive.models import Snapshot
     from provenance.attribution import affected_by, detect_relations
-    from provenance.claims import claims_after_capture
     from provenance.documents import document_for_snapshot
+    from provenance.text.claims import claims_after_capture
 
     snap = Snapshot.objects.filter(pk=snapshot_id).first()
     if snap is None or snap.is_requisite:

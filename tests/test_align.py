@@ -34,7 +34,7 @@ def links(result):
     ("ترامب", "Trump"), ("بايدن", "Biden"), ("لابيد", "Lapid"), ("تويتر", "Twitter"),
 ])
 def test_consonant_skeletons_match_across_scripts(arabic, latin):
-    from provenance.textnorm import normalize
+    from provenance.text.textnorm import normalize
 
     ar = normalize(arabic).text
     variants = [ar] + ([ar[2:]] if ar.startswith("ال") else [])

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from provenance.chain import claim_chain, claim_origins
-from provenance.claims import claim_for_text, classify, speaker
 from provenance.models import Claim, ClaimLink, Document
+from provenance.text.claims import claim_for_text, classify, speaker
 from tests.helpers import CORPUS, ELESPANOL_URL, WATAN_URL, gold
 from tests.test_provenance_chain import capture_corpus
 

@@ -11,7 +11,7 @@ from archive.store.snapshots import apply_extraction
 from provenance.anchoring import context, locate
 from provenance.attribution import detect
 from provenance.documents import document_for_snapshot, registered_domain
-from provenance.segment import is_boilerplate
+from provenance.text.segment import is_boilerplate
 
 OLD = "Intro sentence here. The minister said the deal was historic. Another line follows. Last words."
 

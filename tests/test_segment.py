@@ -1,4 +1,4 @@
-"""provenance.segment: sentence candidates, merges of stray full stops, boilerplate, headings."""
+"""provenance.text.segment: sentence candidates, merges of stray full stops, boilerplate, headings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archive.extract.text import visible_text
-from provenance.segment import is_boilerplate, page_segments, quotations, segment
+from provenance.text.segment import is_boilerplate, page_segments, quotations, segment
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 GOLD = json.loads((CORPUS / "gold" / "claims.json").read_text(encoding="utf-8"))
@@ -210,7 +210,8 @@ def test_quotations_give_the_inner_text_at_its_offsets_in_every_quote_style(text
 
 
 def test_claims_align_and_attribution_find_quotes_with_one_function():
-    from provenance import align, attribution, claims
+    from provenance import align, attribution
+    from provenance.text import claims
 
     assert claims.quotations is quotations and attribution.quotations is quotations
     assert align.quotations is quotations

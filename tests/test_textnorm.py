@@ -1,10 +1,10 @@
-"""provenance.textnorm: matching normalisation and its offset map back to the original."""
+"""provenance.text.textnorm: matching normalisation and its offset map back to the original."""
 
 from __future__ import annotations
 
 import pytest
 
-from provenance.textnorm import base_lang, normalize
+from provenance.text.textnorm import base_lang, normalize
 
 SAMPLES = [
     "أَعْلَنَ وزيرُ الدفاعِ إسرائيلَ، آخر ٱلأخبار على الطاولة: مكتبة",

@@ -23,7 +23,7 @@ from django.utils.safestring import mark_safe
 
 from provenance.chain import claim_chain
 from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
-from provenance.textnorm import base_lang
+from provenance.text.textnorm import base_lang
 
 register = template.Library()
 

@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from provenance.claims import claim_for_text
 from provenance.documents import document_for_url
 from provenance.models import ClaimLink, ReviewStatus
+from provenance.text.claims import claim_for_text
 
 
 def _snapshot_with(document, exact: str):

@@ -2,7 +2,7 @@
 
 The article body is the snapshot's article paragraphs (``extracted["article_paragraphs"]``)
 plus a standfirst (prose paragraphs between the headline and the body), minus embedded posts
-(paragraphs whose text belongs to an embed). Sentences come from :mod:`provenance.segment`,
+(paragraphs whose text belongs to an embed). Sentences come from :mod:`provenance.text.segment`,
 which drops headings and boilerplate (read-also lines, source lines, follow-us, comment forms).
 """
 
@@ -17,8 +17,8 @@ from archive.models import Snapshot
 from provenance.anchoring import context, reanchor_document
 from provenance.documents import document_for_snapshot, rules
 from provenance.models import Claim, Document
-from provenance.segment import TERMINALS, is_boilerplate, quotations, segment
-from provenance.textnorm import base_lang, normalize
+from provenance.text.segment import TERMINALS, is_boilerplate, quotations, segment
+from provenance.text.textnorm import base_lang, normalize
 
 _WORDS = re.compile(r"\w+")
 

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from provenance.textnorm import base_lang, normalize
+from provenance.text.textnorm import base_lang, normalize
 
 __all__ = ["Segment", "segment", "is_boilerplate", "is_heading", "page_segments", "paragraph_role", "quotations"]
 
-RULES_DIR = Path(__file__).with_name("rules")
+RULES_DIR = Path(__file__).parent.parent / "rules"
 TERMINALS = ".!?؟…۔"
 CLOSERS = "”’»›\"')]}\u201d"
 QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“”", "‹": "›", "”": "“”", "「": "」", "『": "』", "‘": "’"}

@@ -1,0 +1,2 @@
+"""Text: normalisation with offset maps, sentence segmentation and claims (kinds, speakers).
+"""
