@@ -167,7 +167,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Detect relations (attribution rules)")
     def detect_relations(self, request, queryset):
-        from provenance.attribution import detect_relations
+        from provenance.detect.attribution import detect_relations
 
         n = sum(len(detect_relations(doc, user=request.user)) for doc in queryset)
         self.message_user(request, f"{n} relation(s) proposed or confirmed.")

@@ -17,7 +17,7 @@ REDETECT_LIMIT = 200
 def process_snapshot(snapshot_id: int) -> dict:
     """Document, claims (re-anchor + segment) and relations for a freshly captured page snapshot."""
     from archive.models import Snapshot
-    from provenance.attribution import affected_by, detect_relations
+    from provenance.detect.attribution import affected_by, detect_relations
     from provenance.documents import document_for_snapshot
     from provenance.text.claims import claims_after_capture
 
@@ -47,7 +47,7 @@ def after_capture(snapshot_id: int) -> dict:
 
 @shared_task(ignore_result=True)
 def detect_document_relations(document_id: int) -> int:
-    from provenance.attribution import detect_relations
+    from provenance.detect.attribution import detect_relations
     from provenance.models import Document
 
     doc = Document.objects.filter(pk=document_id).first()

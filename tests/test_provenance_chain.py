@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from archive.capture.capture import capture
-from provenance.attribution import affected_by, detect_relations
+from provenance.detect.attribution import affected_by, detect_relations
 from provenance.models import Document, Relation
 from provenance.tasks import process_snapshot
 from tests.helpers import (

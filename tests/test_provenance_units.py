@@ -9,7 +9,7 @@ import pytest
 from archive.models import Snapshot, WarcFile
 from archive.store.snapshots import apply_extraction
 from provenance.anchoring import context, locate
-from provenance.attribution import detect
+from provenance.detect.attribution import detect
 from provenance.documents import document_for_snapshot, registered_domain
 from provenance.text.segment import is_boilerplate
 
@@ -126,5 +126,5 @@ def test_new_phrasing_is_a_data_change_not_a_code_change(monkeypatch):
     data["source_lines"] = [*data["source_lines"], {"id": "en-adapted", "lang": "en", "pattern": "^adapted from\\b",
                                                     "relation": "derived_from", "unlinked": "attributes_to"}]
     monkeypatch.setattr(documents, "rules", lambda: data)
-    monkeypatch.setattr("provenance.attribution.rules", lambda: data)
+    monkeypatch.setattr("provenance.detect.attribution.rules", lambda: data)
     assert _edges("http://copy.example/c") == {("derived_from", "http://source.example/orig")}

@@ -210,7 +210,8 @@ def test_quotations_give_the_inner_text_at_its_offsets_in_every_quote_style(text
 
 
 def test_claims_align_and_attribution_find_quotes_with_one_function():
-    from provenance import align, attribution
+    from provenance import align
+    from provenance.detect import attribution
     from provenance.text import claims
 
     assert claims.quotations is quotations and attribution.quotations is quotations

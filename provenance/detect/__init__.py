@@ -1,0 +1,2 @@
+"""Detect: relations between documents (candidates, cue and content evidence, decision).
+"""
