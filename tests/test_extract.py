@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from archive.extract.article import Extracted, decode_html, detect_language, extract, parse_datetime
 from archive.extract import article as extract_mod
+from archive.extract.article import Extracted, decode_html, detect_language, extract, parse_datetime
 from archive.extract.text import visible_text
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"

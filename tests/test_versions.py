@@ -1,4 +1,4 @@
-"""archive.web.versions: change detection and diffs between versions of one URL (gold stealth edit)."""
+"""archive.extract.versions: change detection and diffs between versions of one URL (gold stealth edit)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archive.extract.article import Extracted, extract
-from archive.web.versions import (
+from archive.extract.versions import (
     comparable_units,
     compare,
     paragraph_key,

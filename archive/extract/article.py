@@ -2,7 +2,7 @@
 
 Pure functions over bytes: nothing here touches the database, the network or Django. Another
 module stores the result (``Extracted.as_dict()``) on the Snapshot row; ``Extracted.from_dict``
-rebuilds it for :mod:`archive.web.versions`.
+rebuilds it for :mod:`archive.extract.versions`.
 
 This is the public module; the work is split by job:
 

@@ -19,7 +19,7 @@ def apply_extraction(snap: Snapshot, body: bytes, content_type: str | None) -> N
     if (snap.mime and snap.mime not in TEXT_TYPES) or not body:
         return
     from archive.extract.article import extract
-    from archive.web.versions import text_fingerprint
+    from archive.extract.versions import text_fingerprint
 
     try:
         ex = extract(body, content_type, snap.url)

@@ -121,8 +121,8 @@ def warc_download(request, guid: str):
 def compare_snapshots(a: Snapshot, b: Snapshot):
     """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
     from archive.extract.article import extract
+    from archive.extract.versions import compare
     from archive.store.snapshots import decoded_body, stored_response
-    from archive.web.versions import compare
 
     old, new = sorted([a, b], key=lambda s: (s.captured_at, s.pk))
     ex = [extract(decoded_body(stored_response(s)), s.content_type, s.url) for s in (old, new)]
@@ -146,7 +146,7 @@ def diff_view(request, guid: str, other: str):
         log.error("diff %s..%s failed: %s", a.guid, b.guid, exc)
         return render(request, "archive/replay_error.html",
                       {"status": 502, "message": "The stored records failed their fixity check."}, status=502)
-    from archive.web.versions import render_html
+    from archive.extract.versions import render_html
 
     return render(request, "archive/diff.html", {
         "old": old, "new": new, "comparison": comparison, "summary": comparison.summary,
