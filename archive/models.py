@@ -263,7 +263,7 @@ class CaptureJob(models.Model):
     def fail(self, error: dict, *, permanent: bool) -> None:
         """Fail this attempt: retry later with back-off when transient and attempts remain."""
         if not permanent and self.attempts < self.max_attempts:
-            delay = timedelta(seconds=30 * 2 ** max(0, self.attempts - 1))
+            delay = timedelta(seconds=settings.NAQL_JOB_RETRY_BACKOFF * 2 ** max(0, self.attempts - 1))
             CaptureJob.objects.filter(pk=self.pk).update(
                 state=self.State.PENDING, error=error, not_before=timezone.now() + delay, heartbeat_at=None
             )

@@ -133,6 +133,10 @@ NAQL_CAPTURE_MAX_REQUISITES = env.int("NAQL_CAPTURE_MAX_REQUISITES", default=60)
 NAQL_CAPTURE_MAX_REQUISITE_BYTES = env.int("NAQL_CAPTURE_MAX_REQUISITE_BYTES", default=30 * 1024 * 1024)
 NAQL_CAPTURE_MAX_ATTEMPTS = env.int("NAQL_CAPTURE_MAX_ATTEMPTS", default=3)
 NAQL_JOB_STALE_AFTER = timedelta(seconds=env.int("NAQL_JOB_STALE_AFTER", default=15 * 60))
+# Seconds between sweeps (stale running jobs back to pending; due pending jobs re-enqueued, which
+# also re-sends jobs whose broker message was lost), and the base of a failed attempt's back-off.
+NAQL_SWEEP_INTERVAL = env.int("NAQL_SWEEP_INTERVAL", default=300)
+NAQL_JOB_RETRY_BACKOFF = env.int("NAQL_JOB_RETRY_BACKOFF", default=30)
 
 # --- replay -----------------------------------------------------------------------------
 # Origin that serves archived content (a separate origin keeps archived scripts away from
@@ -164,7 +168,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-jobs": {"task": "archive.tasks.sweep_stale_jobs", "schedule": 300.0},
+    "sweep-stale-jobs": {"task": "archive.tasks.sweep_stale_jobs", "schedule": float(NAQL_SWEEP_INTERVAL)},
     "run-due-watches": {"task": "archive.tasks.run_due_watches", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
