@@ -89,6 +89,20 @@ class StorageError(ArchiveError):
     permanent = False
 
 
+class StorageFull(StorageError):
+    """The disk (or quota) under the temp or WARC directory is full: nothing was published; retry
+    once space is freed."""
+
+    code = "storage_full"
+
+
+class StorageUnavailable(StorageError):
+    """The WARC store (e.g. S3) could not be reached or refused the write: nothing was published
+    (an object store's PUT is all or nothing); retry with back-off."""
+
+    code = "storage_unavailable"
+
+
 class ImmutableFileExists(StorageError):
     code = "file_exists"
     permanent = True

@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 from django.conf import settings
 from django.db import transaction
 
-from archive import software_versions
+from archive import clock, software_versions
 from archive.capture.fetch import Exchange, FetchLimits, fetch
 from archive.capture.guard import check_url
 from archive.capture.requisites import css_requisites, html_requisites
@@ -34,6 +34,7 @@ from archive.store.warcstore import (
     REVISIT_PROFILE,
     WarcBuilder,
     http_payload_offset,
+    storage_os_error,
     warc_digest,
 )
 from archive.uri import iri_to_uri, surt_key
@@ -195,11 +196,15 @@ def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
 def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True, user=None) -> CaptureResult:
     """Capture ``url`` now. Raises a CaptureError subclass, having written nothing, on failure."""
     t0 = time.monotonic()
+    skew = clock.offset()  # capture times come from the database's clock, not this host's
     hops = follow_redirects(url)
     page = hops[-1]
     extra, req_errors = [], []
     if requisites and page.status == 200 and _mime(page) in HTML_TYPES:
         extra, req_errors = fetch_requisites(page)
+    if skew:
+        for ex in (*hops, *extra):
+            ex.started_at, ex.finished_at = ex.started_at + skew, ex.finished_at + skew
     fetched_s = time.monotonic() - t0
     if job:
         job.heartbeat("fetched", exchanges=len(hops) + len(extra), seconds=round(fetched_s, 3))
@@ -225,6 +230,9 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
             headers={"WARC-Concurrent-To": written[0]["response"].record_id},
         )
         published = builder.publish()
+    except OSError as exc:  # writing the temp WARC: a full disk is a clear, retryable error
+        builder.abort()
+        raise storage_os_error(exc, builder.path.name) from exc
     except BaseException:
         builder.abort()
         raise

@@ -15,6 +15,7 @@ possible), makes it read-only, and refuses deletion. A crash before publishing l
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import hashlib
 import io
@@ -34,7 +35,14 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from archive.errors import FixityError, ImmutableFileExists, StorageError
+from archive.errors import (
+    ArchiveError,
+    FixityError,
+    ImmutableFileExists,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+)
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
@@ -154,6 +162,15 @@ class PublishedWarc:
     records: list[RecordInfo] = field(default_factory=list)
 
 
+def storage_os_error(exc: OSError, name: str) -> StorageError:
+    """The archive error for an OSError of the WARC store: :class:`StorageFull` for a full disk or
+    quota (ENOSPC, EDQUOT), :class:`StorageUnavailable` otherwise. Both are transient."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(f"no space left to write {name}", details={"name": name, "errno": exc.errno})
+    return StorageUnavailable(f"could not write {name}: {exc.strerror or exc}",
+                              details={"name": name, "errno": exc.errno})
+
+
 class WarcBuilder:
     """Assemble one WARC file, each record its own gzip member, in a temporary file."""
 
@@ -219,6 +236,8 @@ class WarcBuilder:
     def abort(self) -> None:
         try:
             self._fh.close()
+        except OSError:  # a full disk fails the buffered write on close too; the file goes below
+            pass
         finally:
             self.path.unlink(missing_ok=True)
 
@@ -232,13 +251,21 @@ class WarcBuilder:
             when = self.first_date or datetime.now(UTC)
             name = f"{when:%Y/%m/%d}/{sha[:2]}/{prefix}-{when:%Y%m%d%H%M%S}-{sha[:16]}.warc.gz"
             storage = warc_storage()
-            if storage.exists(name):
-                raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
-            if isinstance(storage, ImmutableFileSystemStorage):
-                storage.publish_path(self.path, name)
-            else:
-                with open(self.path, "rb") as fh:
-                    storage.save(name, File(fh))
+            try:
+                if storage.exists(name):
+                    raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
+                if isinstance(storage, ImmutableFileSystemStorage):
+                    storage.publish_path(self.path, name)
+                else:
+                    with open(self.path, "rb") as fh:
+                        storage.save(name, File(fh))
+            except ArchiveError:
+                raise
+            except OSError as exc:
+                raise storage_os_error(exc, name) from exc
+            except Exception as exc:  # noqa: BLE001 - any client error of a remote store: retryable
+                raise StorageUnavailable(f"could not publish {name}: {type(exc).__name__}: {exc}",
+                                         details={"name": name, "type": type(exc).__name__}) from exc
             return PublishedWarc(name, self.size, sha, list(self.records))
         finally:
             self.path.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ PREFIX = "nq-"
 BRIDGE = "nqbr0"
 SUBNET = "10.231.7"
 GATEWAY = f"{SUBNET}.1"
+S3_ADDR = f"{SUBNET}.3"  # the object store has an address of its own, so a host can lose just it
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None) if Path(
     "/usr/lib/postgresql").exists() else None
 
@@ -72,6 +73,22 @@ def sweep_leftovers() -> None:
             _ip("netns", "del", name, check=False)
     for link in ("nqbr0", *(f"nqv{i}" for i in range(16))):
         _ip("link", "del", link, check=False)
+    # services a killed run started in the root namespace: their command lines name the test
+    # subnet or the harness's temp dir
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"{SUBNET}." in cmdline or "naql-cluster-" in cmdline:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for old in Path(tempfile.gettempdir()).glob("naql-cluster-*"):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _kill_netns_pids(ns: str) -> None:
@@ -141,6 +158,7 @@ class Cluster:
         try:
             _ip("link", "add", BRIDGE, "type", "bridge")
             _ip("addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
+            _ip("addr", "add", f"{S3_ADDR}/24", "dev", BRIDGE)
             _ip("link", "set", BRIDGE, "up")
             self.start_postgres(init=True)
             self.start_redis()
@@ -191,7 +209,7 @@ class Cluster:
             "DATABASE_URL": f"postgres://postgres@{GATEWAY}:{self.ports['pg']}/naql",
             "DATABASE_CONN_MAX_AGE": "0",
             "CELERY_BROKER_URL": f"redis://{GATEWAY}:{self.ports['redis']}/0",
-            "NAQL_STORAGE": "s3", "NAQL_S3_BUCKET": "naql", "NAQL_S3_ENDPOINT_URL": f"http://{GATEWAY}:{self.ports['s3']}",
+            "NAQL_STORAGE": "s3", "NAQL_S3_BUCKET": "naql", "NAQL_S3_ENDPOINT_URL": f"http://{S3_ADDR}:{self.ports['s3']}",
             "NAQL_S3_ACCESS_KEY": "test", "NAQL_S3_SECRET_KEY": "test", "NAQL_S3_PREFIX": "warcs",
             "AWS_DEFAULT_REGION": "us-east-1",
             "NAQL_CAPTURE_PROXY": f"http://{GATEWAY}:{self.ports['origin']}", "NAQL_CAPTURE_PROXY_LOCAL_DNS": "false",
@@ -199,6 +217,8 @@ class Cluster:
             "NAQL_JOB_STALE_AFTER": str(self.stale_after), "NAQL_SWEEP_INTERVAL": str(self.sweep_interval),
             "NAQL_JOB_RETRY_BACKOFF": str(self.retry_backoff),
             "DJANGO_ALLOWED_HOSTS": "*", "DJANGO_SECRET_KEY": "cluster-test-only",
+            # one service token drives the load test: lift the per-user limits as for an internal client
+            "NAQL_API_RATE_USER": "1000000/min", "NAQL_API_RATE_CAPTURE": "1000000/hour",
         })
         env.update(extra)
         return env
@@ -216,8 +236,9 @@ class Cluster:
         return proc
 
     def manage(self, *args: str, host: Host | None = None, timeout: float = 120, env_extra=None,
-               check: bool = True) -> subprocess.CompletedProcess:
-        cmd = (["ip", "netns", "exec", host.netns] if host else []) + [sys.executable, "manage.py", *args]
+               check: bool = True, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+        cmd = (["ip", "netns", "exec", host.netns] if host else []) + (prefix or []) + [
+            sys.executable, "manage.py", *args]
         res = subprocess.run(cmd, cwd=ROOT, env=self.env(host, **(env_extra or {})), capture_output=True,
                              text=True, timeout=timeout)
         if check and res.returncode != 0:
@@ -249,6 +270,11 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 pass
         host.procs.clear()
+
+    def cut_s3(self, host: Host, cut: bool = True) -> None:
+        """Make the object store unreachable from ``host`` (a 'prohibit' route: connections fail at
+        once with EACCES, as when a store's endpoint is down) or reachable again."""
+        _ip("netns", "exec", host.netns, "ip", "route", "add" if cut else "del", "prohibit", f"{S3_ADDR}/32")
 
     # -- services on the bridge -----------------------------------------------------------------
     def _service(self, name: str, cmd: list[str], *, user: str | None = None) -> subprocess.Popen:
@@ -313,8 +339,8 @@ class Cluster:
     def start_s3(self) -> None:
         self.ports.setdefault("s3", _free_port())
         moto = Path(sys.executable).with_name("moto_server")
-        self._service("s3", [str(moto), "-H", GATEWAY, "-p", str(self.ports["s3"])])
-        url = f"http://{GATEWAY}:{self.ports['s3']}"
+        self._service("s3", [str(moto), "-H", S3_ADDR, "-p", str(self.ports["s3"])])
+        url = f"http://{S3_ADDR}:{self.ports['s3']}"
 
         def bucket() -> bool:
             import boto3

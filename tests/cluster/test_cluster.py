@@ -7,6 +7,9 @@ properties evidence needs: each URL has exactly one snapshot, and ``verify`` pas
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -164,3 +167,154 @@ def test_watch_firing_on_two_beat_instances_at_once_captures_once(cluster, hosts
     queued = sum(int(line.split()[1]) for out in outs for line in out.splitlines() if line.startswith("queued"))
     assert queued == 1, outs
     assert cluster.sql("SELECT count(*) FROM archive_capturejob WHERE url = %s", url) == [(1,)]
+
+
+def test_object_store_unreachable_for_30_seconds_captures_retry_and_nothing_is_half_published(cluster, hosts):
+    w1 = hosts("w1")
+    cluster.cut_s3(w1)
+    try:
+        urls = _urls("s3down", 10)
+        cluster.submit(urls)
+        # the first attempts fail with a retryable storage error and go back to pending
+        wait_for(lambda: cluster.sql(
+            "SELECT count(*) FROM archive_capturejob WHERE url LIKE %s AND error->>'code' = 'storage_unavailable'",
+            "http://s3down.example.org/%")[0][0] >= 1, 120, "a capture to meet the unreachable store")
+        time.sleep(30)
+        assert cluster.sql("SELECT count(*) FROM archive_warcfile WHERE name LIKE %s", "%s3down%") == [(0,)]
+        assert _snapshots_per_url(cluster, "s3down") == {}
+        assert _states(cluster, "s3down").get("failed", 0) == 0  # transient: not given up
+    finally:
+        cluster.cut_s3(w1, cut=False)
+    states = _wait_all_done(cluster, "s3down", 10, 240)
+    assert states == {"succeeded": 10}
+    assert _snapshots_per_url(cluster, "s3down") == {u: 1 for u in urls}
+    _verify(cluster)
+
+
+@pytest.mark.skipif(not shutil.which("faketime"), reason="needs faketime (apt-get install faketime)")
+def test_hosts_with_clocks_five_minutes_apart_stamp_captures_from_one_clock(cluster, hosts):
+    w1, w2 = hosts("w1", start=False), hosts("w2", start=False)
+    url = _urls("clock", 1)[0]
+    fast = ["faketime", "-f", "+5m"]  # w2's clock runs five minutes ahead
+    for host, prefix in ((w2, fast), (w1, None), (w2, fast)):
+        cluster.manage("capture", "--no-requisites", url, host=host, prefix=prefix, timeout=120)
+    rows = cluster.sql("SELECT captured_at, now() FROM archive_snapshot WHERE url = %s ORDER BY id", url)
+    times = [r[0] for r in rows]
+    assert len(times) == 3
+    assert times[0] <= times[1] <= times[2], times  # in the order they were made, whatever each host's clock
+    assert all(abs((r[1] - r[0]).total_seconds()) < 120 for r in rows), rows  # none is 5 minutes ahead
+
+
+def test_data_disk_full_on_the_embedded_default_is_a_clear_retryable_error(tmp_path):
+    """Not multi-host, but root-only (it mounts a small tmpfs as the data dir)."""
+    from tests.corpus_server import CorpusServer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(data)], check=True)
+    proxy = CorpusServer("proxy").start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NAQL_", "DATABASE_", "CELERY_"))}
+        env.update(NAQL_DATA_DIR=str(data), NAQL_CAPTURE_PROXY=proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false",
+                   NAQL_EMBEDDINGS="off", PYTHONPATH=str(harness.ROOT))
+        run = lambda *a: subprocess.run([sys.executable, "manage.py", *a], cwd=harness.ROOT, env=env,  # noqa: E731
+                                        capture_output=True, text=True, timeout=300)
+        assert run("migrate", "-v0").returncode == 0
+        free = shutil.disk_usage(data).free
+        with open(data / "filler", "wb") as fh:  # leave about 300 KB: the database can still note the failure
+            fh.write(b"\0" * max(0, free - 300 * 1024))
+        res = run("capture", "--json", "--no-requisites", "http://lab.naql.test/big?mb=2")
+        assert res.returncode != 0
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        assert out["error"]["code"] == "storage_full" and out["error"]["permanent"] is False, out
+        assert not list(data.rglob("*.warc.gz"))  # nothing was published
+        assert not list(data.rglob("*.part"))  # the temp file went with the failure
+        (data / "filler").unlink()
+        assert run("verify").returncode == 0
+        again = run("capture", "--json", "--no-requisites", "http://lab.naql.test/big?mb=2")
+        assert again.returncode == 0, again.stdout + again.stderr  # with space back, the same capture works
+    finally:
+        proxy.stop()
+        subprocess.run(["umount", "-l", str(data)], check=False)
+
+
+def test_fifty_api_clients_for_sixty_seconds_get_no_server_error(cluster, hosts):
+    """Reads of snapshots, TimeMaps, chains and replay; writes of claim-link reviews and capture
+    requests, from 50 concurrent clients for 60 s against the web host (gunicorn when installed)."""
+    import http.client
+    import random
+    import threading
+    from urllib.parse import quote
+
+    hosts("w1")
+    urls = _urls("load", 6)
+    cluster.submit(urls)
+    _wait_all_done(cluster, "load", 6, 180)
+    wait_for(lambda: cluster.sql("SELECT count(*) FROM provenance_claim c JOIN provenance_document d ON "
+                                 "d.id = c.document_id WHERE d.url LIKE %s", "http://load.example.org/%")[0][0] >= 4,
+             180, "claims of the captured pages")
+    guids = [r[0] for r in cluster.sql("SELECT guid FROM archive_snapshot WHERE url LIKE %s",
+                                       "http://load.example.org/%")]
+    docs = [r[0] for r in cluster.sql("SELECT id FROM provenance_document WHERE url LIKE %s",
+                                      "http://load.example.org/%")]
+    claims = cluster.sql("SELECT c.id, c.document_id FROM provenance_claim c JOIN provenance_document d ON "
+                         "d.id = c.document_id WHERE d.url LIKE %s ORDER BY c.id", "http://load.example.org/%")
+    a, b = claims[0], next(c for c in claims if c[1] != claims[0][1])
+    status, link = cluster.api("POST", "/api/claim-links/", {"claim": a[0], "upstream_claim": b[0],
+                                                             "relation": "paraphrase"})
+    assert status == 201, link
+    host = cluster.web.address
+    auth = {"Authorization": f"Token {cluster.token}", "Content-Type": "application/json"}
+    reads = ([f"/api/snapshots/{g}/" for g in guids] + ["/api/snapshots/?page_size=20", "/api/documents/?page_size=20"]
+             + [f"/api/documents/{d}/chain/" for d in docs]
+             + [f"/web/timemap/json/{u}" for u in urls] + [f"/web/{u}" for u in urls]
+             + [f"/web/20990101000000id_/{u}" for u in urls] + [f"/api/timemap/?url={quote(urls[0])}"])
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + 60
+    counter = iter(range(10**9))
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection(host, 8000, timeout=60)
+        while time.monotonic() < stop_at:
+            roll = rng.random()
+            if roll < 0.05:
+                method, path, body = "POST", f"/api/claim-links/{link['id']}/{rng.choice(['accept', 'reject'])}/", "{}"
+            elif roll < 0.08:
+                n = next(counter)
+                method, path, body = "POST", "/api/capture-jobs/", json.dumps(
+                    {"urls": [f"http://loadw.example.org/req/{n}"], "requisites": False})
+            else:
+                method, path, body = "GET", rng.choice(reads), None
+            t0 = time.monotonic()
+            try:
+                conn.request(method, path, body=body, headers=auth)
+                resp = conn.getresponse()
+                resp.read()
+                code = resp.status
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = http.client.HTTPConnection(host, 8000, timeout=60)
+                with lock:
+                    errors.append(f"{method} {path}: {exc!r}")
+                continue
+            with lock:
+                latencies.append(time.monotonic() - t0)
+                statuses[code] = statuses.get(code, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
+    print(f"\nload: {len(latencies)} responses in 60 s from 50 clients, statuses {statuses}, "
+          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, transport errors {len(errors)}")
+    assert latencies and not errors, errors[:5]
+    assert not any(code >= 500 for code in statuses), statuses
+    assert set(statuses) <= {200, 201, 302}, statuses
