@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import os
+import random
 import re
 import select
 import shutil
@@ -51,6 +52,7 @@ LAB_PATHS = {
     "/gzip-bomb": "200, Content-Encoding: gzip, 16 MiB of zeros compressed to a few KiB",
     "/slow-drip?n=N&interval=S": "Content-Length N, then one byte every S s (default 40 × 0.5 s; stops by itself)",
     "/big?mb=N&length=0|1": "N MiB streamed in 64 KiB blocks, Content-Length sent if length=1 (default 1)",
+    "/noise?kb=N": "N KiB of incompressible bytes (seeded PRNG, the same for the same N), Content-Length sent",
     "/loop-a, /loop-b": "302 to each other (relative Location)",
     "/hop/N": "302 to /hop/N-1 ... /hop/0 answers 200",
     "/redirect-internal": "302 to http://169.254.169.254/latest/meta-data/ (cloud metadata)",
@@ -392,6 +394,12 @@ class _Handler(BaseHTTPRequestHandler):
             for _ in range(total // len(block)):
                 if not self._write(block):
                     return
+        elif path == "/noise":
+            kb = min(int(q.get("kb", 64)), 64 * 1024)
+            body = random.Random(kb).randbytes(kb * 1024)
+            self.close_connection = True
+            self._write((f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
         elif path in ("/loop-a", "/loop-b"):
             other = "/loop-b" if path == "/loop-a" else "/loop-a"
             self._respond(302, "Found", [*text, ("Location", other)], b"")

@@ -144,6 +144,7 @@ class Cluster:
         self.stale_after = stale_after
         self.sweep_interval = sweep_interval
         self.retry_backoff = retry_backoff
+        sweep_leftovers()  # before this cluster makes its own temp dir
         self.tmp = Path(tempfile.mkdtemp(prefix="naql-cluster-"))
         os.chmod(self.tmp, 0o755)  # PostgreSQL runs as its own user and must reach its data dir
         self.hosts: dict[str, Host] = {}
@@ -154,7 +155,6 @@ class Cluster:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> Cluster:
-        sweep_leftovers()
         try:
             _ip("link", "add", BRIDGE, "type", "bridge")
             _ip("addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)

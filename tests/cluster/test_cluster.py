@@ -221,9 +221,9 @@ def test_data_disk_full_on_the_embedded_default_is_a_clear_retryable_error(tmp_p
                                         capture_output=True, text=True, timeout=300)
         assert run("migrate", "-v0").returncode == 0
         free = shutil.disk_usage(data).free
-        with open(data / "filler", "wb") as fh:  # leave about 300 KB: the database can still note the failure
-            fh.write(b"\0" * max(0, free - 300 * 1024))
-        res = run("capture", "--json", "--no-requisites", "http://lab.naql.test/big?mb=2")
+        with open(data / "filler", "wb") as fh:  # leave about 600 KB: the database can still note the failure
+            fh.write(b"\0" * max(0, free - 600 * 1024))
+        res = run("capture", "--json", "--no-requisites", "http://lab.naql.test/noise?kb=2048")
         assert res.returncode != 0
         out = json.loads(res.stdout.strip().splitlines()[-1])
         assert out["error"]["code"] == "storage_full" and out["error"]["permanent"] is False, out
@@ -231,7 +231,7 @@ def test_data_disk_full_on_the_embedded_default_is_a_clear_retryable_error(tmp_p
         assert not list(data.rglob("*.part"))  # the temp file went with the failure
         (data / "filler").unlink()
         assert run("verify").returncode == 0
-        again = run("capture", "--json", "--no-requisites", "http://lab.naql.test/big?mb=2")
+        again = run("capture", "--json", "--no-requisites", "http://lab.naql.test/noise?kb=2048")
         assert again.returncode == 0, again.stdout + again.stderr  # with space back, the same capture works
     finally:
         proxy.stop()
