@@ -66,6 +66,14 @@ def run_job(job_id: int) -> CaptureJob:
     if not job.claim():
         return job
     log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
+    # An earlier attempt may have indexed its capture (snapshots are linked to the job in the same
+    # transaction as their WARC) and died before recording success: a database restart cutting
+    # the connection, a killed worker. Its snapshot is the result; capturing again would duplicate it.
+    done = job.snapshots.filter(is_requisite=False).order_by("pk").first()
+    if done is not None:
+        log.info("capture job %s: already indexed as %s by an earlier attempt", job.guid, done.guid)
+        job.succeed(done)
+        return job
     try:
         result = capture(job.url, job=job, requisites=job.requisites, user=job.created_by)
     except ArchiveError as exc:

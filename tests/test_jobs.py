@@ -164,3 +164,21 @@ def test_admin_changelist_queries_do_not_grow_with_rows(model, admin_client, adm
     few = count()
     _admin_rows(20, admin_user, start=2)
     assert count() == few
+
+
+def test_attempt_that_indexed_its_capture_but_died_before_succeeding_is_not_captured_again(via_proxy):
+    # e.g. the database connection cut between the index transaction and job.succeed()
+    job = jobs.submit(WATAN_URL, enqueue=False)
+    from archive.capture.capture import capture
+
+    job.claim()
+    result = capture(job.url, job=job, requisites=False)  # indexed, linked to the job ...
+    job.refresh_from_db()
+    assert job.state == CaptureJob.State.RUNNING  # ... and the worker died here
+    CaptureJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(days=1))
+    assert CaptureJob.sweep_stale() == 1
+    requests_before = len(via_proxy.requests)
+    job = jobs.run_job(job.pk)
+    assert job.state == CaptureJob.State.SUCCEEDED and job.snapshot == result.snapshot
+    assert Snapshot.objects.filter(url=WATAN_URL).count() == 1 and WarcFile.objects.count() == 1
+    assert len(via_proxy.requests) == requests_before  # nothing fetched again
