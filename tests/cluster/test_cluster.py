@@ -183,7 +183,8 @@ def test_object_store_unreachable_for_30_seconds_captures_retry_and_nothing_is_h
         time.sleep(30)
         assert cluster.sql("SELECT count(*) FROM archive_warcfile WHERE name LIKE %s", "%s3down%") == [(0,)]
         assert _snapshots_per_url(cluster, "s3down") == {}
-        assert _states(cluster, "s3down").get("failed", 0) == 0  # transient: not given up
+        assert _states(cluster, "s3down").get("failed", 0) == 0, cluster.sql(  # transient: not given up
+            "SELECT attempts, error FROM archive_capturejob WHERE url LIKE %s", "http://s3down.example.org/%")[:3]
     finally:
         cluster.cut_s3(w1, cut=False)
     states = _wait_all_done(cluster, "s3down", 10, 240)
