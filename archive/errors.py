@@ -116,3 +116,17 @@ class WarcImportError(ArchiveError):
 
 class FixityError(ArchiveError):
     code = "fixity_error"
+
+
+class BrowserUnavailable(CaptureError):
+    """This worker has no usable Chromium (or no Playwright): the job waits for one that has."""
+
+    code = "browser_unavailable"
+    permanent = False
+
+
+class BrowserFailure(CaptureError):
+    """The capture browser crashed, could not start, or the page could not be loaded at all."""
+
+    code = "browser_failure"
+    permanent = False

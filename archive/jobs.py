@@ -7,6 +7,7 @@ records the same state transitions, attempts, timings and structured errors.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from celery import current_app
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from archive.capture.guard import check_url
 from archive.errors import ArchiveError
-from archive.models import CaptureJob, Watch
+from archive.models import CaptureJob, CaptureMode, Watch
 from archive.uri import iri_to_uri
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,31 @@ def validate_url(url: str) -> str:
     return check_url(iri_to_uri(url.strip()), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
 
 
+def default_mode(url: str) -> str:
+    """The capture mode for ``url`` when the request names none: ``browser`` for hosts listed in
+    ``NAQL_CAPTURE_BROWSER_DOMAINS`` (and their subdomains), else ``NAQL_CAPTURE_DEFAULT_MODE``."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    for domain in settings.NAQL_CAPTURE_BROWSER_DOMAINS:
+        d = domain.strip().lower().strip(".")
+        if d and (host == d or host.endswith("." + d)):
+            return CaptureMode.BROWSER
+    return settings.NAQL_CAPTURE_DEFAULT_MODE
+
+
+def needs_browser(mode: str) -> bool:
+    return mode in (CaptureMode.BROWSER, CaptureMode.AUTO)
+
+
 def submit(url: str, *, user=None, requisites: bool = True, idempotency_key: str = "", watch: Watch | None = None,
-           enqueue: bool = True) -> CaptureJob:
-    """Create a pending job (after guarding the URL) and queue it once the transaction commits."""
+           enqueue: bool = True, mode: str | None = None) -> CaptureJob:
+    """Create a pending job (after guarding the URL) and queue it once the transaction commits.
+
+    ``mode``: ``raw``, ``browser`` or ``auto``; None takes :func:`default_mode`. A ValueError
+    names an unknown mode."""
     clean = validate_url(url)
+    mode = mode or default_mode(clean)
+    if mode not in CaptureMode.values:
+        raise ValueError(f"unknown capture mode {mode!r} (expected one of {', '.join(CaptureMode.values)})")
     owner = user if getattr(user, "pk", None) else None
     if idempotency_key and owner:
         existing = CaptureJob.objects.filter(created_by=owner, idempotency_key=idempotency_key).first()
@@ -37,7 +59,7 @@ def submit(url: str, *, user=None, requisites: bool = True, idempotency_key: str
             return existing
     try:
         with transaction.atomic():
-            job = CaptureJob.objects.create(url=clean, created_by=owner, requisites=requisites,
+            job = CaptureJob.objects.create(url=clean, created_by=owner, requisites=requisites, mode=mode,
                                             idempotency_key=idempotency_key if owner else "", watch=watch,
                                             max_attempts=settings.NAQL_CAPTURE_MAX_ATTEMPTS)
     except IntegrityError:
@@ -55,14 +77,28 @@ RUN_TASK = "archive.tasks.run_capture_job"
 def enqueue_job(job: CaptureJob, countdown: float | None = None) -> None:
     # A signature by name resolves to the registered task when it is known (so eager mode and
     # routing work as with a direct call) and falls back to send_task otherwise.
-    current_app.signature(RUN_TASK, args=(job.pk,)).apply_async(countdown=countdown)
+    # Browser jobs go to their own queue, consumed only by workers that have Chromium (naql/celery.py).
+    queue = settings.NAQL_BROWSER_QUEUE if needs_browser(job.mode) else None
+    current_app.signature(RUN_TASK, args=(job.pk,)).apply_async(countdown=countdown, queue=queue)
 
 
 def run_job(job_id: int) -> CaptureJob:
     """Run one attempt of a job. Safe to call twice: only the claimant does the work."""
-    from archive.capture.capture import capture
+    from archive.capture.browser_capture import capture_with_mode
 
     job = CaptureJob.objects.get(pk=job_id)
+    if job.mode == CaptureMode.BROWSER and job.state == CaptureJob.State.PENDING:
+        from archive.capture.browser import browser_missing_reason
+
+        reason = browser_missing_reason()
+        if reason:
+            # Not an attempt: the job stays pending (the sweeper re-queues it on the browser queue)
+            # for a worker that has Chromium; the reason is on the job for whoever looks.
+            log.warning("capture job %s needs a browser, this worker has none: %s", job.guid, reason)
+            job.error = {"code": "browser_unavailable", "message": f"this worker cannot run browser captures: {reason}",
+                         "details": {}, "permanent": False}
+            CaptureJob.objects.filter(pk=job.pk, state=CaptureJob.State.PENDING).update(error=job.error)
+            return job
     if not job.claim():
         return job
     log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
@@ -75,7 +111,7 @@ def run_job(job_id: int) -> CaptureJob:
         job.succeed(done)
         return job
     try:
-        result = capture(job.url, job=job, requisites=job.requisites, user=job.created_by)
+        result = capture_with_mode(job.url, mode=job.mode, job=job, requisites=job.requisites, user=job.created_by)
     except ArchiveError as exc:
         job.fail(exc.as_dict(), permanent=exc.permanent)
         if job.state == CaptureJob.State.PENDING:  # transient: retry after back-off

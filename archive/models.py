@@ -64,6 +64,14 @@ class SnapshotQuerySet(models.QuerySet):
         return self.filter(guid=guid) if guid else self.none()
 
 
+class CaptureMode(models.TextChoices):
+    """How a capture was (or is to be) made."""
+
+    RAW = "raw", "raw (Naql's fetch client)"
+    BROWSER = "browser", "browser (Chromium behind the recording proxy)"
+    AUTO = "auto", "auto (raw, then browser when the page has no article text)"
+
+
 class Snapshot(models.Model):
     """One archived HTTP response (or a revisit of an identical one) at one moment."""
 
@@ -99,6 +107,10 @@ class Snapshot(models.Model):
     page = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="requisites",
                              help_text="For a page requisite: the page it was captured for.")
     is_requisite = models.BooleanField(default=False)
+    capture_mode = models.CharField(max_length=16, default=CaptureMode.RAW,
+                                    choices=[c for c in CaptureMode.choices if c[0] != CaptureMode.AUTO],
+                                    help_text="What made this snapshot: raw (Naql's fetch client) or browser (Chromium "
+                                              "behind the recording proxy).")
     job = models.ForeignKey("CaptureJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshots")
     # extracted text and metadata (filled from the bytes; re-derivable, so not evidence)
     charset = models.CharField(max_length=50, blank=True)
@@ -145,6 +157,12 @@ class Snapshot(models.Model):
     @property
     def is_withdrawn(self) -> bool:
         return self.withdrawn_at is not None
+
+    def resource_record(self, role: str) -> dict | None:
+        """The ``resource`` record of a browser capture attached to this page (``role`` is
+        ``"screenshot"`` or ``"dom"``): ``{type, record_id, offset, length, sha256, role,
+        content_type}``, or None."""
+        return next((r for r in self.records or [] if r.get("role") == role), None)
 
     def payload_source(self) -> Snapshot:
         """The snapshot whose record carries the body (self, or the original of a revisit)."""
@@ -204,6 +222,8 @@ class CaptureJob(models.Model):
     url = models.TextField(help_text="URL as submitted.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     requisites = models.BooleanField(default=True, help_text="Also capture stylesheets, images, scripts, fonts.")
+    mode = models.CharField(max_length=16, choices=CaptureMode.choices, default=CaptureMode.RAW,
+                            help_text="raw, browser, or auto (raw first, browser when the page has no article text).")
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     not_before = models.DateTimeField(default=timezone.now, help_text="Earliest time of the next attempt.")

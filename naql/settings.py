@@ -132,6 +132,20 @@ NAQL_CAPTURE_MAX_REDIRECTS = env.int("NAQL_CAPTURE_MAX_REDIRECTS", default=10)
 NAQL_CAPTURE_MAX_REQUISITES = env.int("NAQL_CAPTURE_MAX_REQUISITES", default=60)
 NAQL_CAPTURE_MAX_REQUISITE_BYTES = env.int("NAQL_CAPTURE_MAX_REQUISITE_BYTES", default=30 * 1024 * 1024)
 NAQL_CAPTURE_MAX_ATTEMPTS = env.int("NAQL_CAPTURE_MAX_ATTEMPTS", default=3)
+# Browser captures (archive/capture/browser.py): Chromium behind Naql's recording proxy.
+NAQL_BROWSER_EXECUTABLE = env.str("NAQL_BROWSER_EXECUTABLE", default="/usr/bin/chromium")
+NAQL_BROWSER_PAGE_TIMEOUT = env.float("NAQL_BROWSER_PAGE_TIMEOUT", default=45.0)
+NAQL_BROWSER_SETTLE_MAX = env.float("NAQL_BROWSER_SETTLE_MAX", default=8.0)
+NAQL_BROWSER_SCROLL_STEPS = env.int("NAQL_BROWSER_SCROLL_STEPS", default=12)
+NAQL_BROWSER_MAX_REQUESTS = env.int("NAQL_BROWSER_MAX_REQUESTS", default=300)
+NAQL_BROWSER_MAX_BYTES = env.int("NAQL_BROWSER_MAX_BYTES", default=80 * 1024 * 1024)
+NAQL_BROWSER_VIEWPORT = env.str("NAQL_BROWSER_VIEWPORT", default="1280x900")
+# Capture mode when a request names none: raw (Naql's fetch client), browser, or auto (raw first,
+# browser when the raw page has no article text). Hosts listed here (and their subdomains)
+# default to the browser: their pages are empty shells filled in by scripts.
+NAQL_CAPTURE_DEFAULT_MODE = env.str("NAQL_CAPTURE_DEFAULT_MODE", default="raw")
+NAQL_CAPTURE_BROWSER_DOMAINS = env.list("NAQL_CAPTURE_BROWSER_DOMAINS",
+                                        default=["x.com", "twitter.com", "facebook.com", "t.me"])
 NAQL_JOB_STALE_AFTER = timedelta(seconds=env.int("NAQL_JOB_STALE_AFTER", default=15 * 60))
 # Seconds between sweeps (stale running jobs back to pending; due pending jobs re-enqueued, which
 # also re-sends jobs whose broker message was lost), and the base of a failed attempt's back-off.
@@ -172,6 +186,12 @@ CELERY_BEAT_SCHEDULE = {
     "run-due-watches": {"task": "archive.tasks.run_due_watches", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
+# Browser jobs (mode browser/auto) go to their own queue: a worker without Chromium does not
+# consume it (naql/celery.py), so they wait for one that has it.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+NAQL_BROWSER_QUEUE = "browser"
+CELERY_TASK_QUEUES = {"celery": {"exchange": "celery", "routing_key": "celery"},
+                      NAQL_BROWSER_QUEUE: {"exchange": NAQL_BROWSER_QUEUE, "routing_key": NAQL_BROWSER_QUEUE}}
 
 # --- auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

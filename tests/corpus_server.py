@@ -40,6 +40,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote_from_bytes, unquote_to_bytes, urlsplit, urlunsplit
 
 CORPUS_DIR = Path(__file__).parent / "fixtures" / "corpus"
+#: Pages for browser captures (script-built post, lazy image, guard probes, endless loading,
+#: popup/download): served by the proxy beside the corpus, with ``CorpusServer.substitutions``
+#: applied to their bodies (e.g. the canary server's port).
+BROWSER_DIR = Path(__file__).parent / "fixtures" / "browser"
 LAB_HOST = "lab.naql.test"
 TLS_HOST = "secure.naql.test"  # CONNECT → local TLS origin with a self-signed cert for this name
 NOT_TLS_HOST = "nottls.naql.test"  # CONNECT → a plain-HTTP origin (TLS handshake fails)
@@ -108,8 +112,10 @@ class Row:
     content_type: str
     headers: tuple[tuple[str, str], ...]
 
+    base: Path | None = None  # directory of the file, when not the server's corpus_dir
+
     def body(self, corpus_dir: Path) -> bytes:
-        return b"" if self.file is None else (corpus_dir / self.file).read_bytes()
+        return b"" if self.file is None else ((self.base or corpus_dir) / self.file).read_bytes()
 
 
 def load_rows(corpus_dir: Path = CORPUS_DIR) -> dict[str, list[Row]]:
@@ -122,7 +128,8 @@ def load_rows(corpus_dir: Path = CORPUS_DIR) -> dict[str, list[Row]]:
         headers = ()
         if extra.strip() != "-":
             headers = tuple(tuple(h.split(": ", 1)) for h in extra.split("; "))
-        row = Row(url, None if file == "-" else file, int(status), ctype, headers)
+        row = Row(url, None if file == "-" else file, int(status), ctype, headers,
+                  None if corpus_dir == CORPUS_DIR else corpus_dir)
         rows.setdefault(normalise_url(url), []).append(row)
     return rows
 
@@ -334,7 +341,11 @@ class _Handler(BaseHTTPRequestHandler):
         if rows:
             row = rows[min(owner.version_of(key), len(rows) - 1)]
             headers = [("Content-Type", row.content_type), *row.headers]
-            self._respond(row.status, _REASONS.get(row.status, "Status"), headers, row.body(owner.corpus_dir))
+            body = row.body(owner.corpus_dir)
+            if row.base is not None:
+                for old, new in owner.substitutions.items():
+                    body = body.replace(old, new)
+            self._respond(row.status, _REASONS.get(row.status, "Status"), headers, body)
             return
         if host in owner.hosts:
             self._respond(404, "Not Found", [("Content-Type", "text/html; charset=utf-8")],
@@ -501,6 +512,10 @@ class CorpusServer:
         self.mode = mode
         self.corpus_dir = corpus_dir
         self.rows = load_rows(corpus_dir)
+        if corpus_dir == CORPUS_DIR and (BROWSER_DIR / "urls.tsv").exists():
+            for key, extra in load_rows(BROWSER_DIR).items():
+                self.rows.setdefault(key, extra)
+        self.substitutions: dict[bytes, bytes] = {}
         self.hosts = {urlsplit(u).hostname for u in self.rows} | {LAB_HOST}
         self.tls = tls_context is not None
         self._lock = threading.Lock()

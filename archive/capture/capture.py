@@ -193,12 +193,31 @@ def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
             "original": original}
 
 
-def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True, user=None) -> CaptureResult:
-    """Capture ``url`` now. Raises a CaptureError subclass, having written nothing, on failure."""
+def has_article_text(ex: Exchange) -> bool:
+    """Whether a fetched page has article text of its own (the ``auto`` mode's test)."""
+    from archive.extract.article import extract
+
+    body = _safe_decoded(ex)
+    if body is None or ex.status != 200 or _mime(ex) not in HTML_TYPES:
+        return True  # not an HTML page: a browser would not make text appear either
+    try:
+        return bool((extract(body, ex.header("Content-Type"), ex.url).main_text or "").strip())
+    except Exception:  # noqa: BLE001 - an extractor failure is no reason to open a browser
+        log.exception("extraction failed while choosing a capture mode for %s", ex.url)
+        return True
+
+
+def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True, user=None,
+            hops: list[Exchange] | None = None, mode_note: str | None = None) -> CaptureResult:
+    """Capture ``url`` now with Naql's fetch client. Raises a CaptureError subclass, having
+    written nothing, on failure. ``hops``: the redirect chain already fetched (the ``auto`` mode
+    of :func:`archive.capture.browser_capture.capture_with_mode` looks at the page first);
+    ``mode_note`` goes into the metadata record. Browser captures: ``browser_capture``."""
     t0 = time.monotonic()
     skew = clock.offset()  # capture times come from the database's clock, not this host's
-    hops = follow_redirects(url)
+    hops = hops or follow_redirects(url)
     page = hops[-1]
+    auto_note = mode_note
     extra, req_errors = [], []
     if requisites and page.status == 200 and _mime(page) in HTML_TYPES:
         extra, req_errors = fetch_requisites(page)
@@ -222,8 +241,10 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
             "requisite_errors": req_errors, "job": job.guid if job else None,
             "timings": {"fetch_seconds": round(fetched_s, 3),
                         "exchanges": [{"url": w["exchange"].url, **w["exchange"].timings} for w in written]},
-            "software": software_versions(),
+            "software": software_versions(), "mode": "raw",
         }
+        if auto_note:
+            meta["mode_note"] = auto_note
         meta_rec = builder.write_record(
             "metadata", block=json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"),
             content_type="application/json", uri=hops[0].url, date=hops[0].started_at,
@@ -241,16 +262,25 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
     return _index(published, written, meta_rec, n_hops=len(hops), job=job, user=user, req_errors=req_errors)
 
 
-def _index(published, written, meta_rec, *, n_hops, job, user, req_errors) -> CaptureResult:
+def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode="raw", resources=(),
+           rendered_dom: bytes | None = None) -> CaptureResult:
+    """Index a published WARC: one snapshot per GET exchange (``written``: page hops first, then
+    requisites; other methods stay in the WARC unindexed), in one transaction. Browser captures add
+    their ``resources`` (screenshot, DOM) to the final page's ``records`` and, when the page's own
+    HTML has no article text, extract the text from ``rendered_dom``."""
     with transaction.atomic():
         wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
                                      record_count=len(published.records))
         snaps: list[Snapshot] = []
         for i, w in enumerate(written):
             ex, resp, req = w["exchange"], w["response"], w["request"]
+            if i >= n_hops and ex.method != "GET":
+                continue  # e.g. a script's POST: kept in the WARC, but not a memento of the URL
             records = [resp.as_dict(), req.as_dict()]
             if i == 0:
                 records.append(meta_rec.as_dict())
+            if i == n_hops - 1:
+                records.extend(resources)
             snap = Snapshot(
                 url=ex.url, captured_at=resp.date, status=ex.status, mime=_mime(ex),
                 content_type=ex.header("Content-Type") or "", payload_sha256=hashlib.sha256(ex.payload).hexdigest(),
@@ -258,9 +288,13 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors) -> Ca
                 record_type=resp.type, record_id=resp.record_id, record_sha256=resp.sha256, warc_file=wf,
                 offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
+                capture_mode=mode,
             )
             if i < n_hops and (body := _safe_decoded(ex)) is not None:
                 apply_extraction(snap, body, snap.content_type)
+            if i == n_hops - 1 and rendered_dom and not (snap.main_text or "").strip():
+                apply_extraction(snap, rendered_dom, "text/html; charset=utf-8")
+                snap.extracted = {**(snap.extracted or {}), "text_source": "rendered_dom"}
             snap.save()
             snaps.append(snap)
         hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]

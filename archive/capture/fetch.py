@@ -481,7 +481,8 @@ def _read_response(reader: _Reader, method: str, limits: FetchLimits, url: str):
     return start, reader.pos, version, status, reason, headers, payload
 
 
-def _build_request(method: str, request_target: str, host_header: str, headers, user_agent: str) -> bytes:
+def _build_request(method: str, request_target: str, host_header: str, headers, user_agent: str,
+                   body: bytes | None = None) -> bytes:
     if not _TOKEN_RE.match(method):
         raise ValueError(f"invalid HTTP method {method!r}")
     fields: list[tuple[str, str]] = [
@@ -507,8 +508,10 @@ def _build_request(method: str, request_target: str, host_header: str, headers, 
         fields = [(k, v) for k, v in fields if k.lower() != lname]
         if value is not None:
             fields.append((name, str(value)))
+    if body is not None and (body or method not in ("GET", "HEAD")):
+        fields.append(("Content-Length", str(len(body))))
     lines = [f"{method} {request_target} HTTP/1.1"] + [f"{k}: {v}" for k, v in fields]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict") + (body or b"")
 
 
 def _connect(addr: str, port: int, deadline: _Deadline, limits: FetchLimits, url: str,
@@ -606,12 +609,15 @@ def fetch(
     user_agent: str = DEFAULT_UA,
     ssl_context: ssl.SSLContext | None = None,
     proxy_local_dns: bool = True,
+    body: bytes | None = None,
 ) -> Exchange:
     """Perform one guarded HTTP exchange for ``url`` and return it (redirects are not followed).
 
     ``headers`` add to / replace the default request headers (``Host``, ``Connection`` and
     framing headers are the client's). ``ssl_context`` defaults to
     ``ssl.create_default_context()`` (certificates verified); pass one only to trust a test CA.
+    ``body`` is sent as the request content with a ``Content-Length`` (e.g. a browser's POST
+    through :mod:`archive.capture.recorder`); it is part of ``request_bytes``.
     Raises an :class:`archive.errors.CaptureError` subclass; never returns a partial exchange.
     A malformed ``method`` or request header (CR/LF injection) is a programming error:
     ``ValueError``, raised before any connection.
@@ -622,7 +628,7 @@ def fetch(
     target: Target = check_url(url, allowed_networks=allowed_networks)
     # absolute form to an http proxy, origin form otherwise (also inside a CONNECT tunnel)
     request_target = target.url if proxy and target.scheme == "http" else target.request_target
-    request_bytes = _build_request(method, request_target, target.host_header, headers, user_agent)
+    request_bytes = _build_request(method, request_target, target.host_header, headers, user_agent, body)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     deadline = _Deadline(limits, t0)

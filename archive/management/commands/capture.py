@@ -1,4 +1,4 @@
-"""python manage.py capture URL... [--json] [--no-requisites]"""
+"""python manage.py capture URL... [--json] [--no-requisites] [--browser | --mode raw|browser|auto]"""
 
 import json
 
@@ -16,12 +16,23 @@ class Command(BaseCommand):
         parser.add_argument("urls", nargs="+", metavar="URL")
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
         parser.add_argument("--no-requisites", action="store_true", help="do not capture stylesheets, images, scripts")
+        modes = parser.add_mutually_exclusive_group()
+        modes.add_argument("--browser", action="store_const", const="browser", dest="mode",
+                           help="capture with Chromium behind the recording proxy (screenshot, rendered DOM)")
+        modes.add_argument("--mode", choices=["raw", "browser", "auto"], dest="mode",
+                           help="raw, browser, or auto (raw first, browser when the page has no article text); "
+                                "default: per-domain setting, else NAQL_CAPTURE_DEFAULT_MODE")
 
     def handle(self, *urls, **opts):
+        if opts.get("mode") == "browser":
+            from archive.capture.browser import browser_missing_reason
+
+            if reason := browser_missing_reason():
+                raise CommandError(f"--browser: this machine cannot run browser captures: {reason}")
         failures = 0
         for url in opts["urls"]:
             try:
-                job = submit(url, requisites=not opts["no_requisites"], enqueue=False)
+                job = submit(url, requisites=not opts["no_requisites"], enqueue=False, mode=opts.get("mode"))
                 job.max_attempts = 1
                 job.save(update_fields=["max_attempts"])
                 job = run_job(job.pk)
@@ -40,7 +51,8 @@ class Command(BaseCommand):
                 "final_url": final.url, "status": final.status, "captured_at": snap.captured_at.isoformat(),
                 "warc_file": snap.warc_file.name, "warc_sha256": snap.warc_file.sha256,
                 "record_sha256": final.record_sha256, "payload_sha256": final.payload_sha256,
-                "requisites": final.requisites.count(),
+                "requisites": final.requisites.count(), "mode": final.capture_mode,
+                "screenshot": bool(final.resource_record("screenshot")),
             })
         if failures:
             raise CommandError(f"{failures} of {len(opts['urls'])} capture(s) failed")
