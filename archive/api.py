@@ -95,7 +95,7 @@ class CaptureJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CaptureJob
-        fields = ["id", "url", "state", "requisites", "attempts", "max_attempts", "created_at", "not_before",
+        fields = ["id", "url", "state", "requisites", "mode", "attempts", "max_attempts", "created_at", "not_before",
                   "started_at", "finished_at", "duration_seconds", "progress", "error", "snapshot",
                   "final_snapshot", "created_by", "links"]
         read_only_fields = fields
@@ -132,6 +132,13 @@ class CaptureRequestSerializer(StrictSerializer):
                                  help_text="Several URLs to capture (at most the batch limit, 100 by default).")
     requisites = serializers.BooleanField(default=True,
                                           help_text="Also capture stylesheets, images, scripts and fonts.")
+    mode = serializers.ChoiceField(
+        choices=["raw", "browser", "auto"], required=False,
+        help_text="`raw`: Naql's fetch client, exact bytes of the page and its requisites. `browser`: Chromium "
+                  "behind Naql's recording proxy (every request guarded and kept), plus a screenshot and the "
+                  "rendered DOM; for pages built by scripts. `auto`: raw first, browser when the page has no "
+                  "article text. Default: `browser` for the hosts in NAQL_CAPTURE_BROWSER_DOMAINS (x.com, "
+                  "twitter.com, facebook.com, t.me), else NAQL_CAPTURE_DEFAULT_MODE.")
 
     def validate(self, attrs):
         if ("url" in attrs) == ("urls" in attrs):
@@ -237,7 +244,7 @@ class CaptureJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.R
                     out.append(existing)
                     continue
                 out.append(jobs.submit(url, user=request.user, requisites=req.validated_data["requisites"],
-                                       idempotency_key=k))
+                                       idempotency_key=k, mode=req.validated_data.get("mode")))
                 created = True
         body = CaptureBatchSerializer({"jobs": out}, context=self.get_serializer_context()).data
         headers = {"Location": f"/api/capture-jobs/{out[0].guid}/"} if single else {}
@@ -294,7 +301,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Snapshot
         fields = ["id", "url", "captured_at", "status", "mime", "title", "language", "record_type", "is_requisite",
-                  "payload_sha256", "final", "links"]
+                  "capture_mode", "payload_sha256", "final", "links"]
         extra_kwargs = {"is_requisite": {"help_text": "A page requisite (stylesheet, image …), not a page."},
                         "title": {"help_text": "Title extracted from the page."},
                         "language": {"help_text": "Language of the page (ISO 639-1) as detected."},

@@ -35,7 +35,14 @@ from archive.errors import ArchiveError, CaptureError
 from archive.extract.article import decode_html
 from archive.models import Snapshot
 from archive.replay import memento
-from archive.replay.rewrite import MODIFIERS, Rewriter, archive_path, rewrite_css, rewrite_html
+from archive.replay.rewrite import (
+    MODIFIERS,
+    Rewriter,
+    archive_path,
+    inject_client_shim,
+    rewrite_css,
+    rewrite_html,
+)
 from archive.store.snapshots import decoded_body, stored_response
 from archive.uri import iri_to_uri
 
@@ -180,7 +187,10 @@ def build_response(snap: Snapshot, mod: str, origin: str, user=None) -> HttpResp
             out = HttpResponse(css.encode("utf-8"), status=stored.status, content_type="text/css; charset=utf-8")
         else:
             text, _charset = decode_html(body, stored.header("Content-Type") or snap.content_type)
-            html = rewrite_html(text, Rewriter(snap.url, snap.timestamp))
+            rw = Rewriter(snap.url, snap.timestamp)
+            html = rewrite_html(text, rw)
+            if "<script" in text[:5_000_000].lower():  # a page with scripts may load its content by script
+                html = inject_client_shim(html, rw)
             out = HttpResponse(html.encode("utf-8"), status=stored.status, content_type=f"{mime}; charset=utf-8")
         _archived_headers(stored, out, raw=False)
     else:  # id_, media, and pages whose Content-Encoding cannot be undone: the archived bytes as they are

@@ -298,3 +298,45 @@ def rewrite_html(text: str, rw: Rewriter) -> str:
     parser.feed(text)
     parser.close()
     return "".join(parser.out)
+
+
+# Client-side half of the rewriting, for pages that build themselves with scripts (what a
+# browser capture records): their fetch()/XMLHttpRequest calls and the src they set on images,
+# scripts and frames are relative to the *archived* URL and must reach the archive, not the live
+# web nor Naql's own paths. pywb does this with wombat.js (thousands of lines covering every DOM
+# API); Naql injects this small shim instead, covering the calls that load a page's content, and
+# relies on the replay CSP to keep anything it misses from reaching the live web.
+_SHIM = """<script>(function(){var B=%(base)s,P=%(prefix)s,T=%(ts)s;
+function rw(u,m){if(u===null||u===undefined)return u;var s=String(u),a;
+try{a=new URL(s,B);}catch(e){return u;}
+if(a.protocol!=="http:"&&a.protocol!=="https:")return u;
+if(a.origin===location.origin&&a.pathname.indexOf(P+"/")===0)return u;
+return P+"/"+T+m+"/"+a.href;}
+if(window.fetch){var f=window.fetch;window.fetch=function(i,o){
+if(typeof i==="string"||i instanceof URL){i=rw(i,"id_");}
+else if(i&&i.url){i=new Request(rw(i.url,"id_"),i);}return f.call(this,i,o);};}
+var x=XMLHttpRequest.prototype.open;XMLHttpRequest.prototype.open=function(m,u){
+var a=Array.prototype.slice.call(arguments);a[1]=rw(u,"id_");return x.apply(this,a);};
+[[window.HTMLImageElement,"src","im_"],[window.HTMLScriptElement,"src","js_"],
+ [window.HTMLIFrameElement,"src","if_"],[window.HTMLSourceElement,"src","im_"]].forEach(function(t){
+if(!t[0])return;var d=Object.getOwnPropertyDescriptor(t[0].prototype,t[1]);if(!d||!d.set)return;
+Object.defineProperty(t[0].prototype,t[1],{configurable:true,enumerable:d.enumerable,get:d.get,
+set:function(v){d.set.call(this,rw(v,t[2]));}});});
+})();</script>"""
+
+_HEAD_RE = re.compile(r"<head(?:\s[^>]*)?>", re.I)
+
+
+def inject_client_shim(html: str, rw: Rewriter) -> str:
+    """``html`` with the replay shim (see ``_SHIM``) as the first script of the document: right
+    after ``<head>``, or at the very start when there is none."""
+    import json
+
+    def js(value: str) -> str:
+        return json.dumps(value).replace("</", "<\\/")
+
+    shim = _SHIM % {"base": js(rw.base_url), "prefix": js(rw.prefix), "ts": js(rw.ts)}
+    m = _HEAD_RE.search(html)
+    if m is None:
+        return shim + html
+    return html[: m.end()] + shim + html[m.end():]

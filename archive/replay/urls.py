@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(r"^web/(?P<ts>\d+)(?P<mod>[a-z]{2}_)?/(?P<url>.*)$", replay.memento_view, name="memento"),
     re_path(r"^web/(?P<url>.+)$", replay.timegate_view, name="timegate"),
     re_path(r"^s/(?P<guid>[^/]+)\.warc\.gz$", pages.warc_download, name="snapshot-warc"),
+    re_path(r"^s/(?P<guid>[^/]+)/screenshot\.png$", pages.screenshot, name="snapshot-screenshot"),
     re_path(r"^s/(?P<guid>[^/]+)/diff/(?P<other>[^/]+)/?$", pages.diff_view, name="snapshot-diff"),
     re_path(r"^s/(?P<guid>[^/]+)/?$", pages.snapshot_page, name="snapshot"),
 ]

@@ -75,8 +75,49 @@ def snapshot_page(request, guid: str):
         "raw_url": memento.memento_uri(page, origin, "id_"), "timemap_url": memento.timemap_uri(page.url, origin),
         "versions": versions, "citations": citations.all_citations(snap, replay_origin=origin),
         "chain": _redirect_chain(snap),
+        "screenshot": page.resource_record("screenshot"),
     }
     return render(request, "archive/snapshot.html", context)
+
+
+def resource_block(snap: Snapshot, role: str) -> tuple[dict, bytes] | None:
+    """The block of ``snap``'s ``resource`` record with ``role`` (``screenshot``, ``dom``), read from
+    its WARC and checked against the recorded SHA-256, with the record as indexed; None when the
+    snapshot has none. Raises FixityError when the stored bytes do not match."""
+    import io
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    rec = snap.resource_record(role)
+    if rec is None:
+        return None
+    member = read_range(snap.warc_file.name, int(rec["offset"]), int(rec["length"]), expected_sha256=rec.get("sha256"))
+    record = next(iter(ArchiveIterator(io.BytesIO(member))))
+    return rec, record.content_stream().read()
+
+
+@require_safe
+def screenshot(request, guid: str):
+    """``/s/<ID>/screenshot.png``: the full-page screenshot a browser capture kept (a WARC
+    ``resource`` record), byte for byte. 404 when the snapshot was not captured with a browser."""
+    snap = _lookup(request, guid, "/screenshot.png")
+    if isinstance(snap, HttpResponse):
+        return snap
+    page = snap.final or snap
+    try:
+        found = resource_block(page, "screenshot")
+    except (ArchiveError, OSError) as exc:
+        log.error("screenshot of %s failed: %s", page.guid, exc)
+        return HttpResponse("The stored screenshot failed its fixity check.", status=502, content_type="text/plain")
+    if found is None:
+        return HttpResponse("This snapshot has no screenshot (it was not captured with a browser).", status=404,
+                            content_type="text/plain")
+    _rec, png = found
+    resp = HttpResponse(png, content_type="image/png")
+    resp["X-Content-Type-Options"] = "nosniff"
+    resp["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    resp["Cache-Control"] = "public, max-age=31536000, immutable"  # evidence never changes
+    return resp
 
 
 def _redirect_chain(snap: Snapshot) -> list[Snapshot]:

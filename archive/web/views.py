@@ -39,6 +39,10 @@ class CaptureForm(forms.Form):
                           widget=forms.URLInput(attrs={"placeholder": "https://…", "autocomplete": "url",
                                                        "spellcheck": "false", "dir": "ltr"}))
     requisites = forms.BooleanField(required=False, initial=True, label="Also capture page requisites")
+    mode = forms.ChoiceField(required=False, label="Capture with", initial="", choices=[
+        ("", "the site's default"), ("raw", "Naql's fetch client (raw bytes)"),
+        ("browser", "a browser (for pages built by scripts; adds a screenshot)"),
+        ("auto", "automatic (browser when the page has no article text)")])
 
 
 def _wants_json(request) -> bool:
@@ -127,7 +131,8 @@ def capture_submit(request):
     form = CaptureForm(request.POST)
     if form.is_valid():
         try:
-            job = submit(form.cleaned_data["url"], user=user, requisites=form.cleaned_data["requisites"])
+            job = submit(form.cleaned_data["url"], user=user, requisites=form.cleaned_data["requisites"],
+                         mode=form.cleaned_data["mode"] or None)
         except ArchiveError as exc:
             form.add_error("url", exc.message)
         else:
