@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capture throughput: Naql's full ``archive.capture.capture.capture()`` against a bare warcio baseline.
 
-Usage: python bench/capture.py [--pages N] [--runs R] [--requisites]
+Usage: python bench/capture.py [--pages N] [--runs R] [--requisites] [--browser-pages M]
 
 Everything happens on 127.0.0.1 and in a temp directory; the script needs no running service:
 
@@ -27,6 +27,14 @@ Everything happens on 127.0.0.1 and in a temp directory; the script needs no run
   warm-up page (known up front: the baseline does not parse pages to find them).
 * Both sides are warmed up (imports, parser, DB connection), then each run captures N new pages;
   the table gives pages/s per run, the median, and the ratio Naql/baseline.
+* Browser column (``--browser-pages M``, default 5; 0 skips it; needs Chromium): M pages captured
+  with ``capture_with_mode(mode="raw")`` and M pages with ``mode="browser"`` (Chromium behind the
+  recording proxy: load, settle, scroll, screenshot, DOM), requisites on for both, the same
+  article bytes under per-mode URLs (so neither side is a revisit of the other). Reported: pages/s
+  and peak memory of the worker: the proportional set size (PSS: shared pages split among the
+  processes sharing them, so Chromium's shared libraries count once) of this process plus every
+  process it started (Chromium's browser, renderer, GPU and utility processes), summed and
+  sampled every 20 ms from /proc during the run: the worker's whole footprint at its peak.
 * A last, separate pass (not counted in throughput) wraps capture's internals with timers
   (exclusive time, nesting subtracted; archive/ is not modified) to show where Naql's time goes:
   HTTP fetch, requisite discovery, WARC writing, WARC publishing (fsync, hash, link), extraction,
@@ -162,6 +170,87 @@ def count_warc_records(path: Path) -> int:
         return sum(1 for _ in ArchiveIterator(fh))
 
 
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes (shared pages divided among their sharers), or None."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Memory of process ``root`` and all its descendants, from /proc (Linux): the sum of their
+    PSS (so pages Chromium's processes share are counted once), RSS where PSS is unreadable."""
+    children: dict[int, list[int]] = defaultdict(list)
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children[int(fields[1])].append(pid)  # field 4: ppid (after "pid (comm)")
+        rss[pid] = int(fields[21]) * page  # field 24: rss in pages
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        pss = _pss(pid)
+        total += pss if pss is not None else rss.get(pid, 0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+class PeakMemory:
+    """Peak of :func:`_tree_rss_bytes` for this process, sampled in a thread while in the block."""
+
+    def __init__(self, interval: float = 0.02):
+        import threading
+
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+
+
+def browser_column(urls: dict[str, list[str]]) -> list[tuple[str, float, float, int]]:
+    """(mode, pages/s, peak MiB, refused requests) for raw and browser mode on the same pages."""
+    from archive.capture.browser_capture import capture_with_mode
+
+    rows = []
+    for mode in ("raw", "browser"):
+        refused = 0
+        with PeakMemory() as mem:
+            t0 = time.perf_counter()
+            for url in urls[f"mode-{mode}"]:
+                res = capture_with_mode(url, mode=mode, requisites=True)
+                if res.final.status != 200:
+                    raise SystemExit(f"{mode}: unexpected status {res.final.status} for {url}")
+                refused += len(res.requisite_errors)
+            elapsed = time.perf_counter() - t0
+        rows.append((mode, len(urls[f"mode-{mode}"]) / elapsed, mem.peak / 2**20, refused))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pages", type=int, default=100, help="pages per run (default 100)")
@@ -169,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up pages per side (default 5)")
     ap.add_argument("--requisites", action="store_true", help="also capture page requisites (CSS, image)")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory and print its path")
+    ap.add_argument("--browser-pages", type=int, default=5,
+                    help="pages per mode for the raw-vs-browser column (default 5; 0: skip; needs Chromium)")
     args = ap.parse_args(argv)
     if args.pages < 1 or args.runs < 1 or args.warmup < 1:
         ap.error("--pages, --runs and --warmup must be at least 1")
@@ -178,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="naql-bench-"))
     tags = {"warm": args.warmup, **{f"r{k}": args.pages for k in range(args.runs)}, "profile": args.pages}
+    if args.browser_pages > 0:
+        tags.update({"mode-raw": args.browser_pages, "mode-browser": args.browser_pages})
     urls = make_corpus(tmp / "corpus", tags)
     server = CorpusServer("proxy", tmp / "corpus").start()
     try:
@@ -274,6 +367,23 @@ def main(argv: list[str] | None = None) -> int:
         rest = total - accounted
         print(f"{'(loop, outside capture())':<40}{1000 * rest / args.pages:>10.2f}{100 * rest / total:>8.1f}%")
         print(f"{'total':<40}{1000 * total / args.pages:>10.2f}{100.0:>8.1f}%")
+
+        if args.browser_pages > 0:
+            from archive.capture.browser import browser_missing_reason
+
+            reason = browser_missing_reason()
+            if reason:
+                print(f"\nbrowser column skipped: {reason}")
+            else:
+                rows = browser_column(urls)
+                print(f"\nraw vs browser mode, same article, {args.browser_pages} pages each, requisites on "
+                      f"(one worker: this process and every process it starts):")
+                print(f"{'mode':<12}{'pages/s':>10}{'ms/page':>10}{'peak MiB':>10}{'refused':>9}")
+                for mode, pps, mib, refused in rows:
+                    print(f"{mode:<12}{pps:>10.2f}{1000 / pps:>10.0f}{mib:>10.0f}{refused:>9}")
+                raw_pps, browser_pps = rows[0][1], rows[1][1]
+                print(f"{'ratio browser/raw':<12}{browser_pps / raw_pps:>10.3f}{raw_pps / browser_pps:>10.1f}x"
+                      f"{rows[1][2] / rows[0][2]:>9.1f}x")
         if args.keep:
             print(f"\nkept: {tmp}")
     finally:
