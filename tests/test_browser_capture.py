@@ -275,3 +275,20 @@ def test_browser_hosts_default_to_browser_mode(settings):
     assert default_mode("http://www.example.org/") == "raw"
     settings.NAQL_CAPTURE_DEFAULT_MODE = "auto"
     assert default_mode("http://www.example.org/") == "auto"
+
+
+@pytest.mark.django_db
+def test_api_takes_a_capture_mode_and_defaults_by_host(settings):
+    from tests.api_support import make_user, token_client
+
+    settings.NAQL_CAPTURE_BROWSER_DOMAINS = ["social.example.org"]
+    _user, key = make_user("modes")
+    c = token_client(key)
+    r = c.post("/api/capture-jobs/", {"url": PROBE_URL, "mode": "browser"}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["jobs"][0]["mode"] == "browser"
+    r = c.post("/api/capture-jobs/", {"urls": [POST_URL, PROBE_URL]}, format="json")
+    assert [j["mode"] for j in r.json()["jobs"]] == ["browser", "raw"]  # social.example.org → browser
+    r = c.post("/api/capture-jobs/", {"url": PROBE_URL, "mode": "screenshot-only"}, format="json")
+    assert r.status_code == 400 and "mode" in r.json()["error"]["details"]
+    assert CaptureJob.objects.filter(mode="browser").count() == 2
