@@ -111,6 +111,23 @@ class Canary:
         self.sock.close()
 
 
+def _chromium_children() -> list[str]:
+    """Processes whose parent is this test process and whose name says Chromium."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat", "rb").read()
+            except OSError:
+                continue
+            comm, rest = stat.split(b"(", 1)[1].rsplit(b")", 1)
+            if int(rest.split()[1]) == os.getpid() and b"chrom" in comm.lower():
+                found.append(f"{entry} {comm.decode()}")
+    return found
+
+
 # --- with Chromium ---------------------------------------------------------------------------
 
 @browser
@@ -154,6 +171,12 @@ def test_script_built_post_is_captured_with_its_text_claims_screenshot_and_dom(c
     assert any("eastern breakwater will close" in c for c in claims), claims
     assert any("Freight traffic" in c for c in claims), claims
     warcio_check(snap)
+    # re-extraction from the stored bytes comes back to the same text (from the DOM record)
+    from archive.store.snapshots import reextract
+
+    before = snap.main_text
+    Snapshot.objects.filter(pk=snap.pk).update(main_text="", text="", extracted={})
+    assert reextract(Snapshot.objects.get(pk=snap.pk)).main_text == before
 
 
 @browser
@@ -202,6 +225,12 @@ def test_a_page_that_never_stops_loading_is_ended_by_the_budget_and_kept(clean_p
     assert "Gusts of up to 110 km/h" in snap.main_text
     assert snap.resource_record("screenshot") is not None
     warcio_check(snap)
+    # nothing of the browser is left: no Chromium process, no profile, no CA files
+    from django.conf import settings
+
+    assert _chromium_children() == []
+    assert list(Path(settings.NAQL_TMP_DIR).glob("naql-chromium-*")) == []
+    assert list(Path(settings.NAQL_TMP_DIR).glob("naql-ca-*")) == []
 
 
 @browser

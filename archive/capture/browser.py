@@ -257,11 +257,11 @@ def _browse(url: str, limits: BrowserLimits, ssl_context) -> BrowserCapture:
     started_at = datetime.now(UTC)
     deadline = t0 + limits.page_timeout
     ua_holder: dict = {}
-    proxy = RecordingProxy(_guarded_fetcher(ua_holder, ssl_context),
-                           Budget(deadline=deadline, max_requests=limits.max_requests, max_bytes=limits.max_bytes),
-                           io_timeout=settings.NAQL_CAPTURE_READ_TIMEOUT).start()
     tmp_root = Path(settings.NAQL_TMP_DIR)
     tmp_root.mkdir(parents=True, exist_ok=True)
+    proxy = RecordingProxy(_guarded_fetcher(ua_holder, ssl_context),
+                           Budget(deadline=deadline, max_requests=limits.max_requests, max_bytes=limits.max_bytes),
+                           io_timeout=settings.NAQL_CAPTURE_READ_TIMEOUT, tmp_dir=tmp_root).start()
     profile = Path(tempfile.mkdtemp(prefix="naql-chromium-", dir=tmp_root))
     proc: subprocess.Popen | None = None
     watchdog: threading.Timer | None = None

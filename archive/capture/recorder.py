@@ -79,8 +79,8 @@ class CaptureCA:
     certificate per host made on first use. Nothing is written outside a private temporary
     directory (``cleanup()`` removes it); the private keys never leave this process."""
 
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="naql-ca-"))
+    def __init__(self, root: Path | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="naql-ca-", dir=root))
         now = datetime.now(UTC)
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
@@ -168,11 +168,12 @@ class RecordingProxy:
     are assigned on arrival); ``refused`` lists dicts ``{url, method, code, message, at}`` for
     every request that was refused by the guard or the budget or failed to fetch."""
 
-    def __init__(self, fetcher: Fetcher, budget: Budget, *, io_timeout: float = 30.0, max_concurrent: int = 8):
+    def __init__(self, fetcher: Fetcher, budget: Budget, *, io_timeout: float = 30.0, max_concurrent: int = 8,
+                 tmp_dir: Path | None = None):
         self.fetcher = fetcher
         self.budget = budget
         self.io_timeout = io_timeout
-        self.ca = CaptureCA()
+        self.ca = CaptureCA(tmp_dir)
         self.exchanges: list[tuple[int, Exchange]] = []
         self.refused: list[dict] = []
         self.requests_seen = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from archive.models import Snapshot
-from archive.store.warcstore import StoredResponse, read_response
+from archive.store.warcstore import StoredResponse, read_range, read_response
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,31 @@ def stored_response(snap: Snapshot) -> StoredResponse:
     return resp
 
 
+def resource_block(snap: Snapshot, role: str) -> tuple[dict, bytes] | None:
+    """The block of ``snap``'s ``resource`` record with ``role`` (``screenshot``, ``dom``: what a
+    browser capture attached to its page), read from its WARC and checked against the recorded
+    SHA-256, with the record as indexed; None when the snapshot has none. Raises FixityError when
+    the stored bytes do not match."""
+    import io
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    rec = snap.resource_record(role)
+    if rec is None:
+        return None
+    member = read_range(snap.warc_file.name, int(rec["offset"]), int(rec["length"]), expected_sha256=rec.get("sha256"))
+    record = next(iter(ArchiveIterator(io.BytesIO(member))))
+    return rec, record.content_stream().read()
+
+
 def reextract(snap: Snapshot) -> Snapshot:
-    """Run extraction again from the archived bytes (e.g. after an extractor upgrade)."""
+    """Run extraction again from the archived bytes (e.g. after an extractor upgrade); for a
+    browser capture whose page HTML has no article text, from its rendered DOM, as at capture."""
     resp = stored_response(snap)
     apply_extraction(snap, decoded_body(resp), snap.content_type)
+    if not (snap.main_text or "").strip() and (dom := resource_block(snap, "dom")) is not None:
+        apply_extraction(snap, dom[1], "text/html; charset=utf-8")
+        snap.extracted = {**(snap.extracted or {}), "text_source": "rendered_dom"}
     snap.save()
     return snap
 

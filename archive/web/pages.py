@@ -24,6 +24,7 @@ from archive.ids import canonical_guid
 from archive.models import Snapshot
 from archive.replay import memento
 from archive.replay.replay import IFRAME_SANDBOX, is_replay_host
+from archive.store.snapshots import resource_block
 from archive.store.warcstore import read_range
 from archive.web import citations
 from archive.web.versions_timeline import timeline
@@ -78,22 +79,6 @@ def snapshot_page(request, guid: str):
         "screenshot": page.resource_record("screenshot"),
     }
     return render(request, "archive/snapshot.html", context)
-
-
-def resource_block(snap: Snapshot, role: str) -> tuple[dict, bytes] | None:
-    """The block of ``snap``'s ``resource`` record with ``role`` (``screenshot``, ``dom``), read from
-    its WARC and checked against the recorded SHA-256, with the record as indexed; None when the
-    snapshot has none. Raises FixityError when the stored bytes do not match."""
-    import io
-
-    from warcio.archiveiterator import ArchiveIterator
-
-    rec = snap.resource_record(role)
-    if rec is None:
-        return None
-    member = read_range(snap.warc_file.name, int(rec["offset"]), int(rec["length"]), expected_sha256=rec.get("sha256"))
-    record = next(iter(ArchiveIterator(io.BytesIO(member))))
-    return rec, record.content_stream().read()
 
 
 @require_safe
