@@ -37,7 +37,7 @@ from archive.capture.guard import check_url
 from archive.errors import BrowserFailure, BrowserUnavailable, CaptureError, ForbiddenAddress
 from archive.models import CaptureJob
 from archive.store.warcstore import WarcBuilder
-from archive.uri import iri_to_uri
+from archive.uri import iri_to_uri, surt_key
 
 __all__ = ["capture_browser", "capture_with_mode", "page_chain"]
 
@@ -71,8 +71,9 @@ def page_chain(requested: str, exchanges: list[Exchange]) -> tuple[list[Exchange
             first.setdefault(ex.url, ex)
     hops: list[Exchange] = []
     cur = requested
-    if cur not in first:  # the browser spelled the URL differently: its first navigation it is
-        cur = next((ex.url for ex in exchanges if ex.method == "GET"), cur)
+    if cur not in first:  # the browser spelled the URL differently (case, escapes): same SURT key
+        key = surt_key(cur)
+        cur = next((u for u in first if surt_key(u) == key), cur)
     while cur in first and all(h is not first[cur] for h in hops):
         ex = first[cur]
         hops.append(ex)
