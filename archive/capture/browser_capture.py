@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 
 from django.conf import settings
 
-from archive import software_versions
+from archive import clock, software_versions
 from archive.capture.capture import (
     REDIRECT_STATUSES,
     CaptureResult,
@@ -99,6 +99,10 @@ def capture_browser(url: str, *, job: CaptureJob | None = None, user=None, note:
     requested = check_url(iri_to_uri(url), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
     t0 = time.monotonic()
     bc = browse(requested, ssl_context=ssl_context)
+    skew = clock.offset()  # capture times come from the database's clock, as in raw capture
+    if skew:
+        for ex in bc.exchanges:
+            ex.started_at, ex.finished_at = ex.started_at + skew, ex.finished_at + skew
     hops, rest = page_chain(requested, bc.exchanges)
     if not hops:
         why = next((r for r in bc.refused if r["url"] == requested), None) or (bc.refused[:1] or [None])[0]
