@@ -165,6 +165,8 @@ NAQL_PACKAGE_DIR = Path(env.str("NAQL_PACKAGE_DIR", default=str(DATA_DIR / "pack
 NAQL_SIGNING_KEY = Path(env.str("NAQL_SIGNING_KEY", default=str(DATA_DIR / "signing" / "naql-signing-key.pem")))
 # RFC 3161 time-stamping authority; empty: packages are signed and say they are untimestamped.
 NAQL_TSA_URL = env.str("NAQL_TSA_URL", default="")
+# PEM file of the TSA's published certificate chain (intermediates and root), added to each package.
+NAQL_TSA_CERTS = env.str("NAQL_TSA_CERTS", default="")
 NAQL_TSA_TIMEOUT = env.float("NAQL_TSA_TIMEOUT", default=20.0)
 # Packages of more snapshots than this are built by a worker; smaller ones in the request.
 NAQL_PACKAGE_INLINE_MAX = env.int("NAQL_PACKAGE_INLINE_MAX", default=10)

@@ -11,7 +11,8 @@ without their certificate-authority step (Naql has no domain certificate of its 
   reader can check that the key in a package is this instance's.
 - the timestamp is the spec's domain-identity form of it: ``timeSignature`` = the RFC 3161
   TimeStampResp (base64 DER) from ``NAQL_TSA_URL`` over the ASCII ``signature`` string (sha256),
-  ``timestampCert`` = the TSA's certificate chain, PEM, leaf first. Without a TSA configured the
+  ``timestampCert`` = the TSA's certificate chain, PEM, leaf first (the certificates in the reply,
+  then those of ``NAQL_TSA_CERTS``, the chain the TSA publishes). Without a TSA configured the
   package is still signed and its ``signedData`` says ``"timestamp": "none"``.
 
 Why by hand rather than through ``authsign``: authsign's signer is an ACME/Let's Encrypt web
@@ -121,10 +122,11 @@ def timestamp(message: bytes, url: str | None = None) -> tuple[bytes, str]:
     Returns (TimeStampResp DER, PEM chain of the TSA, leaf first). PackageError when the TSA
     cannot be reached or does not grant a timestamp over this message."""
     import requests
-    from rfc3161_client import PKIStatus, TimestampRequestBuilder, decode_timestamp_response
+    from rfc3161_client import HashAlgorithm, PKIStatus, TimestampRequestBuilder, decode_timestamp_response
 
     url = url or settings.NAQL_TSA_URL
-    req = TimestampRequestBuilder().data(message).cert_request(cert_request=True).nonce(nonce=True).build()
+    req = (TimestampRequestBuilder().data(message).hash_algorithm(HashAlgorithm.SHA256)
+           .cert_request(cert_request=True).nonce(nonce=True).build())
     try:
         resp = requests.post(url, data=req.as_bytes(), timeout=settings.NAQL_TSA_TIMEOUT,
                              headers={"Content-Type": "application/timestamp-query"})
@@ -142,6 +144,10 @@ def timestamp(message: bytes, url: str | None = None) -> tuple[bytes, str]:
     chain = order_chain(certs, tsr.signed_data.signer_infos)
     if not chain:
         raise PackageError(f"time-stamping authority {url} sent no certificate (certReq was set)")
+    if settings.NAQL_TSA_CERTS:  # the rest of the TSA's published chain (intermediates, root)
+        known = set(chain)
+        chain += [c for c in x509.load_pem_x509_certificates(Path(settings.NAQL_TSA_CERTS).read_bytes())
+                  if c not in known]
     return resp.content, "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
 
 
