@@ -179,8 +179,11 @@ def _review(link: ClaimLink) -> dict:
     if since is None:
         return {}
     out = {"naql:reviewedAt": _when(since.history_date)}
-    if since.history_user_id:
-        out["naql:reviewedBy"] = _agent(since.history_user)
+    who = since.history_user if since.history_user_id else None
+    if who is None and since.history_type == "+" and link.created_by_id:
+        who = link.created_by  # entered already reviewed (a manual link): its author reviewed it
+    if who is not None:
+        out["naql:reviewedBy"] = _agent(who)
     return out
 
 
