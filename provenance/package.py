@@ -26,8 +26,9 @@ import json
 
 from django.conf import settings
 
+from archive.errors import PackageError
 from archive.models import Snapshot
-from archive.store.wacz import ExtraFile, Package, build_package
+from archive.store.wacz import ExtraFile, Package, Plan, build_planned, plan_package
 from provenance import export
 from provenance.api_serializers import visible_claims, visible_documents, visible_links
 from provenance.chain import document_chain
@@ -224,12 +225,10 @@ def claims_jsonld(document: Document, claims: list[Claim], links: list[ClaimLink
 # the package
 
 
-def chain_package(document: Document, user=None, *, chain: bool = True, use_cache: bool = True) -> Package:
-    """The signed WACZ of ``document`` (with ``chain``: its whole upstream chain) as ``user`` sees it."""
+def chain_plan(document: Document, user=None, *, chain: bool = True, sign: bool = True) -> Plan:
+    """What the package of ``document`` (with ``chain``: its whole upstream chain) holds for ``user``."""
     docs = chain_documents(document, user, chain=chain)
     if not docs or docs[0].pk != document.pk:
-        from archive.errors import PackageError
-
         raise PackageError("this document is not visible to this reader")
     claims, links = chain_claims(docs, user, chain=chain)
     if chain:  # documents the claims' links point to are part of the chain's evidence
@@ -249,4 +248,10 @@ def chain_package(document: Document, user=None, *, chain: bool = True, use_cach
                            + (" and every document upstream of it, to its origins" if chain else ""),
             "naql": {"document": f"{_base()}/provenance/document/{document.pk}",
                      "documents": [d.url for d in docs], "chain": chain}}
-    return build_package(snaps, user=user, extra=extra, meta=meta, use_cache=use_cache)
+    return plan_package(snaps, user=user, extra=extra, meta=meta, sign=sign)
+
+
+def chain_package(document: Document, user=None, *, chain: bool = True, sign: bool = True,
+                  use_cache: bool = True) -> Package:
+    """The signed WACZ of ``document`` (with ``chain``: its whole upstream chain) as ``user`` sees it."""
+    return build_planned(chain_plan(document, user, chain=chain, sign=sign), use_cache=use_cache)

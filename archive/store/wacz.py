@@ -298,10 +298,27 @@ def write_package(out, snaps: list[Snapshot], pages: list[Snapshot], *, extra: l
             "signed": signed}
 
 
-def build_package(snapshots: Iterable[Snapshot], *, user=None, extra: list[ExtraFile] = (), meta: dict | None = None,
-                  sign: bool = True, use_cache: bool = True) -> Package:
-    """The (cached) WACZ of ``snapshots`` as ``user`` may see them. Raises PackageError when none
-    of them is visible, FixityError when a stored record fails its check."""
+@dataclass
+class Plan:
+    """What a package will hold and where its cached file is (``path`` exists once built)."""
+
+    snaps: list[Snapshot]
+    pages: list[Snapshot]
+    extra: list[ExtraFile]
+    meta: dict
+    sign: bool
+    key: str
+    path: Path
+
+    @property
+    def built(self) -> bool:
+        return self.path.exists()
+
+
+def plan_package(snapshots: Iterable[Snapshot], *, user=None, extra: list[ExtraFile] = (), meta: dict | None = None,
+                 sign: bool = True) -> Plan:
+    """Select what ``user`` may see of ``snapshots`` and compute the content key. PackageError
+    when none of them is visible."""
     from archive.store import signing
 
     requested = list(snapshots)
@@ -312,21 +329,35 @@ def build_package(snapshots: Iterable[Snapshot], *, user=None, extra: list[Extra
     meta = dict(meta or {})
     signer_id = signing.signer_identity() if sign else "unsigned"
     key = package_key(snaps, pages, list(extra), meta, signer_id)
-    final = Path(settings.NAQL_PACKAGE_DIR) / key[:2] / f"{key}.wacz"
-    guids = [p.guid for p in pages]
+    return Plan(snaps, pages, list(extra), meta, sign, key, Path(settings.NAQL_PACKAGE_DIR) / key[:2] / f"{key}.wacz")
+
+
+def build_planned(plan: Plan, *, use_cache: bool = True) -> Package:
+    """Build ``plan``'s package (or return the cached one). FixityError when a stored record fails its check."""
+    from archive.store import signing
+
+    final = plan.path
+    guids = [p.guid for p in plan.pages]
     if use_cache and final.exists():
-        return Package(final, key, "", guids, 0, final.stat().st_size, cached=True)
+        return Package(final, plan.key, "", guids, 0, final.stat().st_size, cached=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".build-", suffix=".wacz.part")
     try:
         with os.fdopen(fd, "w+b") as fh:
-            info = write_package(fh, snaps, pages, extra=list(extra), meta=meta,
-                                 signer=signing.sign_digest if sign else None)
+            info = write_package(fh, plan.snaps, plan.pages, extra=plan.extra, meta=dict(plan.meta),
+                                 signer=signing.sign_digest if plan.sign else None)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)  # same content key: a concurrent build wrote an equivalent package
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return Package(final, key, info["created"], guids, info["records"], final.stat().st_size,
+    return Package(final, plan.key, info["created"], guids, info["records"], final.stat().st_size,
                    signed=info["signed"], files=info["files"])
+
+
+def build_package(snapshots: Iterable[Snapshot], *, user=None, extra: list[ExtraFile] = (), meta: dict | None = None,
+                  sign: bool = True, use_cache: bool = True) -> Package:
+    """The (cached) WACZ of ``snapshots`` as ``user`` may see them. Raises PackageError when none
+    of them is visible, FixityError when a stored record fails its check."""
+    return build_planned(plan_package(snapshots, user=user, extra=extra, meta=meta, sign=sign), use_cache=use_cache)

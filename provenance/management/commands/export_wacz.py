@@ -45,7 +45,8 @@ class Command(BaseCommand):
                 from provenance.package import chain_package
 
                 doc = self._document(opts["document"])
-                package = chain_package(doc, user, chain=opts["chain"], use_cache=not opts["no_cache"])
+                package = chain_package(doc, user, chain=opts["chain"], sign=not opts["unsigned"],
+                                        use_cache=not opts["no_cache"])
             else:
                 snaps = []
                 for guid in opts["snapshot"]:
