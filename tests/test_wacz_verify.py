@@ -3,14 +3,16 @@ PROV file makes `verify_package` fail and name the part."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
+import os
 import random
 import struct
 import subprocess
+import sys
 import zipfile
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -82,22 +84,39 @@ def test_signed_and_timestamped_package_verifies_and_says_what_was_proven(signed
     assert ok and "signed by the trusted key" in text and "a trusted root" in text, text
 
 
-def test_openssl_ts_verify_recipe_from_the_readme_accepts_the_timestamp(signed_env, tmp_path):
+def _readme_recipe() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```sh\nwacz validate -f FILE.wacz")
+    return readme[start + len("```sh\n"):readme.index("```", start + 5)]
+
+
+def _run_recipe(tmp_path, package, key_pem, tsa_root) -> subprocess.CompletedProcess:
+    script = (_readme_recipe().replace("FILE.wacz", str(package)).replace("TSA-ROOT.pem", str(tsa_root))
+              .replace("naql-signing-key.pem", str(key_pem)))
+    work = tmp_path / "recipe"
+    work.mkdir(exist_ok=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_readme_recipe_with_standard_tools_verifies_a_package_and_refuses_another_key(signed_env, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     snap = capture(WATAN_URL, requisites=False).final
     out = export(tmp_path / "p.wacz", "--snapshot", snap.guid)
-    with zipfile.ZipFile(out) as zf:
-        signed = json.loads(zf.read("datapackage-digest.json"))["signedData"]
-    (tmp_path / "signature.txt").write_bytes(signed["signature"].encode("ascii"))
-    (tmp_path / "timestamp.tsr").write_bytes(base64.b64decode(signed["timeSignature"]))
-    (tmp_path / "tsa-chain.pem").write_text(signed["timestampCert"])
-    cmd = ["openssl", "ts", "-verify", "-data", "signature.txt", "-in", "timestamp.tsr",
-           "-CAfile", str(signed_env.ca_pem), "-untrusted", "tsa-chain.pem"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr
-    # and the same recipe refuses another message
-    (tmp_path / "signature.txt").write_bytes(b"x" + signed["signature"].encode("ascii")[1:])
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode != 0
+    key = tmp_path / "naql-key.pem"
+    key.write_bytes(signing.public_key_pem())
+    done = _run_recipe(tmp_path, out, key, signed_env.ca_pem)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation succeeded" in done.stdout and "Verification: OK" in done.stdout
+    assert "Verified OK" in done.stdout and "Time stamp:" in done.stdout
+    other = tmp_path / "other.pem"
+    other.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    done = _run_recipe(tmp_path, out, other, signed_env.ca_pem)
+    assert done.returncode != 0 and "Verification failure" in done.stdout + done.stderr
 
 
 def test_without_a_tsa_the_package_is_signed_and_says_it_is_untimestamped(signed_env, tmp_path):
