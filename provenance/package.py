@@ -40,9 +40,17 @@ def _base() -> str:
 
 
 def _visible_predicate(user):
-    ids = set(Snapshot.objects.visible_to(user).values_list("pk", flat=True)) if not getattr(
-        user, "is_superuser", False) else None
-    return None if ids is None else (lambda s: s.pk in ids)
+    """Memoised "may ``user`` see this snapshot?" (None: everything, for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    seen: dict[int, bool] = {}
+
+    def visible(snap) -> bool:
+        if snap.pk not in seen:
+            seen[snap.pk] = Snapshot.objects.visible_to(user).filter(pk=snap.pk).exists()
+        return seen[snap.pk]
+
+    return visible
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ import gzip
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -63,6 +66,20 @@ def test_snapshot_package_passes_wacz_validate_and_holds_the_stored_records_unto
         s = Snapshot.objects.get(url=rec["url"], captured_at__isnull=False, record_id__in=[
             h.split(": ", 1)[1] for h in head.split("\r\n") if h.startswith("WARC-Record-ID")])
         assert s.surt == surt and s.timestamp == ts and rec["digest"] == s.payload_digest
+    # ... and agrees with what the reference indexer (cdxj-indexer, used by py-wacz) finds in the WARC
+    (tmp_path / "data.warc.gz").write_bytes(warc)
+    exe = Path(sys.executable).with_name("cdxj-indexer")
+    ref = subprocess.run([str(exe), "-s", str(tmp_path / "data.warc.gz")], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    fields = ("offset", "length", "status", "mime", "url", "digest")
+
+    def key(line):
+        surt, ts, js = line.split(" ", 2)
+        rec = json.loads(js)
+        return (surt, ts, *(str(rec.get(f)) for f in fields))
+
+    ref_keys = {key(x) for x in ref}
+    assert all(key(x) in ref_keys for x in lines), (lines, ref)
     assert pages[0]["format"] == "json-pages-1.0"
     assert [(p["id"], p["url"]) for p in pages[1:]] == [(page.guid, page.url)]
     assert pages[1]["title"] == page.title and pages[1]["citation"].endswith(f"/s/{page.guid}")

@@ -39,7 +39,7 @@ def tsa(tmp_path_factory):
 @pytest.fixture
 def signed_env(corpus_proxy, tsa, tmp_path):
     corpus_proxy.reset()
-    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_TSA_URL=tsa.url, NAQL_TSA_CERTS=str(tsa.ca_pem),
+    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_TSA_URL=tsa.url, NAQL_TSA_CERTS=str(tsa.chain_pem),
                            NAQL_SIGNING_KEY=tmp_path / "key" / "naql.pem", NAQL_PACKAGE_DIR=tmp_path / "packages"):
         yield tsa
     corpus_proxy.reset()
@@ -212,3 +212,34 @@ def test_re_signing_an_altered_package_with_another_key_fails_against_the_instan
     pem.write_bytes(signing.public_key_pem())
     ok, text = _verify(bad, "--key", str(pem))
     assert not ok and "FAIL  signature: signed by key" in text and "not a trusted key" in text, text
+
+
+def test_a_zip64_package_verifies_too(signed_env, tmp_path, monkeypatch):
+    """Packages over 2 GiB are written with zip64 headers; forced here on a small one."""
+    from archive.store import wacz
+
+    monkeypatch.setattr(wacz, "ZIP64_LIMIT", 16)
+    out = export(tmp_path / "z64.wacz", "--snapshot", capture(WATAN_URL, requisites=False).final.guid, "--no-cache")
+    with zipfile.ZipFile(out) as zf:
+        header = open(out, "rb").read()[zf.getinfo("archive/data.warc.gz").header_offset:][:30]
+    assert struct.unpack("<L", header[18:22])[0] == 0xFFFFFFFF  # sizes in the zip64 extra field
+    assert verify_package(out).ok, verify_package(out).failures
+    wacz_validate(out)
+
+
+def test_a_tsa_embedding_its_chain_out_of_der_order_still_timestamps(signed_env, tmp_path):
+    """OpenSSL's TSA embeds two certificates in a SET the strict parser refuses: Naql asks again
+    without certReq and takes the chain from NAQL_TSA_CERTS."""
+    odd = TestTSA(tmp_path / "odd", label="Odd", embed_chain=True).start()
+    try:
+        with override_settings(NAQL_TSA_URL=odd.url, NAQL_TSA_CERTS=str(odd.chain_pem)):
+            out = export(tmp_path / "p.wacz", "--snapshot", capture(WATAN_URL, requisites=False).final.guid)
+        assert odd.requests == 2
+        ok, text = _verify(out, "--tsa-root", str(odd.ca_pem))
+        assert ok and 'timestamped by TSA "Odd TSA"' in text, text
+        with override_settings(NAQL_TSA_URL=odd.url, NAQL_TSA_CERTS=""):
+            with pytest.raises(CommandError, match="set NAQL_TSA_CERTS"):
+                export(tmp_path / "q.wacz", "--snapshot", capture(WATAN_URL, requisites=False).final.guid,
+                       "--no-cache")
+    finally:
+        odd.stop()

@@ -1,10 +1,9 @@
 """A local RFC 3161 time-stamping authority for tests: `openssl ts -reply` behind a tiny HTTP server.
 
 ``TestTSA(dir).start()`` makes a CA and a TSA certificate (extendedKeyUsage timeStamping,
-critical) with ``cryptography``, writes an ``openssl ts`` configuration (the reply carries the TSA
-certificate only: openssl writes a SignedData certificate SET of two in non-DER order, which strict
-parsers such as rfc3161-client refuse; the CA comes from ``NAQL_TSA_CERTS`` as with a real TSA's
-published chain), and answers
+critical) with ``cryptography``, writes an ``openssl ts`` configuration (by default the reply
+carries the TSA certificate only and the CA comes from ``NAQL_TSA_CERTS``, a TSA's published chain;
+``embed_chain=True`` also embeds the CA, in the non-DER SET order openssl writes), and answers
 ``POST application/timestamp-query`` on 127.0.0.1 with what ``openssl ts -reply`` signs. Offline,
 like a real TSA seen from Naql (Naql only speaks HTTP to it).
 """
@@ -32,7 +31,7 @@ dir = {dir}
 serial = $dir/tsaserial
 crypto_device = builtin
 signer_cert = $dir/tsa.crt
-signer_key = $dir/tsa.key
+{certs}signer_key = $dir/tsa.key
 signer_digest = sha256
 default_policy = 1.3.6.1.4.1.99999.1
 digests = sha256, sha384, sha512
@@ -49,7 +48,7 @@ def _name(cn: str) -> x509.Name:
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Naql test TSA")])
 
 
-def make_pki(d: Path, label: str = "Test") -> None:
+def make_pki(d: Path, label: str = "Test", *, embed_chain: bool = False) -> None:
     now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name(f"{label} Root CA")).issuer_name(_name(f"{label} Root CA"))
@@ -73,16 +72,17 @@ def make_pki(d: Path, label: str = "Test") -> None:
     (d / "tsa.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
     (d / "tsaserial").write_text("01\n")
-    (d / "tsa.cnf").write_text(CONFIG.format(dir=d))
+    (d / "chain.pem").write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
+    (d / "tsa.cnf").write_text(CONFIG.format(dir=d, certs="certs = $dir/ca.crt\n" if embed_chain else ""))
 
 
 class TestTSA:
     __test__ = False  # not a pytest class
 
-    def __init__(self, directory: Path | None = None, label: str = "Test"):
+    def __init__(self, directory: Path | None = None, label: str = "Test", *, embed_chain: bool = False):
         self.dir = Path(directory or tempfile.mkdtemp(prefix="naql-tsa-"))
         self.dir.mkdir(parents=True, exist_ok=True)
-        make_pki(self.dir, label)
+        make_pki(self.dir, label, embed_chain=embed_chain)
         self.requests = 0
         tsa = self
 
@@ -112,6 +112,11 @@ class TestTSA:
     @property
     def ca_pem(self) -> Path:
         return self.dir / "ca.crt"
+
+    @property
+    def chain_pem(self) -> Path:
+        """The TSA certificate and its CA, as a TSA publishes them (for NAQL_TSA_CERTS)."""
+        return self.dir / "chain.pem"
 
     def start(self) -> TestTSA:
         self.thread.start()

@@ -117,23 +117,43 @@ def sign_digest(hash_: str, created: str, *, key=None) -> dict:
     return data
 
 
-def timestamp(message: bytes, url: str | None = None) -> tuple[bytes, str]:
-    """RFC 3161 timestamp of sha256(``message``) from the TSA at ``url`` (``NAQL_TSA_URL``).
-    Returns (TimeStampResp DER, PEM chain of the TSA, leaf first). PackageError when the TSA
-    cannot be reached or does not grant a timestamp over this message."""
+def _ask_tsa(url: str, message: bytes, *, cert_req: bool):
     import requests
-    from rfc3161_client import HashAlgorithm, PKIStatus, TimestampRequestBuilder, decode_timestamp_response
+    from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
 
-    url = url or settings.NAQL_TSA_URL
     req = (TimestampRequestBuilder().data(message).hash_algorithm(HashAlgorithm.SHA256)
-           .cert_request(cert_request=True).nonce(nonce=True).build())
+           .cert_request(cert_request=cert_req).nonce(nonce=True).build())
     try:
         resp = requests.post(url, data=req.as_bytes(), timeout=settings.NAQL_TSA_TIMEOUT,
                              headers={"Content-Type": "application/timestamp-query"})
         resp.raise_for_status()
-        tsr = decode_timestamp_response(resp.content)
-    except (requests.RequestException, ValueError) as exc:
+    except requests.RequestException as exc:
         raise PackageError(f"time-stamping authority {url} failed: {exc}") from exc
+    return req, resp.content, decode_timestamp_response(resp.content)  # ValueError: unparseable
+
+
+def timestamp(message: bytes, url: str | None = None) -> tuple[bytes, str]:
+    """RFC 3161 timestamp of sha256(``message``) from the TSA at ``url`` (``NAQL_TSA_URL``).
+    Returns (TimeStampResp DER, PEM chain of the TSA, leaf first). PackageError when the TSA
+    cannot be reached or does not grant a timestamp over this message.
+
+    The TSA is asked to embed its certificate (certReq). Some (OpenSSL's among them) embed several
+    certificates in a SET that is not in DER order, which the strict parser refuses; then, when the
+    TSA's chain is known (``NAQL_TSA_CERTS``), the request is repeated without certReq and the chain
+    comes from that file alone."""
+    from rfc3161_client import PKIStatus
+
+    url = url or settings.NAQL_TSA_URL
+    try:
+        req, content, tsr = _ask_tsa(url, message, cert_req=True)
+    except ValueError as exc:
+        if not settings.NAQL_TSA_CERTS:
+            raise PackageError(f"time-stamping authority {url}: unreadable reply ({exc}); "
+                               "set NAQL_TSA_CERTS to its certificate chain to ask without certReq") from exc
+        try:
+            req, content, tsr = _ask_tsa(url, message, cert_req=False)
+        except ValueError as exc2:
+            raise PackageError(f"time-stamping authority {url}: unreadable reply ({exc2})") from exc2
     if PKIStatus(tsr.status) != PKIStatus.GRANTED:
         raise PackageError(f"time-stamping authority {url} refused: status {tsr.status} {tsr.status_string}")
     if tsr.tst_info.message_imprint.message != hashlib.sha256(message).digest():
@@ -141,14 +161,14 @@ def timestamp(message: bytes, url: str | None = None) -> tuple[bytes, str]:
     if tsr.tst_info.nonce != req.nonce:
         raise PackageError(f"time-stamping authority {url} answered with another nonce")
     certs = [x509.load_der_x509_certificate(c) for c in tsr.signed_data.certificates]
+    if settings.NAQL_TSA_CERTS:  # the TSA's published chain (leaf, intermediates, root)
+        certs += [c for c in x509.load_pem_x509_certificates(Path(settings.NAQL_TSA_CERTS).read_bytes())
+                  if c not in certs]
     chain = order_chain(certs, tsr.signed_data.signer_infos)
     if not chain:
-        raise PackageError(f"time-stamping authority {url} sent no certificate (certReq was set)")
-    if settings.NAQL_TSA_CERTS:  # the rest of the TSA's published chain (intermediates, root)
-        known = set(chain)
-        chain += [c for c in x509.load_pem_x509_certificates(Path(settings.NAQL_TSA_CERTS).read_bytes())
-                  if c not in known]
-    return resp.content, "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
+        raise PackageError(f"time-stamping authority {url}: no certificate for its signature "
+                           "(none embedded, none in NAQL_TSA_CERTS)")
+    return content, "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain)
 
 
 def order_chain(certs: list[x509.Certificate], signer_infos=()) -> list[x509.Certificate]:

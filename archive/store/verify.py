@@ -106,7 +106,7 @@ def _check_zip(data_len: int, fh, report: Report) -> None:
         if 0xFFFFFFFF in (csize, usize, loff):
             csize, usize, loff = _zip64_sizes(extra, csize, usize, loff)
         part = f"zip entry {name}"
-        if made_sys != CREATE_SYSTEM or eattr != EXTERNAL_ATTR or iattr or dstart or clen or made_ver != need:
+        if made_sys != CREATE_SYSTEM or eattr != EXTERNAL_ATTR or iattr or dstart or clen or made_ver not in (need, 20):
             report.fail(part, "central directory attributes are not the ones Naql writes (altered)")
         if loff != expected_local:
             report.fail(part, f"local header expected at {expected_local}, central directory says {loff}")

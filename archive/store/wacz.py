@@ -61,6 +61,7 @@ CHUNK = 1 << 20
 EXTERNAL_ATTR = 0o100644 << 16
 CREATE_SYSTEM = 3
 ZIP64_LIMIT = (1 << 31) - 1
+HEAVY = ("text", "main_text", "extracted")  # derived text, not needed to package the bytes
 
 
 @dataclass
@@ -107,14 +108,14 @@ def collect(snapshots: Iterable[Snapshot], user=None) -> list[Snapshot]:
         todo = []
         if not batch:
             break
-        for s in visible.filter(pk__in=batch).select_related("warc_file"):
+        for s in visible.filter(pk__in=batch).select_related("warc_file").defer(*HEAVY):
             seen[s.pk] = s
             todo.extend(pk for pk in (s.redirect_to_id, s.final_id) if pk)
             if s.payload_snapshot_id:
                 originals.add(s.payload_snapshot_id)
         todo.extend(visible.filter(page_id__in=batch).values_list("pk", flat=True))
     missing = originals - set(seen)
-    for s in Snapshot.objects.live().filter(pk__in=missing).select_related("warc_file"):
+    for s in Snapshot.objects.live().filter(pk__in=missing).select_related("warc_file").defer(*HEAVY):
         seen[s.pk] = s
     return sorted(seen.values(), key=lambda s: (s.warc_file_id, s.offset))
 
@@ -263,6 +264,17 @@ def write_package(out, snaps: list[Snapshot], pages: list[Snapshot], *, extra: l
     created_s = _iso(created_dt)
     meta = dict(meta or {})
     z = _Zip(out, created_dt)
+    try:
+        return _write_entries(z, snaps, pages, extra, meta, created, created_s, signer)
+    except BaseException:
+        try:  # close the half-written zip while its file is open (the caller deletes the file)
+            z.close()
+        except (OSError, ValueError, RuntimeError):
+            pass
+        raise
+
+
+def _write_entries(z: _Zip, snaps, pages, extra, meta, created, created_s, signer) -> dict:
     records = _records(snaps)
     new_offsets: dict = {}
     total = sum(int(r["length"]) for _s, r in records)
@@ -279,6 +291,9 @@ def write_package(out, snaps: list[Snapshot], pages: list[Snapshot], *, extra: l
                  for p, (h, n) in z.files.items()]
     from archive import software_versions
 
+    # "created" is when the manifest is sealed (just before signing), not when copying began: a verifier
+    # wants the RFC 3161 time within minutes of it, however long a large package took to write
+    created_s = _iso(datetime.now(UTC)) if created is None else created_s
     package = {"profile": "data-package", "wacz_version": WACZ_VERSION, "resources": resources,
                "title": meta.pop("title", "Naql package"), "created": created_s,
                "software": f"Naql {software_versions()['naql']}"}
