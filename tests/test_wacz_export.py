@@ -147,3 +147,21 @@ def test_round_trip_into_a_fresh_naql_gives_the_same_snapshots_digests_and_id_by
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert {k: v for k, v in g.items() if g[k] != w[k]} == {k: v for k, v in w.items() if g[k] != w[k]}, w
+
+
+def test_pywb_replays_the_package_with_the_same_id_bytes(via_proxy, tmp_path, client):
+    """Interop: pywb's wb-manager unpacks the WACZ and uses *its* CDXJ index (offsets into the
+    package's WARC) to serve the same original bytes as Naql."""
+    from tests.replay_support import PywbServer, pywb_bin
+
+    if pywb_bin() is None:
+        pytest.skip("pywb not installed (it needs its own virtualenv: see tests/replay_support.pywb_bin)")
+    page = capture(WATAN_URL).final
+    out = export(tmp_path / "pywb.wacz", "--snapshot", page.guid)
+    work = tmp_path / "pywb"
+    work.mkdir()
+    with PywbServer([out], work, add_args=["--unpack-wacz"]) as pywb:
+        for s in [page, *page.requisites.all()]:
+            ours = client.get(f"/web/{s.timestamp}id_/{s.url}")
+            status, _headers, body = pywb.get(f"/{s.timestamp}id_/{s.url}")
+            assert (status, body) == (ours.status_code, ours.content), s.url
