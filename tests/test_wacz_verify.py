@@ -243,3 +243,45 @@ def test_a_tsa_embedding_its_chain_out_of_der_order_still_timestamps(signed_env,
                        "--no-cache")
     finally:
         odd.stop()
+
+
+def _resealed(src, dst, replace: dict[str, bytes]) -> None:
+    """Replace files, recompute datapackage.json and sign again with the instance key: a package whose
+    hashes and signature are all consistent, so only the content checks can object."""
+    import hashlib
+
+    with zipfile.ZipFile(src) as zf:
+        dp = json.loads(zf.read("datapackage.json"))
+    for res in dp["resources"]:
+        if res["path"] in replace:
+            data = replace[res["path"]]
+            res["hash"], res["bytes"] = "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+    dp_bytes = json.dumps(dp, indent=2).encode()
+    h = "sha256:" + hashlib.sha256(dp_bytes).hexdigest()
+    with override_settings(NAQL_TSA_URL=""):
+        signed = signing.sign_digest(h, dp["created"])
+    digest = json.dumps({"path": "datapackage.json", "hash": h, "signedData": signed}).encode()
+    _rewrite(src, dst, {**replace, "datapackage.json": dp_bytes, "datapackage-digest.json": digest})
+
+
+def test_an_index_or_page_list_that_does_not_match_the_warc_is_named_even_when_signed(signed_env, tmp_path):
+    page = capture(WATAN_URL).final
+    out = export(tmp_path / "p.wacz", "--snapshot", page.guid)
+    report = verify_package(out)
+    assert report.ok and any("indexes/index.cdx: all" in p for p in report.proven)
+    with zipfile.ZipFile(out) as zf:
+        index = zf.read("indexes/index.cdx").decode().splitlines(keepends=True)
+        pages = zf.read("pages/pages.jsonl").decode()
+    surt, ts, js = index[0].split(" ", 2)
+    rec = json.loads(js)
+    rec["offset"] = str(int(rec["offset"]) + 1)
+    bad_index = "".join([f"{surt} {ts} {json.dumps(rec)}\n", *index[1:]]).encode()
+    _resealed(out, tmp_path / "i.wacz", {"indexes/index.cdx": bad_index})
+    report = verify_package(tmp_path / "i.wacz")
+    assert report.failed_parts() == {"indexes/index.cdx"}, report.failures
+    ts_iso = f"{page.captured_at:%Y-%m-%dT%H:%M:%SZ}"
+    moved = pages.replace(f'"ts": "{ts_iso}"', '"ts": "2021-11-26T08:00:00Z"').encode()
+    assert moved != pages.encode()
+    _resealed(out, tmp_path / "t.wacz", {"pages/pages.jsonl": moved})
+    report = verify_package(tmp_path / "t.wacz")
+    assert report.failed_parts() == {"pages/pages.jsonl"}, report.failures

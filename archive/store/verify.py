@@ -20,6 +20,8 @@ Checks, each reported under the name of the part it concerns:
    a failure: Naql says so when no TSA is configured).
 6. ``archive/<name>`` — every WARC record's block and payload digests (warcio); the capture times
    of the pages come from these records.
+7. ``indexes/…`` and ``pages/pages.jsonl`` — every CDXJ line points at a response or revisit record
+   of its URL and timestamp, at its exact offset and length; every page is a capture in the package.
 """
 
 from __future__ import annotations
@@ -245,9 +247,10 @@ def _verify_contents(zf, report: Report, trusted_keys, tsa_roots) -> None:
     else:
         _verify_signature(signed, dp_hash, dp, report, trusted_keys)
         _verify_timestamp(signed, report, tsa_roots)
-    for p in sorted(x for x in listed if x.startswith("archive/")):
-        if p in names:
-            _verify_warc(zf, p, report)
+    warcs = {p: _verify_warc(zf, p, report) for p in sorted(x for x in listed if x.startswith("archive/"))
+             if p in names}
+    if report.ok:  # cross-checks mean something once every file is the one that was signed
+        _verify_index_and_pages(zf, listed, warcs, report)
 
 
 def _verify_signature(signed: dict, dp_hash: str, dp: dict, report: Report, trusted_keys) -> None:
@@ -327,27 +330,75 @@ def _verify_timestamp(signed: dict, report: Report, tsa_roots) -> None:
                          f"(RFC 3161, chain to {trust})")
 
 
-def _verify_warc(zf, name: str, report: Report) -> None:
+def _verify_warc(zf, name: str, report: Report) -> dict[int, tuple[int, str, str]]:
+    """Check every record's digests; returns offset -> (length, WARC-Target-URI, WARC-Date) of the
+    response and revisit records (what the index and pages must point at)."""
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    problems, captures = [], []
+    problems, offsets, found = [], [], {}
     try:
         with zf.open(name) as fh:
             it = ArchiveIterator(io.BufferedReader(fh, CHUNK), check_digests=True)
             for rec in it:
                 rec.content_stream().read()
+                offsets.append(it.get_record_offset())
                 if rec.digest_checker.passed is False:
                     problems.extend(rec.digest_checker.problems)
                 if rec.rec_type in ("response", "revisit"):
-                    captures.append((rec.rec_headers.get_header("WARC-Date"),
-                                     rec.rec_headers.get_header("WARC-Target-URI")))
+                    found[offsets[-1]] = (rec.rec_headers.get_header("WARC-Target-URI"),
+                                          rec.rec_headers.get_header("WARC-Date"))
     except (ArchiveLoadFailed, OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
         report.fail(name, f"not a readable WARC ({exc})")
-        return
+        return {}
     if problems:
         report.fail(name, "; ".join(problems[:5]))
-        return
+        return {}
+    ends = dict(zip(offsets, [*offsets[1:], zf.getinfo(name).file_size], strict=True))
+    captures = sorted((d, u) for u, d in found.values())
     report.proven.append(f"{name}: {len(captures)} captures, every WARC record digest checks")
-    for when, url in sorted(captures)[:50]:
+    for when, url in captures[:50]:
         report.proven.append(f"  captured at {when}: {url}")
+    return {off: (ends[off] - off, u, d) for off, (u, d) in found.items()}
+
+
+def _ts14(warc_date: str | None) -> str:
+    return "".join(ch for ch in (warc_date or "") if ch.isdigit())[:14]
+
+
+def _verify_index_and_pages(zf, listed: dict, warcs: dict[str, dict], report: Report) -> None:
+    """Every CDXJ line points at a response/revisit record of its URL and time (offset and length
+    exact), and every page of pages.jsonl is a capture in the package."""
+    for p in sorted(x for x in listed if x.startswith("indexes/") and x.endswith((".cdx", ".cdxj"))):
+        bad, n = [], 0
+        for line in zf.read(p).decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                continue
+            n += 1
+            try:
+                _surt, ts, js = line.split(" ", 2)
+                rec = json.loads(js)
+                target = warcs.get(f"archive/{rec['filename']}", {}).get(int(rec["offset"]))
+            except (ValueError, KeyError, TypeError):
+                bad.append(f"line {n} unreadable")
+                continue
+            if target is None or target[0] != int(rec["length"]) or target[1] != rec.get("url") \
+                    or _ts14(target[2]) != ts:
+                bad.append(f"line {n} ({rec.get('url')} {ts}) does not point at that capture")
+        if bad:
+            report.fail(p, "; ".join(bad[:5]))
+        else:
+            report.proven.append(f"{p}: all {n} entries point at their records")
+    captures = {(u, d) for recs in warcs.values() for _l, u, d in recs.values()}
+    if "pages/pages.jsonl" in listed:
+        missing = []
+        for line in zf.read("pages/pages.jsonl").decode("utf-8", "replace").splitlines()[1:]:
+            try:
+                page = json.loads(line)
+            except ValueError:
+                missing.append("unreadable line")
+                continue
+            if (page.get("url"), page.get("ts")) not in captures:
+                missing.append(f"{page.get('id')} {page.get('url')} {page.get('ts')}")
+        if missing:
+            report.fail("pages/pages.jsonl", "pages not captured in the package: " + "; ".join(missing[:5]))
