@@ -101,10 +101,10 @@ def _run_recipe(tmp_path, package, key_pem, tsa_root) -> subprocess.CompletedPro
 
 
 def test_readme_recipe_with_standard_tools_verifies_a_package_and_refuses_another_key(signed_env, tmp_path):
+    import shutil
+
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-
-    import shutil
 
     missing = [t for t in ("jq", "unzip", "openssl", "sha256sum", "od", "base64") if shutil.which(t) is None]
     if missing:
