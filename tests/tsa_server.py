@@ -48,6 +48,15 @@ def _name(cn: str) -> x509.Name:
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Naql test TSA")])
 
 
+def _tsa_cert(label, key, ca, ca_key, now) -> x509.Certificate:
+    return (x509.CertificateBuilder().subject_name(_name(f"{label} TSA")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+
+
 def make_pki(d: Path, label: str = "Test", *, embed_chain: bool = False) -> None:
     now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -60,12 +69,11 @@ def make_pki(d: Path, label: str = "Test", *, embed_chain: bool = False) -> None
                                        crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name(f"{label} TSA")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    for _ in range(100):  # embed_chain: make openssl's SET (signer first, then CA) out of DER order, always
+        cert = _tsa_cert(label, key, ca, ca_key, now)
+        if not embed_chain or cert.public_bytes(serialization.Encoding.DER) > ca.public_bytes(
+                serialization.Encoding.DER):
+            break
     pem = serialization.Encoding.PEM
     (d / "ca.crt").write_bytes(ca.public_bytes(pem))
     (d / "tsa.crt").write_bytes(cert.public_bytes(pem))
