@@ -130,3 +130,9 @@ class BrowserFailure(CaptureError):
 
     code = "browser_failure"
     permanent = False
+
+
+class PackageError(ArchiveError):
+    """A WACZ package cannot be built (nothing visible to package, a record failing fixity, TSA down)."""
+
+    code = "package_error"

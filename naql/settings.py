@@ -158,6 +158,19 @@ NAQL_JOB_RETRY_BACKOFF = env.int("NAQL_JOB_RETRY_BACKOFF", default=30)
 NAQL_REPLAY_HOST = env.str("NAQL_REPLAY_HOST", default="")
 NAQL_PUBLIC_URL = env.str("NAQL_PUBLIC_URL", default="http://127.0.0.1:8000")
 
+# --- WACZ packages, signing ---------------------------------------------------------------
+# Built packages, cached by content (a package is rebuilt only when what goes in changes).
+NAQL_PACKAGE_DIR = Path(env.str("NAQL_PACKAGE_DIR", default=str(DATA_DIR / "packages")))
+# The instance's ECDSA P-256 signing key (PKCS#8 PEM); generated there on first use.
+NAQL_SIGNING_KEY = Path(env.str("NAQL_SIGNING_KEY", default=str(DATA_DIR / "signing" / "naql-signing-key.pem")))
+# RFC 3161 time-stamping authority; empty: packages are signed and say they are untimestamped.
+NAQL_TSA_URL = env.str("NAQL_TSA_URL", default="")
+# PEM file of the TSA's published certificate chain (intermediates and root), added to each package.
+NAQL_TSA_CERTS = env.str("NAQL_TSA_CERTS", default="")
+NAQL_TSA_TIMEOUT = env.float("NAQL_TSA_TIMEOUT", default=20.0)
+# Packages of more snapshots than this are built by a worker; smaller ones in the request.
+NAQL_PACKAGE_INLINE_MAX = env.int("NAQL_PACKAGE_INLINE_MAX", default=10)
+
 # --- celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or None
 NAQL_EMBEDDED_QUEUE = CELERY_BROKER_URL is None

@@ -6,4 +6,5 @@ urlpatterns = [
     path("api/", include("naql.api")),
     path("", include("archive.replay.urls")),
     path("", include("archive.web.urls")),
+    path("", include("provenance.urls")),
 ]

@@ -52,3 +52,23 @@ def detect_document_relations(document_id: int) -> int:
 
     doc = Document.objects.filter(pk=document_id).first()
     return len(detect_relations(doc)) if doc else 0
+
+
+@shared_task(ignore_result=True)
+def build_document_package(document_id: int, user_id: int | None, chain: bool) -> str | None:
+    """Build (into the package cache) the WACZ of a document or its whole chain, as that user sees it."""
+    from django.contrib.auth import get_user_model
+
+    from archive.errors import ArchiveError
+    from provenance.models import Document
+    from provenance.package import chain_package
+
+    doc = Document.objects.filter(pk=document_id).first()
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    if doc is None:
+        return None
+    try:
+        return chain_package(doc, user, chain=chain).key
+    except ArchiveError as exc:
+        log.error("package of document %s failed: %s", document_id, exc)
+        return None

@@ -99,8 +99,9 @@ def pywb_bin():
 class PywbServer:
     """pywb's ``wayback`` serving the given WARC files as collection ``naql`` on 127.0.0.1."""
 
-    def __init__(self, warcs, workdir, bin_dir=None, threads: int = 4):
+    def __init__(self, warcs, workdir, bin_dir=None, threads: int = 4, add_args=()):
         self.warcs = [str(w) for w in warcs]
+        self.add_args = list(add_args)  # e.g. ["--unpack-wacz"]: WACZ files, indexed by their own CDXJ
         self.workdir = workdir
         self.bin = bin_dir or pywb_bin()
         self.threads = threads
@@ -115,7 +116,7 @@ class PywbServer:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir)}
         subprocess.run([str(self.bin / "wb-manager"), "init", "naql"], cwd=self.workdir, check=True,
                        capture_output=True, env=env, timeout=60)
-        subprocess.run([str(self.bin / "wb-manager"), "add", "naql", *self.warcs], cwd=self.workdir, check=True,
+        subprocess.run([str(self.bin / "wb-manager"), "add", *self.add_args, "naql", *self.warcs], cwd=self.workdir, check=True,
                        capture_output=True, env=env, timeout=120)
         self._drop_non_http_index_lines()
         with socket.socket() as s:

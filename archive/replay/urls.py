@@ -17,6 +17,8 @@ urlpatterns = [
     re_path(r"^web/(?P<url>.+)$", replay.timegate_view, name="timegate"),
     re_path(r"^s/(?P<guid>[^/]+)\.warc\.gz$", pages.warc_download, name="snapshot-warc"),
     re_path(r"^s/(?P<guid>[^/]+)/screenshot\.png$", pages.screenshot, name="snapshot-screenshot"),
+    re_path(r"^s/(?P<guid>[^/]+)\.wacz$", pages.wacz_download, name="snapshot-wacz"),
+    re_path(r"^\.well-known/naql-signing-key\.pem$", pages.signing_key, name="signing-key"),
     re_path(r"^s/(?P<guid>[^/]+)/diff/(?P<other>[^/]+)/?$", pages.diff_view, name="snapshot-diff"),
     re_path(r"^s/(?P<guid>[^/]+)/?$", pages.snapshot_page, name="snapshot"),
 ]

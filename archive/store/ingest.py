@@ -180,8 +180,15 @@ def _write_and_index(records: list[_Rec], *, source_name: str, source_sha: str, 
                 "warc-type", "warc-record-id", "warc-date", "warc-target-uri", "content-type", "content-length",
                 "warc-block-digest", "warc-payload-digest"}}
             is_http = r.type in ("response", "request", "revisit") and r.content_type.startswith("application/http")
-            if r.type == "revisit":
-                keep["WARC-Payload-Digest"] = dict((k.lower(), v) for k, v in r.headers).get("warc-payload-digest")
+            declared = dict((k.lower(), v) for k, v in r.headers).get("warc-payload-digest")
+            if r.type == "revisit" or (
+                    is_http and declared and declared == warc_digest(r.block[http_payload_offset(r.block):])):
+                # a revisit's declared digest, or one already in Naql's form (sha256, base32; checked in
+                # _read_all), is kept where it stood: a record exported by Naql is re-written to the very
+                # same bytes (same record SHA-256)
+                keep = {k: v for k, v in r.headers if k.lower() not in {
+                    "warc-type", "warc-record-id", "warc-date", "warc-target-uri", "content-type",
+                    "content-length", "warc-block-digest"}}
             info = builder.write_record(r.type, block=r.block, content_type=r.content_type, uri=r.uri, date=r.date,
                                         headers=keep, http_payload=is_http and r.type != "revisit",
                                         record_id=r.record_id)

@@ -144,6 +144,39 @@ def warc_download(request, guid: str):
     return resp
 
 
+@require_safe
+def wacz_download(request, guid: str):
+    """``/s/<ID>.wacz``: the signed WACZ of the snapshot with its requisites (archive.store.wacz)."""
+    from django.http import FileResponse
+
+    from archive.store.wacz import build_package
+
+    snap = _lookup(request, guid, ".wacz")
+    if isinstance(snap, HttpResponse):
+        return snap
+    try:
+        package = build_package([snap], user=_user(request))
+    except (ArchiveError, OSError) as exc:
+        log.error("WACZ of %s failed: %s", snap.guid, exc)
+        return render(request, "archive/replay_error.html",
+                      {"status": 502, "message": "The package could not be built."}, status=502)
+    resp = FileResponse(open(package.path, "rb"), as_attachment=True,  # noqa: SIM115 - FileResponse closes it
+                        filename=f"naql-{snap.guid}.wacz", content_type="application/wacz+zip")
+    resp["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+@require_safe
+def signing_key(request):
+    """The instance's public signing key (PEM SubjectPublicKeyInfo): what packages are signed with."""
+    from archive.store import signing
+
+    resp = HttpResponse(signing.public_key_pem(), content_type="application/x-pem-file")
+    resp["Access-Control-Allow-Origin"] = "*"
+    resp["X-Naql-Key-Fingerprint"] = signing.fingerprint(signing.public_key_der())
+    return resp
+
+
 def compare_snapshots(a: Snapshot, b: Snapshot):
     """(older, newer, Comparison) of two snapshots, extracted again from their archived bytes."""
     from archive.extract.article import extract
