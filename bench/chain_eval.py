@@ -111,7 +111,7 @@ def evaluate(corpus: Path, order: str, verbose: bool) -> dict:
     spurious = [k for k in got if k not in gold]
     lines = []
     for k, r in sorted(got.items()):
-        mark = "ok" if gold.get(k) == r.type else ("WRONG-TYPE (gold %s)" % gold[k] if k in gold else "SPURIOUS")
+        mark = "ok" if gold.get(k) == r.type else (f"WRONG-TYPE (gold {gold.get(k)})" if k in gold else "SPURIOUS")
         lines.append(f"  {k[0]} -{r.type}-> {k[1]}  [{mark}] conf={r.confidence:.2f} "
                      f"{(r.evidence or {}).get('summary', '') if isinstance(r.evidence, dict) else ''}")
     for k, t in gold.items():

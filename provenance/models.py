@@ -234,8 +234,10 @@ class Relation(models.Model):
     evidence_start = models.PositiveIntegerField(null=True, blank=True,
                                                  help_text="Start offset of the evidence in the snapshot text.")
     evidence_end = models.PositiveIntegerField(null=True, blank=True)
-    evidence = models.JSONField(default=list, blank=True,
-                                help_text="All pieces of evidence found: rule, text, offsets, url.")
+    evidence = models.JSONField(default=dict, blank=True,
+                                help_text="Why: {summary (human-readable), decision, content (alignment coverage, "
+                                          "order, language, verbatim share, quotations found), cues [{rule, type, "
+                                          "text, start, end, url, direct}]}.")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+", help_text="Person who recorded it (empty for a detector).")
     detector = models.CharField(max_length=100, blank=True, help_text="Detector that proposed it (empty: manual).")
@@ -445,3 +447,42 @@ class ClaimLink(models.Model):
         if user is not None:
             self._history_user = user
         self.save(update_fields=["status", "note"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection index
+# ---------------------------------------------------------------------------------------------
+
+
+class DocumentIndex(models.Model):
+    """What the relation detector needs to know about a document without re-reading its text:
+    the snapshot it was last examined on, and a document vector (mean sentence embedding) for
+    cross-language similarity. Keys to look it up by are :class:`IndexKey` rows. Derived data:
+    rebuilt by the follow-up task (``provenance.detect.candidates.index_document``)."""
+
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, related_name="detection_index")
+    snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="Snapshot the detector last examined (the follow-up is done for it).")
+    vector = models.JSONField(null=True, blank=True, help_text="L2-normalised mean sentence embedding, or null.")
+    vector_model = models.CharField(max_length=100, blank=True, help_text="Embedder name and version of the vector.")
+    indexed_at = models.DateTimeField(default=timezone.now)
+
+
+class IndexKey(models.Model):
+    """One lookup key of a document's latest snapshot (``kind``): ``link`` = SURT of an outbound
+    link or embed; ``name`` = a word (``t:``) or consonant skeleton (``s:``) near an attribution
+    cue, in a byline, credit line or dateline; ``quote`` = hash of the first words of a quotation.
+    Lets the follow-up of a capture find the documents it affects with indexed queries."""
+
+    class Kind(models.TextChoices):
+        LINK = "link", "outbound link"
+        NAME = "name", "named source word"
+        QUOTE = "quote", "quotation fingerprint"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="index_keys")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    key = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "key"], name="indexkey_kind_key")]
+        constraints = [models.UniqueConstraint(fields=["document", "kind", "key"], name="indexkey_unique")]
