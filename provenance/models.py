@@ -471,13 +471,15 @@ class DocumentIndex(models.Model):
 class IndexKey(models.Model):
     """One lookup key of a document's latest snapshot (``kind``): ``link`` = SURT of an outbound
     link or embed; ``name`` = a word (``t:``) or consonant skeleton (``s:``) near an attribution
-    cue, in a byline, credit line or dateline; ``quote`` = hash of the first words of a quotation.
+    cue, in a byline, credit line or dateline; ``quote`` = hash of the first words of a quotation;
+    ``text`` = hash of every run of words of the body (to find who said a quotation first).
     Lets the follow-up of a capture find the documents it affects with indexed queries."""
 
     class Kind(models.TextChoices):
         LINK = "link", "outbound link"
         NAME = "name", "named source word"
         QUOTE = "quote", "quotation fingerprint"
+        TEXT = "text", "body word-run fingerprint"
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="index_keys")
     kind = models.CharField(max_length=8, choices=Kind.choices)

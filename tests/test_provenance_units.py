@@ -69,7 +69,9 @@ def page(url: str, body: str, *, lang: str, published: str, site: str, author: s
                     record_id=f"<urn:uuid:{_n}>", record_sha256="0" * 64, warc_file=wf, offset=0, length=0)
     apply_extraction(snap, html.encode(), "text/html; charset=utf-8")
     snap.save()
-    document_for_snapshot(snap)
+    from provenance.tasks import process_snapshot
+
+    process_snapshot(snap.pk)  # the follow-up a capture runs: document, claims, relations, index
     return snap
 
 
@@ -126,5 +128,5 @@ def test_new_phrasing_is_a_data_change_not_a_code_change(monkeypatch):
     data["source_lines"] = [*data["source_lines"], {"id": "en-adapted", "lang": "en", "pattern": "^adapted from\\b",
                                                     "relation": "derived_from", "unlinked": "attributes_to"}]
     monkeypatch.setattr(documents, "rules", lambda: data)
-    monkeypatch.setattr("provenance.detect.attribution.rules", lambda: data)
+    monkeypatch.setattr("provenance.detect.cues.rules", lambda: data)
     assert _edges("http://copy.example/c") == {("derived_from", "http://source.example/orig")}

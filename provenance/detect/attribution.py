@@ -112,7 +112,7 @@ class _Run:
         cues = self.finder.run()
         self.det.cues, self.det.unresolved = cues, cues.unresolved
         self.det.quotes = self.finder.speech_quotes
-        cands = gather(self.doc, self.snap, cues)
+        cands = gather(self.doc, self.snap, cues, self.det.quotes)
         per: dict[int, list[Evidence]] = defaultdict(list)
         for e in cues.evidence:
             per[e.target.pk].append(e)

@@ -32,7 +32,7 @@ from django.db import transaction
 from archive.models import Snapshot
 from archive.uri import iri_to_uri, surt_key
 from provenance.detect.cues import CueResult, publisher_index_keys, speech_quotations, text_name_keys
-from provenance.detect.evidence import document_vector, embedder
+from provenance.detect.evidence import document_vector, embedder, sentences_of
 from provenance.models import Document, DocumentIndex, IndexKey, Publisher, Relation, ReviewStatus
 from provenance.text.textnorm import normalize
 
@@ -58,9 +58,22 @@ def earlier(target: Document, doc: Document) -> bool:
     return True
 
 
+UNINDEXED_MAX = 50
+
+
 def _vectors(docs) -> dict[int, list[float]]:
-    return dict(DocumentIndex.objects.filter(document__in=docs, vector__isnull=False)
-                .values_list("document_id", "vector"))
+    """Stored vectors of ``docs`` (ids); documents never indexed (the follow-up has not run for
+    them yet) get one computed now, at most UNINDEXED_MAX of them."""
+    docs = list(docs)
+    out = dict(DocumentIndex.objects.filter(document__in=docs, vector__isnull=False)
+               .values_list("document_id", "vector"))
+    missing = set(docs) - set(DocumentIndex.objects.filter(document__in=docs).values_list("document_id", flat=True))
+    for d in Document.objects.filter(pk__in=list(missing)[:UNINDEXED_MAX]):
+        snap = d.latest_snapshot()
+        vec = document_vector(snap, d) if snap is not None else None
+        if vec is not None:
+            out[d.pk] = vec
+    return out
 
 
 def _cosines(vec, ids_vecs: dict[int, list[float]]) -> dict[int, float]:
@@ -95,7 +108,7 @@ def _window(doc: Document, *, before: bool):
     return qs
 
 
-def gather(doc: Document, snap: Snapshot, cues: CueResult) -> dict[int, Candidate]:
+def gather(doc: Document, snap: Snapshot, cues: CueResult, quotes=()) -> dict[int, Candidate]:
     """Candidates of ``doc`` (see module docstring), by document id."""
     out: dict[int, Candidate] = {}
 
@@ -110,6 +123,11 @@ def gather(doc: Document, snap: Snapshot, cues: CueResult) -> dict[int, Candidat
     for e in cues.evidence:
         add(e.target, "link" if e.direct else "named")
     vec = _vector_of(doc, snap)
+    qkeys = quote_keys([q for _s, _e, q in quotes])
+    if qkeys:  # who wrote D's quoted words first
+        for d in Document.objects.filter(pk__in=_ids_with(IndexKey.Kind.TEXT, qkeys)).exclude(pk=doc.pk):
+            if earlier(d, doc) and (not doc.publisher_id or d.publisher_id != doc.publisher_id):
+                add(d, "quoted")
     for pub in {p.pk: p for p, *_ in cues.named}.values():
         docs = [d for d in pub.documents.exclude(pk=doc.pk) if earlier(d, doc)]
         if len(docs) > NAMED_TRY:
@@ -172,6 +190,7 @@ def index_document(doc: Document, snap: Snapshot, cues: CueResult, quotes: list[
     keys = {(IndexKey.Kind.LINK, k) for k in link_keys_of(snap)}
     keys |= {(IndexKey.Kind.NAME, k[:255]) for k in text_name_keys(cues.name_windows)}
     keys |= {(IndexKey.Kind.QUOTE, k) for k in quote_keys([q for _s, _e, q in quotes])}
+    keys |= {(IndexKey.Kind.TEXT, k) for k in shingle_keys(sentences_of(snap, doc).norm_text)}
     vec = _vector_of(doc, snap)
     emb = embedder()
     with transaction.atomic():
@@ -200,6 +219,16 @@ def _ids_with(kind: str, keys: set[str]) -> set[int]:
     return out
 
 
+def _names(doc: Document, pub: Publisher) -> bool:
+    """Confirm an index hit: does ``doc``'s latest snapshot name ``pub`` where sources are named?"""
+    from provenance.detect.cues import CueFinder
+
+    snap = doc.latest_snapshot()
+    if snap is None:
+        return False
+    return any(p.pk == pub.pk for p, *_rest in CueFinder(doc, snap, publishers=[pub]).run().named)
+
+
 def affected_by(document: Document) -> list[Document]:
     """Other documents whose relations may change now that ``document`` was captured (a new
     document or a new version): found through the index (see module docstring), plus those with a
@@ -209,10 +238,12 @@ def affected_by(document: Document) -> list[Document]:
     pub: Publisher | None = document.publisher
     if pub is not None:
         found = _ids_with(IndexKey.Kind.NAME, publisher_index_keys(pub))
-        ids |= set(Document.objects.filter(pk__in=found).exclude(publisher=pub).values_list("pk", flat=True))
+        ids |= {d.pk for d in Document.objects.filter(pk__in=found).exclude(publisher=pub)
+                if earlier(document, d) and _names(d, pub)}
     snap = document.latest_snapshot()
     if snap is not None:
-        ids |= _ids_with(IndexKey.Kind.QUOTE, shingle_keys(snap.text))
+        quoting = _ids_with(IndexKey.Kind.QUOTE, shingle_keys(snap.text))
+        ids |= {d.pk for d in Document.objects.filter(pk__in=quoting) if earlier(document, d)}
         vec = _vector_of(document, snap)
         if vec is not None:
             sims = _cosines(vec, _vectors(_window(document, before=False).values_list("pk", flat=True)))

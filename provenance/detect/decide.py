@@ -5,7 +5,7 @@ content evidence (:class:`~provenance.detect.evidence.ContentEvidence`) and cue 
 Content first, cues as support. In order:
 
 1. An embedded post → ``quotes`` (the post's words are in D by construction).
-2. Broad, ordered coverage (``broad``: at least MIN_ALIGNED sentences and ``coverage_down`` ≥
+2. Broad, ordered coverage (``broad``: at least MIN_ALIGNED sentences (or all of a short D) and ``coverage_down`` ≥
    BROAD_DOWN, or ``coverage_down`` ≥ CONDENSED_DOWN with ``coverage_up`` ≥ BROAD_UP for a
    condensed version; ``in_order`` ≥ ORDERED):
    other language → ``translation_of``; same language and mostly verbatim (≥ VERBATIM) →
@@ -61,7 +61,7 @@ class Decision:
 
 
 def broad(c: ContentEvidence | None) -> bool:
-    if c is None or c.aligned_down < MIN_ALIGNED:
+    if c is None or not (c.aligned_down >= MIN_ALIGNED or (c.aligned_down >= 2 and c.coverage_down >= 0.9)):
         return False
     cov = c.coverage_down >= BROAD_DOWN or (c.coverage_down >= CONDENSED_DOWN and c.coverage_up >= BROAD_UP)
     return cov and c.in_order >= ORDERED
