@@ -99,7 +99,9 @@ class DocHop:
             "url": r.target.url, "document_id": r.target_id, "language": r.target.language,
             "title": r.target.title,
             "evidence": {"snapshot": r.evidence_snapshot.guid if r.evidence_snapshot_id else None,
-                         "text": r.evidence_text, "url": r.evidence_url},
+                         "text": r.evidence_text, "url": r.evidence_url,
+                     "summary": (r.evidence or {}).get("summary", "") if isinstance(r.evidence, dict) else "",
+                         "summary": (r.evidence or {}).get("summary", "") if isinstance(r.evidence, dict) else ""},
             "recorded_by": r.recorded_by_label, "cycle": self.cycle,
             "upstream": [c.as_dict() for c in self.children],
         }
@@ -155,6 +157,7 @@ def _relation(r: Relation, *, other: Document) -> dict:
         "recorded_by": r.recorded_by_label, "rule": r.rule,
         "evidence": {"snapshot": r.evidence_snapshot.guid if r.evidence_snapshot_id else None,
                      "text": r.evidence_text, "url": r.evidence_url,
+                     "summary": (r.evidence or {}).get("summary", "") if isinstance(r.evidence, dict) else "",
                      "start": r.evidence_start, "end": r.evidence_end},
     }
 

@@ -11,11 +11,13 @@ log = logging.getLogger(__name__)
 
 
 def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
+    from archive.signals import followup_is_inline
     from provenance.tasks import after_capture, process_snapshot
 
     if snapshot is None or snapshot.is_requisite:
         return
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False):
+    if (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False)
+            or followup_is_inline()):
         process_snapshot(snapshot.pk)
         return
     try:

@@ -72,3 +72,42 @@ def build_document_package(document_id: int, user_id: int | None, chain: bool) -
     except ArchiveError as exc:
         log.error("package of document %s failed: %s", document_id, exc)
         return None
+
+
+#: At most this many queued follow-ups are run by :func:`catch_up` (oldest capture first).
+CATCH_UP_LIMIT = 200
+
+
+def pending_snapshots(limit: int = CATCH_UP_LIMIT) -> list[int]:
+    """Page snapshots whose follow-up has not run yet: the latest snapshot of a URL that no
+    document's detection index records (a capture whose follow-up waits for a worker)."""
+    from archive.models import Snapshot
+    from provenance.models import DocumentIndex
+
+    done = DocumentIndex.objects.filter(snapshot__isnull=False).values("snapshot_id")
+    qs = (Snapshot.objects.live().pages().filter(status=200, final__isnull=True).exclude(text="")
+          .exclude(pk__in=done).order_by("-captured_at").values_list("pk", "surt"))
+    seen, out = set(), []
+    for pk, surt in qs[: limit * 4]:
+        if surt not in seen:  # only the newest snapshot of each URL
+            seen.add(surt)
+            out.append(pk)
+    return list(reversed(out[:limit]))
+
+
+def catch_up(limit: int = CATCH_UP_LIMIT) -> int:
+    """Run, in this process, the follow-up of captures still waiting for a worker (idempotent: a
+    worker that runs them later changes nothing). Returns how many were run."""
+    from archive.models import Snapshot
+    from provenance.detect.candidates import is_indexed
+    from provenance.documents import document_for_snapshot
+
+    n = 0
+    for pk in pending_snapshots(limit):
+        snap = Snapshot.objects.get(pk=pk)
+        doc = document_for_snapshot(snap, create=False)
+        if doc is not None and is_indexed(doc, doc.latest_snapshot()):
+            continue
+        process_snapshot(pk)
+        n += 1
+    return n

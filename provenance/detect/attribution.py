@@ -180,23 +180,22 @@ class _Run:
 
     def _through_translation(self) -> None:
         det = self.det
-        ups = [(d, c) for d, dec, _e, c in det.decisions.values()
+        ups = [(d, c, dec.type) for d, dec, _e, c in det.decisions.values()
                if dec.type in (T.TRANSLATION_OF, T.REPUBLISHES) and c is not None]
         lang = sentences_of(self.snap, self.doc).lang
-        for up, content in ups:
+        for up, content, how in ups:
             up_snap = up.latest_snapshot()
             if up_snap is None:
                 continue
             up_sents = sentences_of(up_snap, up)
-            rels = (Relation.objects.live().filter(source=up, type__in=[T.QUOTES, T.CITES, T.DERIVED_FROM])
-                    .exclude(target=self.doc).select_related("target"))
+            rels = Relation.objects.live().filter(source=up).exclude(target=self.doc).select_related("target")
             for rel in rels:
                 target = rel.target
-                if rel.rule.startswith(("named", "through")) and not rel.evidence_url:
-                    continue  # the upstream only names it: nothing to inherit
                 current = det.decisions.get(target.pk)
                 if current is not None and any(e.direct for e in current[2]):
                     continue  # D links or embeds it itself: its own evidence decides
+                if current is None and not rel.evidence_url:
+                    continue  # the upstream only names it: no sentence to follow
                 spans = _evidence_spans(up_snap, rel)
                 hit = {j for j, (us, ue) in enumerate(up_sents.spans) if any(us < b and a < ue for a, b in spans)}
                 down = sentences_of(self.snap, self.doc)
@@ -209,7 +208,8 @@ class _Run:
                 if not found and current is None:
                     continue
                 evs = found + (current[2] if current else [])
-                summary = (f"translates the {up.language or ''} document {up.url}, which {rel.type.replace('_', ' ')} "
+                verb = "translates" if how == T.TRANSLATION_OF else "republishes"
+                summary = (f"{verb} the {up.language or ''} document {up.url}, which {rel.type.replace('_', ' ')} "
                            f"it; " + (f"sentence '{' '.join(found[0].text.split())[:140]}'" if found
                                       else (current[1].summary if current else "")))
                 dec = Decision(T.ATTRIBUTES_TO, 0.65, summary, ["through the translation"])

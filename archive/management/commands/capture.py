@@ -1,12 +1,15 @@
-"""python manage.py capture URL... [--json] [--no-requisites] [--browser | --mode raw|browser|auto]"""
+"""python manage.py capture URL... [--json] [--no-requisites] [--browser | --mode raw|browser|auto]
+[--follow-up inline|queue]"""
 
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from archive.errors import ArchiveError
 from archive.jobs import run_job, submit
 from archive.models import CaptureJob
+from archive.signals import followup_inline
 
 
 class Command(BaseCommand):
@@ -22,6 +25,11 @@ class Command(BaseCommand):
         modes.add_argument("--mode", choices=["raw", "browser", "auto"], dest="mode",
                            help="raw, browser, or auto (raw first, browser when the page has no article text); "
                                 "default: per-domain setting, else NAQL_CAPTURE_DEFAULT_MODE")
+        parser.add_argument(
+            "--follow-up", choices=["inline", "queue"], default=None,
+            help="derived work after each capture (document, claims, relations): 'inline' does it here before "
+                 "returning (default on the embedded default, where no worker may run); 'queue' leaves it to a "
+                 "worker (default with a CELERY_BROKER_URL); `trace URL` runs any follow-up still queued")
 
     def handle(self, *urls, **opts):
         if opts.get("mode") == "browser":
@@ -30,12 +38,17 @@ class Command(BaseCommand):
             if reason := browser_missing_reason():
                 raise CommandError(f"--browser: this machine cannot run browser captures: {reason}")
         failures = 0
+        follow_up = opts["follow_up"] or ("inline" if getattr(settings, "NAQL_EMBEDDED_QUEUE", False) else "queue")
         for url in opts["urls"]:
             try:
                 job = submit(url, requisites=not opts["no_requisites"], enqueue=False, mode=opts.get("mode"))
                 job.max_attempts = 1
                 job.save(update_fields=["max_attempts"])
-                job = run_job(job.pk)
+                if follow_up == "inline":
+                    with followup_inline():
+                        job = run_job(job.pk)
+                else:
+                    job = run_job(job.pk)
             except ArchiveError as exc:
                 failures += 1
                 self._emit(opts, {"url": url, "ok": False, "error": exc.as_dict()})
@@ -53,6 +66,7 @@ class Command(BaseCommand):
                 "record_sha256": final.record_sha256, "payload_sha256": final.payload_sha256,
                 "requisites": final.requisites.count(), "mode": final.capture_mode,
                 "screenshot": bool(final.resource_record("screenshot")),
+                "follow_up": "done" if follow_up == "inline" else "queued",
             })
         if failures:
             raise CommandError(f"{failures} of {len(opts['urls'])} capture(s) failed")
@@ -64,7 +78,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{obj['snapshot']}  {obj['status']}  {obj['captured_at']}  {obj['final_url']}\n"
                 f"    WARC {obj['warc_file']} (sha256 {obj['warc_sha256']})\n"
-                f"    record sha256 {obj['record_sha256']}"
+                f"    record sha256 {obj['record_sha256']}\n"
+                + ("    provenance follow-up done (document, claims, relations)" if obj["follow_up"] == "done" else
+                   "    provenance follow-up queued for a worker (`manage.py trace URL` runs it now if none has)")
             )
         else:
             err = obj["error"] or {}

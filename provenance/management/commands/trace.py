@@ -17,6 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     def handle(self, *args, **opts):
+        from provenance.tasks import catch_up
+
+        ran = catch_up()  # captures whose follow-up still waits for a worker: do it now
+        if ran and not opts["json"]:
+            self.stderr.write(f"ran the queued provenance follow-up of {ran} capture(s)")
         result = trace(opts["url"])
         if result is None:
             raise CommandError(f"no document for {opts['url']} (capture it first)")
