@@ -100,7 +100,6 @@ class DocHop:
             "title": r.target.title,
             "evidence": {"snapshot": r.evidence_snapshot.guid if r.evidence_snapshot_id else None,
                          "text": r.evidence_text, "url": r.evidence_url,
-                     "summary": (r.evidence or {}).get("summary", "") if isinstance(r.evidence, dict) else "",
                          "summary": (r.evidence or {}).get("summary", "") if isinstance(r.evidence, dict) else ""},
             "recorded_by": r.recorded_by_label, "cycle": self.cycle,
             "upstream": [c.as_dict() for c in self.children],

@@ -467,6 +467,9 @@ class DocumentIndex(models.Model):
     vector_model = models.CharField(max_length=100, blank=True, help_text="Embedder name and version of the vector.")
     indexed_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return f"index of {self.document_id} @ snapshot {self.snapshot_id}"
+
 
 class IndexKey(models.Model):
     """One lookup key of a document's latest snapshot (``kind``): ``link`` = SURT of an outbound
@@ -488,3 +491,6 @@ class IndexKey(models.Model):
     class Meta:
         indexes = [models.Index(fields=["kind", "key"], name="indexkey_kind_key")]
         constraints = [models.UniqueConstraint(fields=["document", "kind", "key"], name="indexkey_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"

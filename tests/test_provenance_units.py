@@ -10,7 +10,7 @@ from archive.models import Snapshot, WarcFile
 from archive.store.snapshots import apply_extraction
 from provenance.anchoring import context, locate
 from provenance.detect.attribution import detect
-from provenance.documents import document_for_snapshot, registered_domain
+from provenance.documents import registered_domain
 from provenance.text.segment import is_boilerplate
 
 OLD = "Intro sentence here. The minister said the deal was historic. Another line follows. Last words."
