@@ -194,8 +194,8 @@ class _Run:
                 current = det.decisions.get(target.pk)
                 if current is not None and any(e.direct for e in current[2]):
                     continue  # D links or embeds it itself: its own evidence decides
-                if current is None and not rel.evidence_url:
-                    continue  # the upstream only names it: no sentence to follow
+                if current is None and (not rel.evidence_url or rel.type in (T.TRANSLATION_OF, T.REPUBLISHES)):
+                    continue  # the upstream only names it, or is a version of it that D does not name
                 spans = _evidence_spans(up_snap, rel)
                 hit = {j for j, (us, ue) in enumerate(up_sents.spans) if any(us < b and a < ue for a, b in spans)}
                 down = sentences_of(self.snap, self.doc)

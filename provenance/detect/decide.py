@@ -9,7 +9,8 @@ Content first, cues as support. In order:
    BROAD_DOWN, or ``coverage_down`` ≥ CONDENSED_DOWN with ``coverage_up`` ≥ BROAD_UP for a
    condensed version; ``in_order`` ≥ ORDERED):
    other language → ``translation_of``; same language and mostly verbatim (≥ VERBATIM) →
-   ``republishes``; same language rewritten → ``derived_from``. Whatever the cue says: a
+   ``republishes``; same language rewritten → ``derived_from``, or ``quotes`` when D's quotations
+   are found in U (a report on a statement that quotes it). Whatever the cue says: a
    "المصدر:" footer on a same-language copy is a republication, a "selon l'agence" link on a
    translated wire is a translation.
 3. A cue that claims a translation/republication (credit line, translation marker), with partial
@@ -125,6 +126,8 @@ def decide(cues: list[Evidence], content: ContentEvidence | None, target: Docume
         return out(T.QUOTES, 0.95, "embedded post", embeds)
     if broad(content):
         typ = _by_content(content)
+        if typ == T.DERIVED_FROM and content.quotes_found:
+            typ = T.QUOTES  # a same-language report on a text whose words it quotes (a wire on a communiqué)
         conf = 0.55 + 0.35 * cov + (0.1 if direct else 0.05 if cues else 0.0)
         return out(typ, conf, "broad ordered coverage")
     credits = [e for e in cues if e.rule.startswith("credit:")]
