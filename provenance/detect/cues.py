@@ -162,6 +162,42 @@ def publisher_name_keys(pub: Publisher) -> tuple[tuple[str, ...], frozenset, fro
     return _name_keys(tuple(pub.names()))
 
 
+JOINED_MIN = 5
+
+
+def _joined(tokens: list[str]) -> str:
+    """Consonant skeleton of a run of words read as one name ("el faro del norte" → LFRDLNRT,
+    "إل فارو ديل نورتي" → LFRDLNRT): multi-word names whose words are each too short to match
+    alone still match across scripts as a whole."""
+    from provenance.align import _collapse, arabic_skeleton, latin_skeleton
+
+    return _collapse([arabic_skeleton(t) if _is_arabic(t) else latin_skeleton(t) for t in tokens])
+
+
+@lru_cache(maxsize=4096)
+def _joined_name_keys(names: tuple[str, ...]) -> dict[bool, set[tuple[int, str]]]:
+    """Per script (Arabic or not): (word count, joined skeleton) of each multi-word name."""
+    out: dict[bool, set[tuple[int, str]]] = {True: set(), False: set()}
+    for n in names:
+        toks = _WORD.findall(_norm(n).lstrip("@"))
+        if len(toks) >= 2:
+            sk = _joined(toks)
+            if len(sk) >= JOINED_MIN:
+                out[_is_arabic(n)].add((len(toks), sk))
+    return out
+
+
+def _window_runs(tokens: list[str], k: int) -> set[str]:
+    from provenance.align import arabic_variants
+
+    out = set()
+    for i in range(len(tokens) - k + 1):
+        run = tokens[i:i + k]
+        for first in (arabic_variants(run[0]) if _is_arabic(run[0]) else [run[0]]):
+            out.add(_joined([first, *run[1:]]))
+    return out
+
+
 def named_publishers(window: str, publishers: list[Publisher]) -> list[Publisher]:
     """Publishers named in ``window`` (normalised text): by full name or alias in any script, or
     across scripts by the consonant skeleton of a distinctive word (الباييس ~ El País). Within one
@@ -170,11 +206,27 @@ def named_publishers(window: str, publishers: list[Publisher]) -> list[Publisher
     tok_ar, tok_other = set(), set()
     for t in _WORD.findall(window):
         (tok_ar if _is_arabic(t) else tok_other).update(skeletons(t))
+    tokens = _WORD.findall(window)
+    runs: dict[tuple[bool, int], set[str]] = {}
     for pub in publishers:
         names, sk_ar, sk_other = publisher_name_keys(pub)
         if any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", window) for n in names) \
                 or (sk_ar & tok_other) or (sk_other & tok_ar):
             found.append(pub)
+            continue
+        for arabic_name, keys in _joined_name_keys(tuple(pub.names())).items():
+            script_tokens = [t for t in tokens if _is_arabic(t) != arabic_name]  # the other script
+            hit = False
+            for k, sk in keys:
+                for kk in {k - 1, k, k + 1} - {0, 1}:
+                    key = (arabic_name, kk)
+                    if key not in runs:
+                        runs[key] = _window_runs(script_tokens, kk)
+                    if sk in runs[key]:
+                        hit = True
+            if hit:
+                found.append(pub)
+                break
     return found
 
 
@@ -188,6 +240,9 @@ def text_name_keys(texts: list[str]) -> set[str]:
                 keys.add("t:" + tok)
             if len(tok) >= 4:
                 keys.update("s:" + s for s in skeletons(tok) if len(s) >= rules()["min_skeleton"])
+        toks = _WORD.findall(text)
+        for k in (2, 3, 4, 5):
+            keys.update("j:" + sk for sk in _window_runs(toks, k) if len(sk) >= JOINED_MIN)
     return keys
 
 
@@ -198,6 +253,8 @@ def publisher_index_keys(pub: Publisher) -> set[str]:
         toks = [t for t in _WORD.findall(n) if len(t) >= 3 and t not in _GENERIC]
         if toks:
             keys.add("t:" + toks[0])
+    for script_keys in _joined_name_keys(tuple(pub.names())).values():
+        keys.update("j:" + sk for _k, sk in script_keys)
     return keys
 
 
