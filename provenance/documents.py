@@ -134,7 +134,15 @@ def publisher_for(snap: Snapshot) -> Publisher:
         return existing
     name = (snap.extracted or {}).get("site_name") or domain
     return Publisher.objects.create(name=name, kind=Publisher.Kind.NEWS, language=snap.language,
-                                    domains=[domain], homepage=f"{urlsplit(snap.url).scheme}://{urlsplit(snap.url).netloc}/")
+                                    domains=[domain], aliases=name_parts(name),
+                                    homepage=f"{urlsplit(snap.url).scheme}://{urlsplit(snap.url).netloc}/")
+
+
+def name_parts(site_name: str) -> list[str]:
+    """The names inside a bilingual or composite site name ("Ministère de l'Eau | وزارة الماء",
+    "Watan – وطن"): each part is an alias of the publisher (names in several scripts)."""
+    parts = [p.strip() for p in re.split(r"\s+[|–—-]\s+|\s*[|]\s*", site_name or "") if p.strip()]
+    return [p for p in parts if len(p) >= 2 and p != site_name] if len(parts) > 1 else []
 
 
 def _document_kind(snap: Snapshot) -> str:

@@ -174,16 +174,31 @@ def _joined(tokens: list[str]) -> str:
     return _collapse([arabic_skeleton(t) if _is_arabic(t) else latin_skeleton(t) for t in tokens])
 
 
+def _spellings(tok: str) -> list[str]:
+    """A Latin word as Arabic writers may hear it: Spanish v as b, Spanish ll as y (Valle ~ بايي)."""
+    out = [tok]
+    if "v" in tok:
+        out.append(tok.replace("v", "b"))
+    if "ll" in tok:
+        out += [t.replace("ll", "y") for t in list(out)]
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _joined_name_keys(names: tuple[str, ...]) -> dict[bool, set[tuple[int, str]]]:
-    """Per script (Arabic or not): (word count, joined skeleton) of each multi-word name."""
+    """Per script (Arabic or not): (word count, joined skeleton) of each multi-word name, with
+    the spelling variants of :func:`_spellings` (at most 16 per name)."""
+    from itertools import islice, product
+
     out: dict[bool, set[tuple[int, str]]] = {True: set(), False: set()}
     for n in names:
         toks = _WORD.findall(_norm(n).lstrip("@"))
         if len(toks) >= 2:
-            sk = _joined(toks)
-            if len(sk) >= JOINED_MIN:
-                out[_is_arabic(n)].add((len(toks), sk))
+            options = [[t] if _is_arabic(t) else _spellings(t) for t in toks]
+            for combo in islice(product(*options), 16):
+                sk = _joined(list(combo))
+                if len(sk) >= JOINED_MIN:
+                    out[_is_arabic(n)].add((len(toks), sk))
     return out
 
 
@@ -210,7 +225,7 @@ def named_publishers(window: str, publishers: list[Publisher]) -> list[Publisher
     runs: dict[tuple[bool, int], set[str]] = {}
     for pub in publishers:
         names, sk_ar, sk_other = publisher_name_keys(pub)
-        if any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", window) for n in names) \
+        if any(re.search(_name_pattern(n), window) for n in names) \
                 or (sk_ar & tok_other) or (sk_other & tok_ar):
             found.append(pub)
             continue
@@ -228,6 +243,18 @@ def named_publishers(window: str, publishers: list[Publisher]) -> list[Publisher
                 found.append(pub)
                 break
     return found
+
+
+@lru_cache(maxsize=4096)
+def _name_pattern(name: str) -> str:
+    """A whole name in normalised text; Arabic names also after the clitics و ف ب ل ك
+    (لوزاره الماء, وللجزيره)."""
+    if not _is_arabic(name):
+        return rf"(?<!\w){re.escape(name)}(?!\w)"
+    alts = [re.escape(name)]
+    if name.startswith("ال"):
+        alts.append("ل" + re.escape(name[1:]))  # ل + ال → لل
+    return rf"(?<!\w)[وفبلك]{{0,2}}(?:{'|'.join(alts)})(?!\w)"
 
 
 def text_name_keys(texts: list[str]) -> set[str]:
@@ -305,7 +332,7 @@ class CueFinder:
         self.used_links: set[int] = set()
         self._pubs = publishers
         r = rules()
-        self.window = max(r.get("named_window_words", 6), 10)
+        self.window = max(r.get("named_window_words", 6), 15)
 
     # --- helpers
     @cached_property
