@@ -81,9 +81,10 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> int:
     return max(0, min(a[1], b[1]) - max(a[0], b[0]))
 
 
-def evaluate(corpus: Path, *, embeddings: bool = True, threshold: float | None = None) -> dict:
+def evaluate(corpus: Path, *, embeddings: bool = True, threshold: float | None = None,
+             claims: str = "claims.json") -> dict:
     corpus = Path(corpus)
-    gold = json.loads((corpus / "gold" / "claims.json").read_text(encoding="utf-8"))
+    gold = json.loads((corpus / "gold" / claims).read_text(encoding="utf-8"))
     langs: dict[str, str] = {}
     chain_path = corpus / "gold" / "chain.json"
     if chain_path.exists():
@@ -201,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-embeddings", action="store_true", help="align without sentence embeddings")
     ap.add_argument("--threshold", type=float, default=None, help=f"confidence threshold (default {DEFAULT_THRESHOLD})")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
+    ap.add_argument("--claims", default="claims.json", help="gold claims file under gold/ (e.g. claims.fr.json)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list false positives and misses")
     args = ap.parse_args(argv)
-    res = evaluate(args.corpus, embeddings=not args.no_embeddings, threshold=args.threshold)
+    res = evaluate(args.corpus, embeddings=not args.no_embeddings, threshold=args.threshold, claims=args.claims)
     if args.json:
         print(json.dumps(res, ensure_ascii=False, indent=2))
         return 0

@@ -561,6 +561,52 @@ def _embedding_scores(embedder, downstream, upstream, dfe, ufe):
     return best, qemb
 
 
+GAP_COSINE = 0.45
+
+
+def _fill_gaps(results, downstream, upstream, dfe, ufe, base_sig, final_z, threshold) -> list[Suggestion]:
+    """Ordered gap filling (as Vecalign's anchors do): a downstream sentence with no link whose two
+    neighbours are linked to the two neighbours of an unlinked upstream sentence of the same document
+    (a 1-1 gap between anchors), or that sits at an end of the document next to a linked neighbour
+    with the upstream's corresponding end sentence, is linked to it when their embedding cosine is at
+    least GAP_COSINE and their numbers do not disagree. A translator's sentence that carries no name
+    or number is otherwise judged on its cosine alone, which paraphrase keeps low."""
+    linked = {(r.down_index, r.up_index) for r in results}
+    down_used = {i for i, _j in linked}
+    up_used = {j for _i, j in linked}
+    by_doc: dict[Any, list[int]] = defaultdict(list)
+    for j, s in enumerate(upstream):
+        by_doc[s.doc].append(j)
+    out = []
+    n = len(downstream)
+    for cols in by_doc.values():
+        pos = {j: c for c, j in enumerate(cols)}
+        for i in range(n):
+            if i in down_used:
+                continue
+            for j in cols:
+                if j in up_used:
+                    continue
+                c = pos[j]
+                prev_ok = (i - 1, cols[c - 1]) in linked if i > 0 and c > 0 else None
+                next_ok = (i + 1, cols[c + 1]) in linked if i + 1 < n and c + 1 < len(cols) else None
+                edge = (i == 0 and c == 0) or (i == n - 1 or c == len(cols) - 1)
+                if not ((prev_ok and next_ok) or (edge and (prev_ok or next_ok) and None in (prev_ok, next_ok))):
+                    continue
+                sig = dict(base_sig[(i, j)])
+                if sig.get("embedding", 0.0) < GAP_COSINE or (sig.get("numbers", 1.0) == 0.0):
+                    continue
+                sig["order"] = 1.0
+                sig["gap"] = 1.0
+                conf = max(threshold, _sigmoid(final_z[(i, j)]))
+                rel = _relation(dfe[i], ufe[j], sig, conf)
+                out.append(Suggestion(i, j, rel, round(conf, 4), {k: round(v, 4) for k, v in sig.items()}))
+                down_used.add(i)
+                up_used.add(j)
+                break
+    return out
+
+
 def suggest(downstream: list[Sentence], upstream: list[Sentence], *, embedder=None,
             threshold: float | None = None) -> list[Suggestion]:
     """Suggested links from ``downstream`` sentences to ``upstream`` ones, best first per
@@ -648,5 +694,7 @@ def suggest(downstream: list[Sentence], upstream: list[Sentence], *, embedder=No
         sig["order"] = order[(i, j)]
         rel = _relation(dfe[i], ufe[j], sig, conf)
         results.append(Suggestion(i, j, rel, round(conf, 4), {k: round(v, 4) for k, v in sig.items()}))
+    if emb is not None:
+        results += _fill_gaps(results, downstream, upstream, dfe, ufe, base_sig, final_z, threshold)
     results.sort(key=lambda s: (s.down_index, -s.confidence))
     return results
