@@ -194,8 +194,9 @@ class _Run:
                 current = det.decisions.get(target.pk)
                 if current is not None and any(e.direct for e in current[2]):
                     continue  # D links or embeds it itself: its own evidence decides
-                if current is None and (not rel.evidence_url or rel.type in (T.TRANSLATION_OF, T.REPUBLISHES)):
-                    continue  # the upstream only names it, or is a version of it that D does not name
+                if current is None and (rel.type in (T.TRANSLATION_OF, T.REPUBLISHES)
+                                        or not (rel.evidence_url or rel.evidence_start is not None)):
+                    continue  # a version of it that D does not name, or no sentence of U to follow
                 spans = _evidence_spans(up_snap, rel)
                 hit = {j for j, (us, ue) in enumerate(up_sents.spans) if any(us < b and a < ue for a, b in spans)}
                 down = sentences_of(self.snap, self.doc)

@@ -405,6 +405,21 @@ class CueFinder:
                 embed_urls.add(e["url"])
                 self.add(self.resolve(e["url"], "embed"), Relation.Type.QUOTES, f"embed-{e['kind']}",
                          e.get("text", "")[:500], url=e["url"], direct=True, confidence=0.95)
+        # other embedded posts (a platform the extractor does not know): a blockquote among the body
+        # paragraphs that links another site, its text the post's
+        body = self.body
+        all_p = (self.snap.extracted or {}).get("paragraphs", [])
+        if body and all_p:
+            lo, hi = body[0].start, body[-1].end
+            for s, e, tag, *_r in all_p:
+                if tag != "blockquote" or not (lo <= s <= hi):
+                    continue
+                for _i, ln in self.links_in(s, e):
+                    if ln["url"] in embed_urls:
+                        continue
+                    embed_urls.add(ln["url"])
+                    self.add(self.resolve(ln["url"], "embed"), Relation.Type.QUOTES, "embed-blockquote",
+                             self.text[s:e][:500], url=ln["url"], direct=True, confidence=0.9)
         for i, ln in enumerate(self.links):
             if ln["url"] in embed_urls:
                 self.used_links.add(i)

@@ -23,7 +23,9 @@ Content first, cues as support. In order:
    source: post, communiqué, statement); a linked credit line ``derived_from``; a plain link with
    partial coverage ``derived_from``; a plain link without content evidence → nothing.
 6. Named, not linked (credit, byline, dateline, headline, reporting phrase): partial coverage →
-   ``derived_from`` for credits/bylines/datelines, else ``attributes_to``.
+   ``derived_from`` for credits/bylines/datelines, else ``attributes_to``; its confidence drops
+   to 0.4 when the texts are unrelated (``ContentEvidence.related``: no sentence of D aligned or
+   nearly aligned to one of U, no quotation found): perhaps a mention rather than an attribution.
 7. No cue at all (a candidate found by similarity only): only rules 2 and 4, capped at confidence
    SIMILARITY_CAP, and only when no other upstream of D explains the same sentences (siblings: two
    translations of one article align with each other; :mod:`provenance.detect.attribution`
@@ -163,7 +165,10 @@ def decide(cues: list[Evidence], content: ContentEvidence | None, target: Docume
                   or e.rule.startswith("dateline")]
         if strong and partial(content):
             return out(T.DERIVED_FROM, 0.5 + 0.3 * cov, "credited, partial coverage", strong)
-        return out(T.ATTRIBUTES_TO, 0.55 + (0.15 if partial(content) else 0.0), "named, not linked")
+        # named, but nothing D says is in it: perhaps a mention, not an attribution (lower confidence)
+        unrelated = content is not None and content.up_sentences and not content.related
+        return out(T.ATTRIBUTES_TO, 0.4 if unrelated else 0.55 + (0.15 if partial(content) else 0.0),
+                   "named, not linked" + (" (texts unrelated)" if unrelated else ""))
     if content is not None and content.quotes_found and content.same_language:
         return out(T.QUOTES, 0.5, "quotation found by similarity")
     return None

@@ -41,6 +41,7 @@ _WORD = re.compile(r"[^\W_]+")
 ORIGIN_KINDS = frozenset({Document.Kind.POST, Document.Kind.COMMUNIQUE, Document.Kind.STATEMENT})
 VERBATIM_DICE = 0.7
 ALIGN_THRESHOLD = 0.6
+RELATED_THRESHOLD = 0.2  # pairs kept to tell "related" from "nothing in common"
 CACHE_TEXTS = 20000
 
 
@@ -138,6 +139,8 @@ class ContentEvidence:
     verbatim: float
     lang_down: str
     lang_up: str
+    best_confidence: float = 0.0  # the strongest sentence pair, aligned or not
+    best_cosine: float = 0.0
     quotes_total: int = 0
     quotes_found: list[str] = field(default_factory=list)
     pairs: list[tuple[int, int]] = field(default_factory=list)  # (D sentence index, U sentence index)
@@ -150,10 +153,16 @@ class ContentEvidence:
     def coverage_up(self) -> float:
         return self.aligned_up / self.up_sentences if self.up_sentences else 0.0
 
+    @property
+    def related(self) -> bool:
+        """Does any sentence of D say what a sentence of U says (aligned or nearly so)?"""
+        return bool(self.aligned_down or self.quotes_found or self.best_confidence >= 0.3 or self.best_cosine >= 0.55)
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("pairs")
-        d.update(coverage_down=round(self.coverage_down, 3), coverage_up=round(self.coverage_up, 3),
+        d.update(best_confidence=round(self.best_confidence, 3), best_cosine=round(self.best_cosine, 3),
+                 coverage_down=round(self.coverage_down, 3), coverage_up=round(self.coverage_up, 3),
                  in_order=round(self.in_order, 3), verbatim=round(self.verbatim, 3))
         return d
 
@@ -193,10 +202,14 @@ def content_evidence(d_snap: Snapshot, d_doc: Document, u_snap: Snapshot, u_doc:
         downs = [Sentence(t, ds.lang, start=a, end=b, doc="d") for t, (a, b) in zip(ds.texts, ds.spans, strict=True)]
         ups = [Sentence(t, us.lang, start=a, end=b, doc="u") for t, (a, b) in zip(us.texts, us.spans, strict=True)]
         try:
-            found = suggest(downs, ups, embedder=embedder(), threshold=ALIGN_THRESHOLD)
+            found = suggest(downs, ups, embedder=embedder(), threshold=RELATED_THRESHOLD)
         except Exception:  # noqa: BLE001 - alignment is evidence, never fatal to detection
             log.exception("alignment failed for %s ~ %s", d_doc.url, u_doc.url)
             found = []
+        if found:
+            ev.best_confidence = max(s.confidence for s in found)
+            ev.best_cosine = max(s.signals.get("embedding", 0.0) for s in found)
+        found = [s for s in found if s.confidence >= ALIGN_THRESHOLD]
         best: dict[int, tuple[float, int]] = {}
         for s in found:
             if s.down_index not in best or s.confidence > best[s.down_index][0]:
