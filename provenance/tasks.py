@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,10 @@ def process_snapshot(snapshot_id: int) -> dict:
     if doc is None:
         return {"skipped": "not a text page"}
     summary = claims_after_capture(snap)
-    relations = detect_relations(doc)
+    try:
+        relations = detect_relations(doc)
+    except IntegrityError:  # the same follow-up ran concurrently (a worker and `trace`): redo on its result
+        relations = detect_relations(doc)
     others = affected_by(doc)
     if len(others) > REDETECT_LIMIT:
         log.warning("capture of %s affects %d documents; re-examining the %d most recent", doc.url, len(others),

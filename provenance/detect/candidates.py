@@ -195,7 +195,8 @@ def index_document(doc: Document, snap: Snapshot, cues: CueResult, quotes: list[
     emb = embedder()
     with transaction.atomic():
         IndexKey.objects.filter(document=doc).delete()
-        IndexKey.objects.bulk_create([IndexKey(document=doc, kind=k, key=v) for k, v in keys], batch_size=500)
+        IndexKey.objects.bulk_create([IndexKey(document=doc, kind=k, key=v) for k, v in keys], batch_size=500,
+                                     ignore_conflicts=True)  # a concurrent follow-up of the same page
         DocumentIndex.objects.update_or_create(document=doc, defaults={
             "snapshot": snap, "vector": vec, "vector_model": f"{emb.name} {emb.version}" if emb and vec else ""})
 
