@@ -62,3 +62,43 @@ def test_a_queued_follow_up_is_run_by_trace_and_capture_says_it_was_queued(corpu
     from provenance.tasks import catch_up
 
     assert catch_up() == 0
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_capture_then_trace_with_a_celery_worker_doing_the_follow_up(corpus_proxy):
+    """Queued follow-up on a real worker (filesystem broker on the embedded default, Redis in
+    service mode); `trace` then finds everything done (and would run whatever is still queued)."""
+    import signal
+    import time
+
+    corpus_proxy.reset()
+    env = subprocess_env(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "naql", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"prov-{time.time_ns()}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for url in (WATAN_URL, ELESPANOL_SHORT_URL):
+            done = _manage(env, "capture", "--no-requisites", "--follow-up", "queue", "--json", url)
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout.strip().splitlines()[-1])["follow_up"] == "queued"
+        deadline = time.monotonic() + 180
+        def done_by_worker():  # the second follow-up re-examines Watan, which the first could not link
+            return DocumentIndex.objects.count() == 2 and Relation.objects.filter(type="translation_of").exists()
+
+        while not done_by_worker() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert done_by_worker(), "the worker ran both follow-ups"
+        traced = _manage(env, "trace", "--json", WATAN_URL)
+        assert traced.returncode == 0, traced.stderr
+        up = json.loads(traced.stdout)["relations"]["upstream"]
+        assert [(r["type"], r["url"]) for r in up] == [("translation_of", ELESPANOL_URL)]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            out, _ = worker.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            out, _ = worker.communicate()
+    assert "after_capture" in out, out[-3000:]
