@@ -239,3 +239,19 @@ def test_a_reviewed_relation_is_never_changed_and_detection_is_idempotent():
     detect_relations(doc)
     assert list(Relation.objects.filter(source=doc).values_list("type", "status")) == [("cites", "accepted")]
     assert isinstance(rel.evidence, dict) and rel.evidence["summary"]
+
+
+def test_a_ministry_named_by_a_translation_of_its_name_is_found_only_when_the_texts_are_related():
+    water = "http://www.eau.gouv.example/communiques/2024/08/01/restrictions"
+    farm = "http://www.agriculture.gouv.example/communiques/2024/08/01/foires"
+    page(water, P("Le ministère annonce des restrictions d'eau dans la province de Sidi Bennour à partir du 5 août.",
+                  "L'arrosage des jardins et le lavage des voitures seront interdits."),
+         lang="fr", published="2024-08-01T08:00:00Z", site="Ministère de l'Eau")
+    page(farm, P("Les foires agricoles d'automne se tiendront comme prévu dans toutes les régions.",
+                 "Les éleveurs devront présenter un certificat vétérinaire."),
+         lang="fr", published="2024-08-01T09:00:00Z", site="Ministère de l'Agriculture")
+    ar = "http://www.sawt-alrif.example/2024/08/02/water"
+    page(ar, P("وأفاد بلاغ لوزارة الماء بأن سقي الحدائق وغسل السيارات سيمنعان في إقليم سيدي بنور ابتداء من 5 غشت.",
+               "ويخشى الفلاحون من تأثير القرار على محاصيلهم."), lang="ar", published="2024-08-02T08:00:00Z",
+         site="صوت الريف")
+    assert edges(ar) == {("attributes_to", water)}

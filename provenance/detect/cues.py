@@ -45,6 +45,9 @@ from provenance.text.segment import quotations, segment
 from provenance.text.textnorm import normalize
 
 POST_EMBEDS = frozenset({"tweet", "instagram", "tiktok"})
+SEMANTIC_WORDS = 4
+SEMANTIC_COSINE = 0.6
+SEMANTIC_MARGIN = 0.15
 _WORD = re.compile(r"[^\W_]+")
 CUES = Path(__file__).parent.parent / "rules" / "cues.json"
 NAME_QUOTE_MAX_WORDS = 5
@@ -116,6 +119,14 @@ def is_name_quote(text: str, start: int, end: int, lang: str, links: list[tuple[
 def speech_quotations(text: str, lang: str, links: list[tuple[int, int]] = ()) -> list[tuple[int, int, str]]:
     """The quotations of ``text`` that quote words (not outlet names in quotation marks)."""
     return [(s, e, q) for s, e, q in quotations(text) if not is_name_quote(text, s, e, lang, links)]
+
+
+def _prefixes(phrase: str) -> str:
+    """Drop the one-letter Arabic clitic of the first word (لوزاره → وزاره) before embedding."""
+    words = phrase.split()
+    if words and _is_arabic(words[0]) and words[0][:1] in "لبوف" and len(words[0]) > 4:
+        words[0] = words[0][1:]
+    return " ".join(words)
 
 
 def _blank(text: str, spans) -> str:
@@ -331,6 +342,7 @@ class CueFinder:
         self.out = CueResult()
         self.used_links: set[int] = set()
         self._pubs = publishers
+        self._phrases: list[tuple[str, str, str, int, int]] = []
         r = rules()
         self.window = max(r.get("named_window_words", 6), 15)
 
@@ -524,12 +536,47 @@ class CueFinder:
         n = self.window
         for s, e in self.sentences:
             sentence = self.text[s:e]
-            norm = _norm(_blank(sentence, [(a - s, b - s) for a, b, _q in self.speech_quotes if s <= a < e]))
+            blanked = _blank(sentence, [(a - s, b - s) for a, b, _q in self.speech_quotes if s <= a < e])
+            nt = normalize(blanked)
+            norm = nt.text
             cues = find_cues(norm, self.lang)
             if not cues:
                 continue
             words = list(re.finditer(r"\S+", norm))
-            for cs, _ce, cid in cues:
+            for cs, ce, cid in cues:
                 idx = next((k for k, w in enumerate(words) if w.end() > cs), len(words))
                 window = " ".join(w.group() for w in words[max(0, idx - 6):idx + n + 1])
                 self.name(window, Relation.Type.ATTRIBUTES_TO, "named:" + cid, sentence, s, e)
+                after = [w for w in words if w.start() >= ce][:SEMANTIC_WORDS]
+                if len(after) >= 2:  # embedded as written (normalisation, ة→ه, hurts embeddings)
+                    a, b = nt.original_span(after[0].start(), after[-1].end())
+                    self._phrases.append((blanked[a:b], cid, sentence, s, e))
+        self.semantic_names()
+
+    def semantic_names(self) -> None:
+        """Sources named by a translation of their name, not a transliteration ("وزارة الماء" for
+        "Ministère de l'Eau"): the words after each cue are compared with publishers' names by
+        multilingual embedding (cosine ≥ SEMANTIC_COSINE, within SEMANTIC_MARGIN of the best).
+        Names look alike (every ministry is a ministry), so such a match is only a candidate: the
+        decision requires the two texts to be related (``decide``)."""
+        from provenance.detect.evidence import embedder
+
+        emb = embedder()
+        if emb is None or not self._phrases:
+            return
+        pubs = [p for p in self.publishers() if p.pk not in {q.pk for q, *_r in self.out.named}]
+        names = [(p, n) for p in pubs for n in p.names() if len(n) >= 3]
+        if not names:
+            return
+        import numpy as np
+
+        phrase_vecs = emb.embed([_prefixes(ph) for ph, *_r in self._phrases])
+        name_vecs = emb.embed([n for _p, n in names])
+        sims = np.asarray(phrase_vecs) @ np.asarray(name_vecs).T
+        for k, (_phrase, cid, sentence, s, e) in enumerate(self._phrases):
+            best = float(sims[k].max())
+            if best < SEMANTIC_COSINE:
+                continue
+            chosen = {names[j][0].pk: names[j][0] for j in range(len(names)) if sims[k, j] >= best - SEMANTIC_MARGIN}
+            for pub in chosen.values():
+                self.out.named.append((pub, Relation.Type.ATTRIBUTES_TO, "named-semantic:" + cid, sentence, s, e))

@@ -26,6 +26,8 @@ Content first, cues as support. In order:
    ``derived_from`` for credits/bylines/datelines, else ``attributes_to``; its confidence drops
    to 0.4 when the texts are unrelated (``ContentEvidence.related``: no sentence of D aligned or
    nearly aligned to one of U, no quotation found): perhaps a mention rather than an attribution.
+   A name matched only by meaning (``named-semantic``: "وزارة الماء" for "Ministère de l'Eau") counts
+   only when the texts are related.
 7. No cue at all (a candidate found by similarity only): only rules 2 and 4, capped at confidence
    SIMILARITY_CAP, and only when no other upstream of D explains the same sentences (siblings: two
    translations of one article align with each other; :mod:`provenance.detect.attribution`
@@ -160,6 +162,10 @@ def decide(cues: list[Evidence], content: ContentEvidence | None, target: Docume
         if partial(content):
             return out(T.DERIVED_FROM, 0.5 + 0.3 * cov, "linked, partial coverage", direct)
         return None
+    if cues and all(e.rule.startswith("named-semantic") for e in cues):
+        if content is None or not content.related:
+            return None  # a name that only resembles the publisher's, in a text unrelated to it
+        return out(T.ATTRIBUTES_TO, 0.5 + (0.15 if partial(content) else 0.0), "named (name translated), related")
     if cues:
         strong = [e for e in cues if e.rule.split(":")[0] in ("credit", "byline", "headline")
                   or e.rule.startswith("dateline")]
