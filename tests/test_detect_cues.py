@@ -85,6 +85,11 @@ def test_an_outlet_name_in_quotation_marks_is_not_a_quotation(sentence, lang, na
     assert is_name_quote(sentence, s, s + len(name), lang)
 
 
+def test_short_quoted_speech_after_a_verb_stays_a_quotation():
+    sentence = 'وقال "لن نتراجع أبدا" قبل أن يغادر القاعة.'
+    assert [q for _s, _e, q in speech_quotations(sentence, "ar")] == ["لن نتراجع أبدا"]
+
+
 def test_quoted_words_stay_quotations():
     sentence = "وقال الوزير إن «الحكومة لن تتراجع عن قرار رفع الأجور هذا العام»."
     assert [q for _s, _e, q in speech_quotations(sentence, "ar")] == [

@@ -112,8 +112,15 @@ def is_name_quote(text: str, start: int, end: int, lang: str, links: list[tuple[
             if v in nouns:
                 return True
     if prev and find_cues(" ".join(prev[-1:]), lang, kinds=("report",)):
-        return True  # ونقلت "…" عن / informó "…"
+        # ونقلت "…" عن / ذكرت "…" أن / "…" الفرنسية: a name is followed by a preposition, a
+        # complementizer or a demonym; quoted speech after a verb (وقال "لن نتراجع") is not
+        after = _WORD.findall(_norm(text[end:end + 40]))[:1]
+        if after and (after[0] in _AFTER_NAME or re.fullmatch(r"ال\w+(يه|ي)", after[0])):
+            return True
     return False
+
+
+_AFTER_NAME = frozenset("عن ان بان انه انها الي على علي في من que qu selon that on in reported".split())
 
 
 def speech_quotations(text: str, lang: str, links: list[tuple[int, int]] = ()) -> list[tuple[int, int, str]]:
