@@ -108,6 +108,7 @@ def test_a_name_in_quotation_marks_is_still_found_as_a_named_source():
     ("نقلت صحيفة «إل فارو ديل نورتي» الإسبانية", ["El Faro del Norte"]),
     ("حسبما أفادت وكالة «نوردبرس» الألمانية", ["Nordpress"]),
     ("وفقا لما أوردته «لو بوتي ريفاج»", ["Le Petit Rivage"]),
+    ("كما ذكرت صحيفة لاتريبون الفرنسية", ["La Tribune"]),
 ])
 def test_publishers_are_named_across_scripts_by_transliteration(window, names):
     pubs = [Publisher.objects.create(name=n, domains=[f"p{i}.example"]) for i, n in enumerate(names)]

@@ -180,7 +180,7 @@ def publisher_name_keys(pub: Publisher) -> tuple[tuple[str, ...], frozenset, fro
     return _name_keys(tuple(pub.names()))
 
 
-JOINED_MIN = 5
+JOINED_MIN = 4
 
 
 def _joined(tokens: list[str]) -> str:
@@ -251,7 +251,7 @@ def named_publishers(window: str, publishers: list[Publisher]) -> list[Publisher
             script_tokens = [t for t in tokens if _is_arabic(t) != arabic_name]  # the other script
             hit = False
             for k, sk in keys:
-                for kk in {k - 1, k, k + 1} - {0, 1}:
+                for kk in {k - 1, k, k + 1} - {0}:  # Le Monde ~ لوموند (one word)
                     key = (arabic_name, kk)
                     if key not in runs:
                         runs[key] = _window_runs(script_tokens, kk)
