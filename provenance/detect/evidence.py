@@ -100,7 +100,7 @@ _SENT_CACHE: OrderedDict[tuple, Sentences] = OrderedDict()
 
 def sentences_of(snap: Snapshot, doc: Document) -> Sentences:
     """Body sentences (claim-bearing, boilerplate dropped) of a snapshot; cached per snapshot."""
-    key = (snap.pk, snap.record_id, snap.payload_sha256, len(snap.text or ""))
+    key = _snap_key(snap)
     hit = _SENT_CACHE.get(key) if snap.pk else None
     if hit is not None:
         return hit
@@ -189,10 +189,32 @@ def _script(lang: str, text: str) -> str:
     return "arabic" if lang in ("ar", "fa", "ur") or re.search(r"[\u0600-\u06ff]", text[:200]) else "latin"
 
 
+_EV_CACHE: OrderedDict[tuple, ContentEvidence] = OrderedDict()
+
+
+def _snap_key(snap: Snapshot) -> tuple:
+    return (snap.pk, snap.record_id, snap.payload_sha256, len(snap.text or ""))
+
+
 def content_evidence(d_snap: Snapshot, d_doc: Document, u_snap: Snapshot, u_doc: Document,
                      d_quotes: list[tuple[int, int, str]] = ()) -> ContentEvidence:
     """Alignment-based evidence of how D (``d_snap``) uses U (``u_snap``); ``d_quotes``: D's
-    quotations of speech as (start, end, text) in ``d_snap.text``."""
+    quotations of speech as (start, end, text) in ``d_snap.text``. Cached per pair of snapshots
+    in the process (re-detection after each capture meets the same pairs again)."""
+    key = (_snap_key(d_snap), _snap_key(u_snap), u_doc.kind, tuple(d_quotes))
+    if d_snap.pk and u_snap.pk and key in _EV_CACHE:
+        _EV_CACHE.move_to_end(key)
+        return _EV_CACHE[key]
+    ev = _content_evidence(d_snap, d_doc, u_snap, u_doc, d_quotes)
+    if d_snap.pk and u_snap.pk:
+        _EV_CACHE[key] = ev
+        while len(_EV_CACHE) > 2048:
+            _EV_CACHE.popitem(last=False)
+    return ev
+
+
+def _content_evidence(d_snap: Snapshot, d_doc: Document, u_snap: Snapshot, u_doc: Document,
+                      d_quotes) -> ContentEvidence:
     from provenance.align import Sentence, suggest
 
     ds, us = sentences_of(d_snap, d_doc), sentences_of(u_snap, u_doc)
