@@ -227,7 +227,7 @@ def _names(doc: Document, pub: Publisher) -> bool:
     snap = doc.latest_snapshot()
     if snap is None:
         return False
-    return any(p.pk == pub.pk for p, *_rest in CueFinder(doc, snap, publishers=[pub]).run().named)
+    return any(p.pk == pub.pk for p, *_rest in CueFinder(doc, snap, publishers=[pub], semantic=False).run().named)
 
 
 def affected_by(document: Document) -> list[Document]:

@@ -64,7 +64,10 @@ def _compiled(lang: str, kind: str) -> list[tuple[dict, re.Pattern]]:
             if c["kind"] == kind and c["lang"] in (lang, "any")]
 
 
+@lru_cache(maxsize=50000)
 def _norm(s: str) -> str:
+    """Normalised text (cached: the same paragraphs and names are normalised again at every
+    re-detection, and textnorm keeps an offset map per character)."""
     return normalize(s).text
 
 
@@ -340,7 +343,8 @@ def _applies(rule: dict, lang: str) -> bool:
 class CueFinder:
     """Cue evidence of one snapshot of a document (see module docstring)."""
 
-    def __init__(self, doc: Document, snap: Snapshot, publishers: list[Publisher] | None = None):
+    def __init__(self, doc: Document, snap: Snapshot, publishers: list[Publisher] | None = None, *,
+                 semantic: bool = True):
         self.doc, self.snap = doc, snap
         self.text = snap.text
         self.lang = text_language(snap, doc)
@@ -350,6 +354,7 @@ class CueFinder:
         self.used_links: set[int] = set()
         self._pubs = publishers
         self._phrases: list[tuple[str, str, str, int, int]] = []
+        self.semantic = semantic
         r = rules()
         self.window = max(r.get("named_window_words", 6), 15)
 
@@ -568,7 +573,7 @@ class CueFinder:
         decision requires the two texts to be related (``decide``)."""
         from provenance.detect.evidence import embedder
 
-        emb = embedder()
+        emb = embedder() if self.semantic else None
         if emb is None or not self._phrases:
             return
         pubs = [p for p in self.publishers() if p.pk not in {q.pk for q, *_r in self.out.named}]
