@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.detect.attribution import detect, detect_relations
+from provenance.detect.attribution import detect, detect_relations, upstream_leads
 from provenance.models import Document, Relation
 from tests.test_provenance_units import page
 
@@ -255,3 +255,14 @@ def test_a_ministry_named_by_a_translation_of_its_name_is_found_only_when_the_te
                "ويخشى الفلاحون من تأثير القرار على محاصيلهم."), lang="ar", published="2024-08-02T08:00:00Z",
          site="صوت الريف")
     assert edges(ar) == {("attributes_to", water)}
+
+
+def test_upstream_leads_are_the_unarchived_urls_linked_with_attribution_evidence():
+    down = "http://www.down-outlet.example/story/9"
+    page(down, P('The mill will close, according to <a href="http://www.kelso-gazette.example/mill">the Kelso '
+                 'Gazette</a>.', 'Read more <a href="http://www.elsewhere.example/unrelated">here</a>.',
+                 'Source: <a href="http://www.kelso-radio.example/news/1">Kelso Radio</a>'),
+         lang="en", published="2024-09-02T08:00:00Z", site="Riverside Daily")
+    leads = upstream_leads(Document.objects.get(url=down))
+    assert [x["url"] for x in leads] == ["http://www.kelso-radio.example/news/1",
+                                         "http://www.kelso-gazette.example/mill"]

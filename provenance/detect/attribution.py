@@ -43,7 +43,8 @@ DETECTOR_VERSION = "2.0"
 MAX_GAP = 3
 T = Relation.Type
 
-__all__ = ["DETECTOR", "DETECTOR_VERSION", "Detection", "detect", "detect_relations", "affected_by", "Evidence"]
+__all__ = ["DETECTOR", "DETECTOR_VERSION", "Detection", "detect", "detect_relations", "affected_by", "Evidence",
+           "upstream_leads"]
 
 
 @dataclass
@@ -279,4 +280,23 @@ def detect_relations(document: Document, *, user=None) -> list[Relation]:
                 r.delete()
         if det.snapshot is not None and det.cues is not None:
             index_document(document, det.snapshot, det.cues, det.quotes)
+    return out
+
+
+def upstream_leads(document: Document) -> list[dict]:
+    """URLs the document's text points to as sources that are not archived yet: links and embeds
+    found with attribution evidence (an embed, a credit line, a link in a sentence with a reporting
+    cue or next to an outlet noun; plain links are left out). Each ``{url, rule}``, once per URL,
+    embeds and credit lines first, then linked sentences in text order. What a trace that follows upstream should capture next."""
+    from provenance.detect.cues import CueFinder
+
+    snap = document.latest_snapshot()
+    if snap is None:
+        return []
+    seen, out = set(), []
+    for item in CueFinder(document, snap, semantic=False).run().unresolved:
+        if item["where"] == "link:plain" or item["url"] in seen:
+            continue
+        seen.add(item["url"])
+        out.append({"url": item["url"], "rule": item["where"]})
     return out
