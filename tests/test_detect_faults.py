@@ -177,6 +177,17 @@ def test_agency_credit_in_the_opening_dateline_is_read():
     assert edges(down) == {("republishes", up)}
 
 
+def test_an_agency_linked_in_the_dateline_is_a_credit():
+    up = "http://www.ibera-press.example/wire/77"
+    down = "http://www.down-outlet.example/story/dateline"
+    page(up, P("Lisbon dockers will strike for three days from Monday over pay."), lang="en",
+         published="2024-09-01T08:00:00Z", site="Ibera Press")
+    page(down, P(f'LISBON (<a href="{up}">Ibera Press</a>) - Tram drivers joined the protest on Tuesday.',
+                 "Commuters faced long queues at bus stops."), lang="en", published="2024-09-02T08:00:00Z",
+         site="Riverside Daily")
+    assert edges(down) == {("derived_from", up)}
+
+
 @pytest.mark.parametrize(("credit", "lang"), [
     ("ترجمة – {link}", "ar"),
     ("هذا المحتوى مقدم من {link}", "ar"),

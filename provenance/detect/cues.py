@@ -494,14 +494,21 @@ class CueFinder:
 
     def dateline_byline_headline(self) -> None:
         rx = [(d, re.compile(d["pattern"])) for d in cue_rules()["datelines"] if _applies(d, self.lang)]
-        if self.body:
-            p = self.body[0]
-            first = _norm(self.text[p.start:min(p.end, p.start + 200)])
+        first = [p for p in self.body[:3] if not str(p.tag).startswith("h")][:1]
+        for p in first:  # the opening paragraph (headings skipped)
+            nt = normalize(self.text[p.start:min(p.end, p.start + 200)])
             for d, pat in rx:
-                m = pat.search(first)
+                m = pat.search(nt.text)
                 if m:
-                    self.name(m.group("source"), Relation.Type.DERIVED_FROM, d["id"], self.text[p.start:p.end][:200],
-                              p.start, p.end)
+                    line = self.text[p.start:p.end][:200]
+                    end = p.start + nt.original_span(0, m.end())[1]
+                    links = self.links_in(p.start, end)
+                    for i, ln in links:  # the agency's name linked in the dateline
+                        self.used_links.add(i)
+                        self.add(self.resolve(ln["url"], d["id"]), Relation.Type.DERIVED_FROM, d["id"], line,
+                                 p.start, p.end, ln["url"], direct=True, confidence=0.8)
+                    if not links:
+                        self.name(m.group("source"), Relation.Type.DERIVED_FROM, d["id"], line, p.start, p.end)
                     break
         byline = _norm(self.snap.byline or self.doc.byline or "")
         if byline:
