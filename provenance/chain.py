@@ -205,7 +205,10 @@ def render_text(t: dict) -> str:
     lines = [f"{d['title']}", f"  {d['url']}", f"  language {d['language']}, publisher "
              f"{(d['publisher'] or {}).get('name', '?')}, {len(d['snapshots'])} snapshot(s): "
              + ", ".join(s["id"] for s in d["snapshots"]), "", "Upstream:"]
-    lines += [f"  {r['type']:<15} {r['url']}  [{r['status']}, {r['recorded_by']}]" for r in t["relations"]["upstream"]]
+    for r in t["relations"]["upstream"]:
+        lines.append(f"  {r['type']:<15} {r['url']}  [{r['status']}, {r['recorded_by']}]")
+        if r["evidence"].get("summary"):
+            lines.append(f"    why: {r['evidence']['summary']} (confidence {r['confidence']:.2f})")
     lines += ["Downstream:"]
     lines += [f"  {r['type']:<15} {r['url']}  [{r['status']}]" for r in t["relations"]["downstream"]]
     lines += ["", f"Claims ({len(t['claims'])}):"]

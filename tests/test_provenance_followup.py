@@ -42,6 +42,7 @@ def test_capture_then_trace_from_a_shell_with_no_worker_gives_the_chain(corpus_p
     assert "align, in order, to the Spanish article" in up[ELESPANOL_URL]["evidence"]["summary"]
     text = _manage(env, "trace", WATAN_URL)
     assert text.returncode == 0 and "translation_of" in text.stdout
+    assert "why: " in text.stdout and "to the Spanish article" in text.stdout
 
 
 @pytest.mark.django_db(transaction=True)
