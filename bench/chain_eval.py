@@ -10,7 +10,8 @@ evidence}``, edges downstream → upstream).
 Procedure, per corpus, on a fresh SQLite database in a temporary ``NAQL_DATA_DIR``:
 1. ``tests.corpus_server.CorpusServer`` (forward proxy) serves the corpus at its real URLs; the
    SSRF guard stays on, no name is ever looked up (``FakeDNS``).
-2. ``manage.py capture URL --no-requisites`` (``call_command``) for every node URL of the gold, in
+2. ``manage.py capture URL --no-requisites --mode raw`` (``call_command``; the fixture pages are static
+   HTML, and social hosts would otherwise default to a browser capture) for every node URL of the gold, in
    the gold's node order (downstream first: the hardest order, the upstream arrives later and the
    follow-up must re-examine the documents it affects), or reversed with ``--order reverse``. The
    provenance follow-up runs inline (``NAQL_PROVENANCE_INLINE``), as the ``capture`` command does
@@ -88,7 +89,8 @@ def evaluate(corpus: Path, order: str, verbose: bool) -> dict:
         with override_settings(NAQL_CAPTURE_PROXY=server.proxy_url, NAQL_PROVENANCE_INLINE=True):
             for url in urls:
                 try:
-                    call_command("capture", url, "--no-requisites", "--json", stdout=open(os.devnull, "w"))
+                    call_command("capture", url, "--no-requisites", "--mode", "raw", "--json",
+                                 stdout=open(os.devnull, "w"))
                 except Exception as exc:  # noqa: BLE001 - report and go on with the corpus
                     failures.append(f"{url}: {exc}")
     finally:
