@@ -11,9 +11,12 @@ import logging
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 
 from apitokens.models import ApiToken, generate_key, hash_key
+from naql.accounts import recorded_acts
 
 log = logging.getLogger("naql.security")
 
@@ -111,3 +114,24 @@ class ApiTokenAdmin(admin.ModelAdmin):
             log.warning("API token %s issued for user %r by superuser %r", obj.prefix, obj.user.get_username(),
                         request.user.get_username())
         return super().log_addition(request, obj, message)
+
+
+# --------------------------------------------------------------------------------------------
+# users: an account with recorded acts is deactivated, not deleted (naql.accounts)
+
+User = get_user_model()
+
+
+class NaqlUserAdmin(UserAdmin):
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        protected = list(protected)
+        for user in objs:
+            for label, n in recorded_acts(user):
+                protected.append(f"{user.get_username()}: {n} {label} — deactivate the account instead")
+        return deleted, model_count, perms_needed, protected
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, NaqlUserAdmin)

@@ -42,6 +42,7 @@ from provenance.api_serializers import (
 )
 from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
 from provenance.text.claims import claim_for_text
+from provenance.visibility import request_viewer
 
 WRITE = [permissions.IsAuthenticatedOrReadOnly]
 
@@ -61,7 +62,7 @@ class HistoryMixin:
             last = page[-1]
             older = records.filter(Q(history_date__lt=last.history_date)
                                    | Q(history_date=last.history_date, history_id__lt=last.history_id)).first()
-        return self.get_paginated_response(ch.history_entries(page, older))
+        return self.get_paginated_response(ch.history_entries(page, older, request_viewer(request)))
 
 
 def _review(viewset, request, status_value: str):

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.http import http_date, parse_http_date
 
+from archive import visibility
 from archive.models import Snapshot
 from archive.replay.rewrite import archive_path
 from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
@@ -99,21 +100,13 @@ def mementos(surt: str, user=None):
 
 # The hot look-ups are hand-written SQL over the (surt, captured_at) index: compiling an ORM
 # query costs more than running it, and replay does several per request. Same visibility
-# rules as ``Snapshot.objects.visible_to``.
+# rules as ``Snapshot.objects.visible_to`` (both from :mod:`archive.visibility`).
 _COLS = ("id", "guid", "url", "surt", "captured_at", "status", "mime", "content_type", "payload_digest",
          "length", "offset", "record_type", "record_id", "record_sha256", "warc_file_id",
          "payload_snapshot_id", "redirect_to_id", "final_id", "withdrawn_at")
 
 
-def _visibility(user) -> tuple[str, list]:
-    live = "withdrawn_at IS NULL"
-    if user is not None and getattr(user, "is_superuser", False):
-        return live, []
-    ids = list(user.groups.values_list("id", flat=True)) if user is not None and user.is_authenticated else []
-    if not ids:
-        return f"{live} AND private_to_group_id IS NULL", []
-    marks = ", ".join(["%s"] * len(ids))
-    return f"{live} AND (private_to_group_id IS NULL OR private_to_group_id IN ({marks}))", ids
+_visibility = visibility.privacy_sql
 
 
 def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
