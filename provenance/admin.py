@@ -12,7 +12,7 @@ permission it needs (``@admin.action(permissions=...)``), which Django checks be
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 
 from django.contrib import admin, messages
 from django.db.models import Count
@@ -36,14 +36,13 @@ from provenance.visibility import (
     visible_links,
     visible_relations,
 )
-
-_local = threading.local()
+from provenance.visibility import current_viewer as _current_viewer
 
 
 def current_viewer() -> ProvenanceViewer:
-    """The viewer of the admin request being served (set by ``get_queryset``); anonymous when
-    unset, so a display method reached some other way shows the least."""
-    viewer = getattr(_local, "viewer", None)
+    """The viewer of the admin request being served; anonymous outside a request, so a display
+    method reached some other way shows the least."""
+    viewer = _current_viewer()
     return viewer if viewer is not None else ProvenanceViewer(None)
 
 
@@ -91,7 +90,6 @@ class PrivacyAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         viewer = request_viewer(request)
-        _local.viewer = viewer
         qs = super().get_queryset(request)
         return qs if viewer.everything else self.visible_queryset(qs, viewer)
 
@@ -143,7 +141,8 @@ class PrivacyAdmin(SimpleHistoryAdmin):
             delta = previous.diff_against(current, foreign_keys_are_objs=foreign_keys_are_objs)
             hidden = viewer.withheld_fields(previous) | viewer.withheld_fields(current)
             if hidden:
-                delta.changes = [c for c in delta.changes if c.field not in hidden]
+                delta = dataclasses.replace(delta, changes=[c for c in delta.changes if c.field not in hidden],
+                                            changed_fields=[f for f in delta.changed_fields if f not in hidden])
             helper = self.get_historical_record_context_helper(request, previous)
             previous.history_delta_changes = helper.context_for_delta_changes(delta)
             previous = current
@@ -177,8 +176,8 @@ class UpstreamInline(admin.TabularInline):
     fk_name = "source"
     extra = 0
     verbose_name_plural = "relations upstream (this document uses …)"
-    fields = ("type", "target", "status", "recorded", "evidence")
-    readonly_fields = ("recorded", "evidence")
+    fields = ("type", "target", "status", "recorded", "evidence_words")
+    readonly_fields = ("recorded", "evidence_words")
     autocomplete_fields = ("target",)
     show_change_link = True
 
@@ -191,14 +190,14 @@ class UpstreamInline(admin.TabularInline):
         return obj.recorded_by_label if obj.pk else ""
 
     @admin.display(description="evidence")
-    def evidence(self, obj):
+    def evidence_words(self, obj):
         return obj.evidence_text if obj.pk and current_viewer().sees_evidence(obj) else ""
 
 
 class DownstreamInline(UpstreamInline):
     fk_name = "target"
     verbose_name_plural = "relations downstream (used by …)"
-    fields = ("type", "source", "status", "recorded", "evidence")
+    fields = ("type", "source", "status", "recorded", "evidence_words")
     autocomplete_fields = ("source",)
 
 

@@ -145,7 +145,9 @@ class Document(models.Model):
         ordering = ["-published_at", "url"]
 
     def __str__(self) -> str:
-        return self.title or self.url
+        from provenance.visibility import display_title  # the title as the person served may see it
+
+        return display_title(self)
 
     def save(self, *args, **kwargs):
         self.url = iri_to_uri(self.url)

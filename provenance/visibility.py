@@ -29,9 +29,12 @@ API for views, templates, exports (``user`` may be None/anonymous)::
     viewer.anchor(claim) -> dict                     # re-anchoring, blanked when hidden
     visible_documents(user), visible_claims(user), visible_relations(user), visible_links(user)
     EVERYONE                                         # the viewer of commands run by the operator
+    current_viewer() / display_title(doc)            # the request being served (CurrentRequestMiddleware)
 """
 
 from __future__ import annotations
+
+from contextvars import ContextVar
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Value
 
@@ -288,6 +291,39 @@ def request_viewer(request) -> ProvenanceViewer:
         viewer = ProvenanceViewer(user)
         request._naql_viewer = viewer
     return viewer
+
+
+_request: ContextVar = ContextVar("naql_request", default=None)
+
+
+class CurrentRequestMiddleware:
+    """Remembers the request being served, so that :func:`display_title` (``Document.__str__``,
+    which the admin prints in lists, autocompletes and inlines) can ask its viewer."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _request.reset(token)
+
+
+def current_viewer() -> ProvenanceViewer | None:
+    """The viewer of the request being served (None outside a request: commands, tasks)."""
+    request = _request.get()
+    return request_viewer(request) if request is not None else None
+
+
+def display_title(doc: Document) -> str:
+    """The document's title (or URL) as the person being served may see it; the operator's view
+    outside a request."""
+    viewer = current_viewer()
+    if viewer is None or viewer.everything:
+        return doc.title or doc.url
+    return viewer.title(doc)
 
 
 def viewer_for(user_or_viewer) -> ProvenanceViewer:

@@ -162,11 +162,13 @@ def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | N
     return (prev[0] if prev else None), (nxt[0] if nxt else None)
 
 
-def withdrawn_at(surt: str, when: datetime) -> Snapshot | None:
-    """A withdrawn snapshot captured in the very second ``when`` (direct access → 410)."""
+def withdrawn_at(surt: str, when: datetime, user=None) -> Snapshot | None:
+    """A withdrawn snapshot captured in the very second ``when`` that ``user`` could see before
+    it was withdrawn (direct access → 410; to anyone else it does not exist)."""
     second = when.replace(microsecond=0)  # [second, second + 1s), written so 9999-12-31T23:59:59 cannot overflow
-    return (Snapshot.objects.filter(surt=surt, captured_at__range=(second, second.replace(microsecond=999999)),
-                                    withdrawn_at__isnull=False).order_by("captured_at").first())
+    qs = Snapshot.objects.filter(surt=surt, captured_at__range=(second, second.replace(microsecond=999999)),
+                                 withdrawn_at__isnull=False)
+    return visibility.restrict(qs, user, include_withdrawn=True).order_by("captured_at").first()
 
 
 def nearby(url: str, user=None, limit: int = 10) -> list[Snapshot]:
