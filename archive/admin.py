@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -193,3 +195,25 @@ class WatchAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+# --------------------------------------------------------------------------------------------
+# groups: deleting one never makes its snapshots public (Snapshot.private_to_group is PROTECT)
+
+
+class NaqlGroupAdmin(GroupAdmin):
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        private = Snapshot.objects.filter(private_to_group__in=list(objs)).order_by("captured_at", "pk")
+        if private.exists():
+            # not a missing permission: nobody may make these public by deleting their group
+            perms_needed = {p for p in perms_needed if p != Snapshot._meta.verbose_name}
+            protected = [*protected, *(format_html('Snapshot <a href="/s/{}">{}</a> {} (private to {})',
+                                                   s.guid, s.guid, s.url, s.private_to_group.name)
+                                       for s in private.select_related("private_to_group")[:500])]
+        return deleted, model_count, perms_needed, protected
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, NaqlGroupAdmin)

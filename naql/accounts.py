@@ -25,7 +25,7 @@ NOT_ACTS = {
 def _user_fields():
     user_model = get_user_model()
     for rel in user_model._meta.related_objects:
-        if not (rel.many_to_one or rel.one_to_one) or rel.field.model._meta.auto_created:
+        if not (rel.one_to_many or rel.one_to_one) or rel.field.model._meta.auto_created:
             continue
         model = rel.related_model
         if (model._meta.app_label, model._meta.model_name, rel.field.name) in NOT_ACTS:
