@@ -19,12 +19,16 @@ from django.db.models import ProtectedError
 #: (app_label, model_name, field) pointing at a user that are not acts: they go with the account
 NOT_ACTS = {
     ("apitokens", "apitoken", "user"),  # the user's own tokens
+    ("apitokens", "apitoken", "created_by"),  # issuing is in the admin log (and created_by_username)
 }
 
 
 def _user_fields():
     user_model = get_user_model()
-    for rel in user_model._meta.related_objects:
+    # include_hidden: most of these keys have related_name="+" (no reverse accessor)
+    for rel in user_model._meta.get_fields(include_hidden=True):
+        if not rel.is_relation or not rel.auto_created or rel.concrete:
+            continue
         if not (rel.one_to_many or rel.one_to_one) or rel.field.model._meta.auto_created:
             continue
         model = rel.related_model

@@ -185,3 +185,16 @@ def test_trusted_proxy_passes_the_client_address_and_forgeries_before_it_are_ign
 def test_num_proxies_takes_the_address_the_last_proxy_saw():
     forged = [{"HTTP_X_FORWARDED_FOR": f"192.0.2.{i}, 203.0.113.9"} for i in range(5)]
     assert _statuses(forged, remote="10.1.2.3") == [200, 200, 200, 429, 429]
+
+
+def test_a_single_withdrawal_is_enough_to_keep_the_account():
+    from tests.api_support import fake_snapshot
+
+    editor = User.objects.create_user("editora", "e@example.org", "pw-not-used-123")
+    ApiToken.issue(user=editor, by=editor, name="own")
+    fake_snapshot("https://example.org/retirada", "2024-02-02T10:00:00").withdraw(user=editor, reason="copia")
+    with pytest.raises(ProtectedError, match="withdrawal"), transaction.atomic():
+        editor.delete()
+    editor.is_active = False  # what to do instead
+    editor.save()
+    assert WithdrawalLog.objects.get(user=editor).username == "editora"
