@@ -29,9 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.apps import apps
 from django.db.models import Q
 
-from archive.models import Snapshot
+
+def _snapshot_model():
+    # looked up, not imported: archive.models asks this module (Snapshot.objects.visible_to), so
+    # an import here would be an import cycle
+    return apps.get_model("archive", "Snapshot")
 
 
 def _authenticated(user) -> bool:
@@ -78,14 +83,14 @@ def restrict(qs, user, field: str = "", *, include_withdrawn: bool = False):
 
 def visible_snapshots(user, *, include_withdrawn: bool = False):
     """Snapshots ``user`` may see (live ones unless ``include_withdrawn``)."""
-    return restrict(Snapshot.objects.all(), user, include_withdrawn=include_withdrawn)
+    return restrict(_snapshot_model().objects.all(), user, include_withdrawn=include_withdrawn)
 
 
 def can_see_snapshot(user, snap, *, include_withdrawn: bool = False) -> bool:
     """May ``user`` see ``snap`` (a Snapshot or its primary key)?"""
     if snap is None:
         return False
-    if isinstance(snap, Snapshot):
+    if isinstance(snap, _snapshot_model()):
         if snap.withdrawn_at is not None and not include_withdrawn:
             return False
         if sees_everything(user) or snap.private_to_group_id is None:
@@ -122,8 +127,8 @@ class Viewer:
         if snap is None:
             return False
         if self.everything:
-            return not (isinstance(snap, Snapshot) and snap.withdrawn_at is not None)
-        pk = snap.pk if isinstance(snap, Snapshot) else snap
+            return not (isinstance(snap, _snapshot_model()) and snap.withdrawn_at is not None)
+        pk = snap.pk if isinstance(snap, _snapshot_model()) else snap
         if pk not in self._snaps:
             self._snaps[pk] = can_see_snapshot(self.user, snap)
         return self._snaps[pk]

@@ -144,10 +144,13 @@ class Document(models.Model):
     class Meta:
         ordering = ["-published_at", "url"]
 
-    def __str__(self) -> str:
-        from provenance.visibility import display_title  # the title as the person served may see it
+    #: ``f(document) -> str``: the title as the person being served may see it; set by
+    #: ``provenance.visibility`` when the app is ready (a hook, so models import no view code)
+    display_title = None
 
-        return display_title(self)
+    def __str__(self) -> str:
+        hook = Document.display_title
+        return hook(self) if hook is not None else (self.title or self.url)
 
     def save(self, *args, **kwargs):
         self.url = iri_to_uri(self.url)
