@@ -15,7 +15,7 @@
 ``ROLES`` are the people of the permission tables; ``role_client(role)`` logs one in.
 ``all_routes()`` walks the URL resolver: every named route with the parameters it takes, and
 every unnamed one (which must be a known catch-all). ``concrete_urls(world)`` fills each route
-from ``FILLERS``, so a new endpoint without a filler fails the tests that use it.
+with ``fill()``, so a new endpoint without a filler fails the tests that use it.
 """
 
 from __future__ import annotations

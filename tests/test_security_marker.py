@@ -3,7 +3,7 @@
 A marker string is planted only in content private to the group ``desk``: the later version of a
 public document (title, byline, an edited and a new sentence, a claim's speaker, the evidence of
 relations, the re-anchoring of public claims) and a wholly hidden document (its URL and title).
-Every URL the resolver knows (filled from ``tests.security_support.FILLERS``; a route without a
+Every URL the resolver knows (filled from ``tests.security_support.fill``; a route without a
 filler fails), the list filters, PROV and chain exports, history pages and the admin (change
 pages, history versions, autocomplete) are requested as each role; the marker must appear only
 for the group's member and the superuser, and must appear for them (else the test proves nothing).
