@@ -14,7 +14,7 @@ def fill_usernames(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0002_fingerprint_length'),
+        ('archive', '0003_browser_mode'),
         ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
