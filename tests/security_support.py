@@ -286,7 +286,7 @@ def fill(route: Route, world: World) -> list[dict] | None:
     if name == "admin:view_on_site":
         return []  # no model has get_absolute_url: every such URL is a 404
     snaps = _snaps()
-    if name in ("snapshot", "snapshot-warc", "snapshot-compare") and params == {"guid"}:
+    if name in ("snapshot", "snapshot-warc", "snapshot-compare", "snapshot-screenshot") and params == {"guid"}:
         return [{"guid": s.guid} for s in snaps]
     if name == "snapshot-diff" and params == {"guid", "other"}:
         return [{"guid": a.guid, "other": b.guid} for a, b in itertools.permutations(
