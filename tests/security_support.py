@@ -286,7 +286,10 @@ def fill(route: Route, world: World) -> list[dict] | None:
     if name == "admin:view_on_site":
         return []  # no model has get_absolute_url: every such URL is a 404
     snaps = _snaps()
-    if name in ("snapshot", "snapshot-warc", "snapshot-compare", "snapshot-screenshot") and params == {"guid"}:
+    if name == "document-wacz" and params == {"pk"}:
+        return [{"pk": pk} for pk in _pks(Document)]
+    if name in ("snapshot", "snapshot-warc", "snapshot-compare", "snapshot-screenshot", "snapshot-wacz") \
+            and params == {"guid"}:
         return [{"guid": s.guid} for s in snaps]
     if name == "snapshot-diff" and params == {"guid", "other"}:
         return [{"guid": a.guid, "other": b.guid} for a, b in itertools.permutations(
@@ -323,6 +326,7 @@ def concrete_urls(world: World) -> tuple[list[str], list[Route]]:
     for u in (PUBLIC_URL, HIDDEN_URL, UPSTREAM_URL):
         urls += [f"/api/snapshots/?url={u}", f"/api/timemap/?url={u}", f"/api/documents/?url={u}"]
     for doc in (world.public, world.hidden, world.upstream):
+        urls.append(f"/provenance/document/{doc.pk}.wacz?chain=1")
         urls += [f"/api/claims/?document={doc.pk}", f"/api/relations/?document={doc.pk}",
                  f"/api/claim-links/?document={doc.pk}", f"/api/snapshots/?document={doc.pk}"]
     for model, model_admin in admin.site._registry.items():
@@ -334,10 +338,31 @@ def concrete_urls(world: World) -> tuple[list[str], list[Route]]:
     return sorted(set(urls)), unknown
 
 
+def _unpacked(data: bytes) -> bytes:
+    """Zip (WACZ) and gzip (WARC) bodies opened, so the marker is searched in what they hold."""
+    import gzip
+    import io
+    import zipfile
+
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError):
+            return data
+    if data[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                return b"\n".join(_unpacked(z.read(n)) for n in z.namelist())
+        except zipfile.BadZipFile:
+            return data
+    return data
+
+
 def body_of(resp) -> str:
     if getattr(resp, "streaming", False):
         data = b"".join(resp.streaming_content)
     else:
         data = resp.content
+    data = _unpacked(data)
     headers = "\n".join(f"{k}: {v}" for k, v in resp.items())
     return headers + "\n" + data.decode("utf-8", "replace")
