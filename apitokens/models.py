@@ -12,6 +12,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils import timezone
 
@@ -46,6 +47,10 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Optional expiry.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False, help_text="Who issued the token.")
+    created_by_username = models.CharField(max_length=150, blank=True, editable=False,
+                                           help_text="Username of who issued it (kept if the account goes).")
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -66,6 +71,31 @@ class ApiToken(models.Model):
         key, prefix = generate_key()
         token = cls.objects.create(user=user, name=name, prefix=prefix, key_hash=hash_key(key), **extra)
         return token, key
+
+    @property
+    def issued_for_another(self) -> bool:
+        return self.created_by_id is not None and self.created_by_id != self.user_id
+
+    @classmethod
+    def issue(cls, *, user, by, name: str, on_behalf: bool = False, **extra) -> tuple[ApiToken, str]:
+        """A new token acting as ``user``, issued by ``by`` (a person, never None).
+
+        ``user`` must be ``by`` itself, unless ``by`` is a superuser and ``on_behalf`` is True
+        (a deliberate act: the caller logs it). Raises ``PermissionDenied`` otherwise.
+        """
+        cls.check_issue(user=user, by=by, on_behalf=on_behalf)
+        return cls.create_for(user, name, created_by=by, created_by_username=by.get_username(), **extra)
+
+    @staticmethod
+    def check_issue(*, user, by, on_behalf: bool = False) -> None:
+        """Raise ``PermissionDenied`` unless ``by`` may issue a token acting as ``user`` (see :meth:`issue`)."""
+        if by is None or not getattr(by, "is_authenticated", False):
+            raise PermissionDenied("a token is issued by a signed-in person")
+        if user.pk != by.pk:
+            if not by.is_superuser:
+                raise PermissionDenied("only a superuser may create a token for another user")
+            if not on_behalf:
+                raise PermissionDenied("creating a token for another user must be confirmed explicitly")
 
     @classmethod
     def authenticate(cls, key: str) -> ApiToken | None:

@@ -1,9 +1,18 @@
-"""Archive admin: snapshots are read-only evidence; jobs show their state machine; watches editable."""
+"""Archive admin: snapshots are read-only evidence; jobs show their state machine; watches editable.
+
+Privacy (issue 17): non-superusers see here only the snapshots :mod:`archive.visibility` lets
+them see (withdrawn ones included, as the admin is where withdrawals are reviewed), and the jobs
+and withdrawals of those snapshots; "view snapshot" is a right to use these pages, not to read
+another group's captures. Actions declare their permission (``@admin.action(permissions=…)``).
+"""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -11,6 +20,7 @@ from django.utils.html import format_html
 from archive.errors import ArchiveError
 from archive.jobs import submit
 from archive.models import CaptureJob, Snapshot, WarcFile, Watch, WithdrawalLog
+from archive.visibility import restrict, sees_everything, visible_snapshots
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -48,7 +58,17 @@ class SnapshotAdmin(ReadOnlyAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("text", "main_text", "extracted")
+        qs = restrict(super().get_queryset(request), request.user, include_withdrawn=True)
+        return qs.defer("text", "main_text", "extracted")
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._naql_viewer_user = request.user  # the timeline lists only what this person may see
+        return obj
+
+    def has_withdraw_permission(self, request):
+        return request.user.has_perm("archive.change_snapshot")
 
     @admin.display(description="URL")
     def short_url(self, obj):
@@ -66,13 +86,14 @@ class SnapshotAdmin(ReadOnlyAdmin):
     def timeline(self, obj):
         from archive.web.versions_timeline import timeline_html
 
-        return timeline_html(obj)
+        return timeline_html(obj, getattr(obj, "_naql_viewer_user", None))
 
-    @admin.action(description="Withdraw selected snapshots (recorded, with a reason)")
+    @admin.action(description="Withdraw selected snapshots (recorded, with a reason)", permissions=["withdraw"])
     def withdraw_selected(self, request, queryset):
-        if not request.user.has_perm("archive.change_snapshot") and not request.user.is_superuser:
+        if not self.has_withdraw_permission(request):  # Django checks it too; kept for direct calls
             self.message_user(request, "You may not withdraw snapshots.", messages.ERROR)
             return None
+        queryset = self.get_queryset(request).filter(pk__in=queryset.values("pk"))
         if "apply" in request.POST:
             form = WithdrawForm(request.POST)
             if form.is_valid():
@@ -121,7 +142,19 @@ class CaptureJobAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         # the list joins the snapshot for its ID only: leave its article text behind
-        return super().get_queryset(request).defer("snapshot__text", "snapshot__main_text", "snapshot__extracted")
+        qs = super().get_queryset(request).defer("snapshot__text", "snapshot__main_text", "snapshot__extracted")
+        if sees_everything(request.user):
+            return qs
+        # one's own jobs, and jobs whose snapshot one may see
+        return qs.filter(Q(created_by=request.user)
+                         | Q(snapshot__in=visible_snapshots(request.user, include_withdrawn=True)))
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and obj.snapshot_id and not sees_everything(request.user) and not visible_snapshots(
+                request.user, include_withdrawn=True).filter(pk=obj.snapshot_id).exists():
+            obj.snapshot = None  # one's own job whose snapshot became another group's
+        return obj
 
     @admin.display(description="Snapshot")
     def snapshot_link(self, obj):
@@ -142,12 +175,13 @@ class WarcFileAdmin(ReadOnlyAdmin):
 
 @admin.register(WithdrawalLog)
 class WithdrawalLogAdmin(ReadOnlyAdmin):
-    list_display = ("snapshot", "user", "at", "reason")
+    list_display = ("snapshot", "username", "at", "reason")
     list_select_related = ("snapshot", "user")
+    readonly_fields = ("snapshot", "user", "username", "at", "reason")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("snapshot__text", "snapshot__main_text", "snapshot__extracted")
-    readonly_fields = ("snapshot", "user", "at", "reason")
+        qs = super().get_queryset(request).defer("snapshot__text", "snapshot__main_text", "snapshot__extracted")
+        return restrict(qs, request.user, "snapshot__", include_withdrawn=True)
 
 
 @admin.register(Watch)
@@ -161,3 +195,25 @@ class WatchAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+# --------------------------------------------------------------------------------------------
+# groups: deleting one never makes its snapshots public (Snapshot.private_to_group is PROTECT)
+
+
+class NaqlGroupAdmin(GroupAdmin):
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        private = Snapshot.objects.filter(private_to_group__in=list(objs)).order_by("captured_at", "pk")
+        if private.exists():
+            # not a missing permission: nobody may make these public by deleting their group
+            perms_needed = {p for p in perms_needed if p != Snapshot._meta.verbose_name}
+            protected = [*protected, *(format_html('Snapshot <a href="/s/{}">{}</a> {} (private to {})',
+                                                   s.guid, s.guid, s.url, s.private_to_group.name)
+                                       for s in private.select_related("private_to_group")[:500])]
+        return deleted, model_count, perms_needed, protected
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, NaqlGroupAdmin)

@@ -24,6 +24,7 @@ from archive.ids import canonical_guid
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.replay import memento
 from archive.uri import surt_key, timestamp14
+from archive.visibility import can_see_snapshot
 from archive.web import citations
 from naql.api_base import (
     ApiError,
@@ -48,10 +49,8 @@ def _guid_or_404(value: str) -> str:
 
 
 def _may_see(user, snap: Snapshot) -> bool:
-    """Visibility of one snapshot, withdrawn or not (same rule as ``Snapshot.objects.visible_to``)."""
-    if snap.private_to_group_id is None or getattr(user, "is_superuser", False):
-        return True
-    return bool(user and user.is_authenticated and user.groups.filter(pk=snap.private_to_group_id).exists())
+    """Visibility of one snapshot, withdrawn or not (:mod:`archive.visibility`)."""
+    return can_see_snapshot(user, snap, include_withdrawn=True)
 
 
 def _user(request):

@@ -51,13 +51,10 @@ class SnapshotQuerySet(models.QuerySet):
         return self.filter(is_requisite=False)
 
     def visible_to(self, user):
-        qs = self.live()
-        if user is not None and getattr(user, "is_superuser", False):
-            return qs
-        public = models.Q(private_to_group__isnull=True)
-        if user is None or not user.is_authenticated:
-            return qs.filter(public)
-        return qs.filter(public | models.Q(private_to_group__in=user.groups.all()))
+        """Live snapshots ``user`` may see: the rule is in :mod:`archive.visibility`."""
+        from archive.visibility import restrict
+
+        return restrict(self, user)
 
     def by_guid(self, value: str):
         guid = canonical_guid(value)
@@ -127,7 +124,12 @@ class Snapshot(models.Model):
     extracted = models.JSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
     # access and withdrawal
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    private_to_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # PROTECT: deleting a group must never make its snapshots public as a side effect; the
+    # admin's deletion page lists them as what blocks the deletion (issue 17, kind 3).
+    private_to_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="private_snapshots",
+                                         help_text="Only this group's members (and superusers) may see it; "
+                                                   "empty: public.")
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
@@ -181,7 +183,8 @@ class Snapshot(models.Model):
             withdrawn_at=self.withdrawn_at, withdrawn_by=self.withdrawn_by, withdrawn_reason=self.withdrawn_reason
         )
         WithdrawalLog.objects.create(snapshot=self, user=self.withdrawn_by, reason=self.withdrawn_reason,
-                                     at=self.withdrawn_at)
+                                     at=self.withdrawn_at,
+                                     username=self.withdrawn_by.get_username() if self.withdrawn_by else "")
 
 
 class WithdrawalLog(models.Model):
@@ -189,6 +192,8 @@ class WithdrawalLog(models.Model):
 
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="withdrawals")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True,
+                                help_text="Who withdrew it, as their username then (kept whatever happens to the account).")
     reason = models.TextField()
     at = models.DateTimeField(default=timezone.now)
 

@@ -132,7 +132,54 @@ class CursorPagination(pagination.CursorPagination):
 # throttles (rates read per request, so settings overrides apply at once)
 
 
+def client_ip(request) -> str:
+    """The address of the client, for rate limits; ``X-Forwarded-For`` only as far as it was
+    written by proxies we trust.
+
+    ``REMOTE_ADDR`` is the peer of the connection. When it is one of ``NAQL_TRUSTED_PROXIES``
+    (addresses or CIDR networks), the ``X-Forwarded-For`` list is read from the right, skipping
+    further trusted proxies, and the first other address is the client. Otherwise, or with
+    ``NAQL_NUM_PROXIES`` unset and no trusted list, the header is ignored: anyone can write it,
+    so trusting it lets a client pick a fresh identity per request (issue 17, kind 7).
+    ``NAQL_NUM_PROXIES=N`` (DRF's ``NUM_PROXIES``) instead takes the N-th address from the right.
+    """
+    meta = getattr(request, "META", {})
+    remote = (meta.get("REMOTE_ADDR") or "").strip()
+    xff = [a.strip() for a in (meta.get("HTTP_X_FORWARDED_FOR") or "").split(",") if a.strip()]
+    trusted = _trusted_networks()
+    if trusted:
+        if not xff or not _in(remote, trusted):
+            return remote
+        for addr in reversed(xff):
+            if not _in(addr, trusted):
+                return addr
+        return xff[0]
+    num = settings.NAQL_NUM_PROXIES
+    if not num or not xff:
+        return remote
+    return xff[-min(num, len(xff))]
+
+
+def _trusted_networks():
+    import ipaddress
+
+    return [ipaddress.ip_network(n.strip(), strict=False) for n in settings.NAQL_TRUSTED_PROXIES if n.strip()]
+
+
+def _in(addr: str, networks) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
 class _RateFromSettings:
+    def get_ident(self, request):
+        return client_ip(request)
+
     def get_rate(self):
         rates = api_settings.DEFAULT_THROTTLE_RATES or {}
         if self.scope not in rates:

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "provenance.visibility.CurrentRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -219,6 +220,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 
+# Behind a reverse proxy: which peers may tell us the client's address in X-Forwarded-For (for
+# rate limits). NAQL_TRUSTED_PROXIES: addresses or CIDRs of your proxies (preferred);
+# NAQL_NUM_PROXIES: how many proxies append to the header. Neither set: the header is ignored.
+NAQL_TRUSTED_PROXIES = env.list("NAQL_TRUSTED_PROXIES", default=[])
+NAQL_NUM_PROXIES = env.int("NAQL_NUM_PROXIES", default=0)
+
 # Largest number of URLs in one capture request, and of links in one bulk review.
 NAQL_API_MAX_BATCH = env.int("NAQL_API_MAX_BATCH", default=100)
 
@@ -242,6 +249,7 @@ REST_FRAMEWORK = {
         "capture": env.str("NAQL_API_RATE_CAPTURE", default="600/hour"),  # URLs submitted per user
     },
     "EXCEPTION_HANDLER": "naql.api.exception_handler",
+    "NUM_PROXIES": NAQL_NUM_PROXIES,  # DRF's own use of it; Naql's throttles use naql.api_base.client_ip
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Naql API",

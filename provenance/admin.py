@@ -1,11 +1,22 @@
 """The researchers' workbench: documents with their snapshots, relations and claims; the article
 with its claims highlighted (right-to-left where the language is); the chain drawn server-side;
-history on every object (who changed what); actions that call the same functions as the tasks."""
+history on every object (who changed what); actions that call the same functions as the tasks.
+
+Privacy (issue 17): the admin follows :mod:`provenance.visibility` exactly as the API does.
+Non-superusers list and open only what they may see; an object part of which comes from a
+snapshot hidden from them (a document's later private version, a claim re-anchored on one, a
+relation whose evidence is in one) is shown redacted and read-only; history pages redact the
+same fields and never fall back to a hidden object's old versions. Every action declares the
+permission it needs (``@admin.action(permissions=...)``), which Django checks before running it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -14,6 +25,25 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
 from provenance.templatetags.naql_workbench import text_dir
+from provenance.visibility import (
+    ANCHOR_FIELDS,
+    DERIVED_FIELDS,
+    EVIDENCE_FIELDS,
+    ProvenanceViewer,
+    request_viewer,
+    visible_claims,
+    visible_documents,
+    visible_links,
+    visible_relations,
+)
+from provenance.visibility import current_viewer as _current_viewer
+
+
+def current_viewer() -> ProvenanceViewer:
+    """The viewer of the admin request being served; anonymous outside a request, so a display
+    method reached some other way shows the least."""
+    viewer = _current_viewer()
+    return viewer if viewer is not None else ProvenanceViewer(None)
 
 
 def _set_status(request, queryset, status: str) -> int:
@@ -27,14 +57,95 @@ def _set_status(request, queryset, status: str) -> int:
     return n
 
 
-@admin.action(description="Accept selected")
+@admin.action(description="Accept selected", permissions=["change"])
 def accept(modeladmin, request, queryset):
+    queryset = modeladmin.get_queryset(request).filter(pk__in=queryset.values("pk"))
     modeladmin.message_user(request, f"{_set_status(request, queryset, ReviewStatus.ACCEPTED)} accepted.")
 
 
-@admin.action(description="Reject selected")
+@admin.action(description="Reject selected", permissions=["change"])
 def reject(modeladmin, request, queryset):
+    queryset = modeladmin.get_queryset(request).filter(pk__in=queryset.values("pk"))
     modeladmin.message_user(request, f"{_set_status(request, queryset, ReviewStatus.REJECTED)} rejected.")
+
+
+class PrivacyAdmin(SimpleHistoryAdmin):
+    """A history admin that shows each person only what :mod:`provenance.visibility` allows."""
+
+    #: fields of a partly hidden object shown blank (set by subclasses)
+    redacted_fields: tuple[str, ...] = ()
+    #: search fields left out for non-superusers (they would answer "is this word in hidden text?")
+    private_search_fields: tuple[str, ...] = ()
+
+    def visible_queryset(self, qs, viewer: ProvenanceViewer):
+        return qs
+
+    def partly_hidden(self, obj, viewer: ProvenanceViewer) -> bool:
+        return False
+
+    def redact(self, obj, viewer: ProvenanceViewer) -> None:
+        for f in self.redacted_fields:
+            field = obj._meta.get_field(f)
+            setattr(obj, field.attname, None if field.null or field.is_relation else "")
+
+    def get_queryset(self, request):
+        viewer = request_viewer(request)
+        qs = super().get_queryset(request)
+        return qs if viewer.everything else self.visible_queryset(qs, viewer)
+
+    def get_search_fields(self, request):
+        fields = super().get_search_fields(request)
+        if request.user.is_superuser:
+            return fields
+        return [f for f in fields if f not in self.private_search_fields]
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        viewer = request_viewer(request)
+        if obj is not None and not viewer.everything and self.partly_hidden(obj, viewer):
+            obj._naql_partly_hidden = True
+            self.redact(obj, viewer)
+        return obj
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and getattr(obj, "_naql_partly_hidden", False):
+            return False  # a redacted copy must never be saved over the real one
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and getattr(obj, "_naql_partly_hidden", False):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # -- history pages
+    def history_view(self, request, object_id, extra_context=None):
+        if not request.user.is_superuser and self.get_object(request, object_id) is None:
+            raise Http404  # never the old versions of an object one may not see
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if not request.user.is_superuser:
+            obj = self.get_object(request, object_id)
+            record = self.model.history.filter(pk=object_id, history_id=version_id).first()
+            if obj is None or record is None or request_viewer(request).withheld_fields(record):
+                raise Http404
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        viewer = request_viewer(request)
+        previous = None
+        for current in historical_records:
+            if previous is None:
+                previous = current
+                continue
+            delta = previous.diff_against(current, foreign_keys_are_objs=foreign_keys_are_objs)
+            hidden = viewer.withheld_fields(previous) | viewer.withheld_fields(current)
+            if hidden:
+                delta = dataclasses.replace(delta, changes=[c for c in delta.changes if c.field not in hidden],
+                                            changed_fields=[f for f in delta.changed_fields if f not in hidden])
+            helper = self.get_historical_record_context_helper(request, previous)
+            previous.history_delta_changes = helper.context_for_delta_changes(delta)
+            previous = current
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,23 +176,28 @@ class UpstreamInline(admin.TabularInline):
     fk_name = "source"
     extra = 0
     verbose_name_plural = "relations upstream (this document uses …)"
-    fields = ("type", "target", "status", "recorded", "evidence_text")
-    readonly_fields = ("recorded", "evidence_text")
+    fields = ("type", "target", "status", "recorded", "evidence_words")
+    readonly_fields = ("recorded", "evidence_words")
     autocomplete_fields = ("target",)
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("source", "target", "recorded_by")
+        qs = super().get_queryset(request).select_related("source", "target", "recorded_by", "evidence_snapshot")
+        return qs if request.user.is_superuser else qs.filter(pk__in=visible_relations(request.user).values("pk"))
 
     @admin.display(description="recorded by")
     def recorded(self, obj):
         return obj.recorded_by_label if obj.pk else ""
 
+    @admin.display(description="evidence")
+    def evidence_words(self, obj):
+        return obj.evidence_text if obj.pk and current_viewer().sees_evidence(obj) else ""
+
 
 class DownstreamInline(UpstreamInline):
     fk_name = "target"
     verbose_name_plural = "relations downstream (used by …)"
-    fields = ("type", "source", "status", "recorded", "evidence_text")
+    fields = ("type", "source", "status", "recorded", "evidence_words")
     autocomplete_fields = ("source",)
 
 
@@ -98,7 +214,8 @@ class ClaimInline(admin.TabularInline):
         return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.exact)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n_links=Count("links"))
+        qs = super().get_queryset(request).annotate(n_links=Count("links"))
+        return qs if request.user.is_superuser else qs.filter(pk__in=visible_claims(request.user).values("pk"))
 
     @admin.display(description="links")
     def links_count(self, obj):
@@ -109,7 +226,7 @@ class ClaimInline(admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(SimpleHistoryAdmin):
+class DocumentAdmin(PrivacyAdmin):
     list_display = ("title_dir", "language", "publisher", "kind", "published_at", "n_snapshots", "n_claims")
     list_filter = ("publisher", "language", "kind", "relations_up__status")
     search_fields = ("url", "urls__url", "title", "claims__exact")
@@ -117,6 +234,8 @@ class DocumentAdmin(SimpleHistoryAdmin):
     readonly_fields = ("surt", "snapshot_list", "chain_view", "article_view", "created_at", "updated_at")
     inlines = [DocumentURLInline, UpstreamInline, DownstreamInline, ClaimInline]
     actions = ["detect_relations", "segment_claims", "reanchor_latest", "suggest_claim_links"]
+    redacted_fields = DERIVED_FIELDS
+    private_search_fields = ("claims__exact",)
     fieldsets = (
         (None, {"fields": ("url", "surt", "title", "byline", "publisher", "kind", "language", "published_at")}),
         ("Snapshots (versions)", {"fields": ("snapshot_list",)}),
@@ -128,9 +247,19 @@ class DocumentAdmin(SimpleHistoryAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("publisher").with_counts()
 
+    def visible_queryset(self, qs, viewer):
+        return qs.filter(pk__in=visible_documents(viewer.user).values("pk"))
+
+    def partly_hidden(self, obj, viewer):
+        return not viewer.fully_visible(obj)
+
+    def redact(self, obj, viewer):
+        for f, v in viewer.document_meta(obj).items():
+            setattr(obj, f, v)
+
     @admin.display(description="title", ordering="title")
     def title_dir(self, obj):
-        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.title or obj.url)
+        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), current_viewer().title(obj))
 
     @admin.display(description="snapshots", ordering="n_snapshots")
     def n_snapshots(self, obj):
@@ -143,7 +272,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
     @admin.display(description="snapshots")
     def snapshot_list(self, obj):
         rows = [(reverse("admin:archive_snapshot_change", args=[s.pk]) if _has_snapshot_admin() else "#",
-                 s.guid, s.captured_at.strftime("%Y-%m-%d %H:%M:%SZ"), s.url) for s in obj.snapshots()]
+                 s.guid, s.captured_at.strftime("%Y-%m-%d %H:%M:%SZ"), s.url) for s in current_viewer().versions(obj)]
         if not rows:
             return "—"
         return format_html("<ul>{}</ul>", format_html_join(
@@ -153,26 +282,29 @@ class DocumentAdmin(SimpleHistoryAdmin):
     def chain_view(self, obj):
         from provenance.chain import document_chain
 
+        viewer = current_viewer()
         return mark_safe(render_to_string("provenance/chain.html", {  # noqa: S308 - template autoescapes
-            "document": obj, "hops": document_chain(obj), "dir": text_dir(obj.language)}))
+            "document": obj, "title": viewer.title(obj), "hops": document_chain(obj, viewer=viewer),
+            "dir": text_dir(obj.language)}))
 
     @admin.display(description="article")
     def article_view(self, obj):
-        snap = obj.latest_snapshot()
+        viewer = current_viewer()
+        snap = viewer.latest_snapshot(obj)
         if snap is None:
             return "—"
         return mark_safe(render_to_string("provenance/article.html", {  # noqa: S308 - template autoescapes
-            "snapshot": snap, "paragraphs": article_blocks(obj, snap), "dir": text_dir(obj.language),
-            "lang": obj.language}))
+            "snapshot": snap, "paragraphs": article_blocks(obj, snap, viewer), "dir": text_dir(obj.language),
+            "lang": obj.language, "viewer": viewer}))
 
-    @admin.action(description="Detect relations (attribution rules)")
+    @admin.action(description="Detect relations (attribution rules)", permissions=["change"])
     def detect_relations(self, request, queryset):
         from provenance.detect.attribution import detect_relations
 
         n = sum(len(detect_relations(doc, user=request.user)) for doc in queryset)
         self.message_user(request, f"{n} relation(s) proposed or confirmed.")
 
-    @admin.action(description="Segment claims on the latest snapshot")
+    @admin.action(description="Segment claims on the latest snapshot", permissions=["change"])
     def segment_claims(self, request, queryset):
         from provenance.text.claims import segment_snapshot
 
@@ -183,7 +315,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
                 n += len(segment_snapshot(snap, doc))
         self.message_user(request, f"{n} new claim(s).")
 
-    @admin.action(description="Re-anchor claims on the latest snapshot")
+    @admin.action(description="Re-anchor claims on the latest snapshot", permissions=["change"])
     def reanchor_latest(self, request, queryset):
         from provenance.anchoring import reanchor_document
 
@@ -194,7 +326,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to re-anchor"
         self.message_user(request, f"Re-anchored: {summary}.", messages.INFO)
 
-    @admin.action(description="Suggest claim links from upstream relations")
+    @admin.action(description="Suggest claim links from upstream relations", permissions=["change"])
     def suggest_claim_links(self, request, queryset):
         from provenance.suggest import run_suggestions
 
@@ -221,13 +353,16 @@ def _has_snapshot_admin() -> bool:
     return admin.site.is_registered(Snapshot)
 
 
-def article_blocks(document: Document, snap) -> list[dict]:
-    """Article paragraphs of ``snap`` cut into plain and claim pieces, for highlighting."""
+def article_blocks(document: Document, snap, viewer: ProvenanceViewer | None = None) -> list[dict]:
+    """Article paragraphs of ``snap`` cut into plain and claim pieces, for highlighting (only the
+    claims ``viewer`` sees; all when None)."""
     from provenance.text.claims import article_paragraphs
 
     spans = []
     claims = Claim.objects.filter(document=document).select_related("document", "snapshot").prefetch_related("links")
     for c in claims:
+        if viewer is not None and not viewer.sees_claim(c):
+            continue
         if c.snapshot_id == snap.pk:
             spans.append((c.start, c.end, c))
         elif c.anchor_snapshot_id == snap.pk and c.anchor_start is not None:
@@ -260,9 +395,13 @@ class ClaimLinkInline(admin.TabularInline):
     autocomplete_fields = ("upstream_claim", "upstream_document")
     show_change_link = True
 
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(pk__in=visible_links(request.user).values("pk"))
+
 
 @admin.register(Claim)
-class ClaimAdmin(SimpleHistoryAdmin):
+class ClaimAdmin(PrivacyAdmin):
     list_display = ("text", "document", "kind", "language", "speaker", "anchor_state", "snapshot_guid")
     list_filter = ("kind", "language", "anchor_state", "document__publisher", "links__status")
     search_fields = ("exact", "speaker", "document__url", "document__title")
@@ -270,10 +409,17 @@ class ClaimAdmin(SimpleHistoryAdmin):
     readonly_fields = ("snapshot", "selectors_view", "chain_view", "anchor_snapshot", "anchor_exact", "anchor_start",
                        "anchor_end", "anchor_score", "created_at")
     inlines = [ClaimLinkInline]
-    actions = [accept, reject]
+    actions = []  # a claim has no review status: accept/reject belong to its links and relations
+    redacted_fields = ANCHOR_FIELDS
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("document", "snapshot")
+
+    def visible_queryset(self, qs, viewer):
+        return qs.filter(pk__in=visible_claims(viewer.user).values("pk"))
+
+    def partly_hidden(self, obj, viewer):
+        return not viewer.sees_anchor(obj)
 
     @admin.display(description="claim", ordering="exact")
     def text(self, obj):
@@ -294,11 +440,11 @@ class ClaimAdmin(SimpleHistoryAdmin):
         from provenance.chain import claim_chain
 
         return mark_safe(render_to_string("provenance/claim_chain.html", {  # noqa: S308 - template autoescapes
-            "claim": obj, "hops": claim_chain(obj), "dir": text_dir(obj.language)}))
+            "claim": obj, "hops": claim_chain(obj, viewer=current_viewer()), "dir": text_dir(obj.language)}))
 
 
 @admin.register(Relation)
-class RelationAdmin(SimpleHistoryAdmin):
+class RelationAdmin(PrivacyAdmin):
     list_display = ("source", "type", "target", "status", "recorded", "confidence", "created_at")
     list_select_related = ("source", "target", "recorded_by")  # "recorded by" of manual relations
     list_filter = ("type", "status", "detector", "source__publisher", "source__language")
@@ -306,6 +452,18 @@ class RelationAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("source", "target")
     readonly_fields = ("evidence_snapshot", "evidence", "detector", "detector_version", "rule", "created_at")
     actions = [accept, reject]
+    redacted_fields = EVIDENCE_FIELDS
+    private_search_fields = ("evidence_text",)
+
+    def visible_queryset(self, qs, viewer):
+        return qs.filter(pk__in=visible_relations(viewer.user).values("pk"))
+
+    def partly_hidden(self, obj, viewer):
+        return not viewer.sees_evidence(obj)
+
+    def redact(self, obj, viewer):
+        super().redact(obj, viewer)
+        obj.evidence = []
 
     @admin.display(description="recorded by")
     def recorded(self, obj):
@@ -318,13 +476,16 @@ class RelationAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ClaimLink)
-class ClaimLinkAdmin(SimpleHistoryAdmin):
+class ClaimLinkAdmin(PrivacyAdmin):
     list_display = ("claim", "relation", "upstream_document", "origin", "status", "method_label", "confidence")
     list_filter = ("status", "relation", "origin", "method", "claim__document__publisher", "claim__language")
     search_fields = ("claim__exact", "upstream_claim__exact", "upstream_document__url", "note")
     autocomplete_fields = ("claim", "upstream_claim", "upstream_document")
     readonly_fields = ("signals", "created_at")
     actions = [accept, reject]
+
+    def visible_queryset(self, qs, viewer):
+        return qs.filter(pk__in=visible_links(viewer.user).values("pk"))
 
     @admin.display(description="method")
     def method_label(self, obj):

@@ -42,6 +42,7 @@ from provenance.api_serializers import (
 )
 from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
 from provenance.text.claims import claim_for_text
+from provenance.visibility import request_viewer
 
 WRITE = [permissions.IsAuthenticatedOrReadOnly]
 
@@ -52,7 +53,7 @@ class HistoryMixin:
     @extend_schema(summary="History of this object (who changed what, when)", responses=ch.HistoryPageSerializer,
                    filters=False)
     @action(detail=True, methods=["get"], filter_backends=[])
-    def history(self, request, pk=None):
+    def history(self, request, pk=None, format=None):
         obj = self.get_object()
         records = obj.history.select_related("history_user").order_by("-history_date", "-history_id")
         page = self.paginate_queryset(records)
@@ -61,7 +62,7 @@ class HistoryMixin:
             last = page[-1]
             older = records.filter(Q(history_date__lt=last.history_date)
                                    | Q(history_date=last.history_date, history_id__lt=last.history_id)).first()
-        return self.get_paginated_response(ch.history_entries(page, older))
+        return self.get_paginated_response(ch.history_entries(page, older, request_viewer(request)))
 
 
 def _review(viewset, request, status_value: str):
@@ -164,12 +165,12 @@ class DocumentViewSet(HistoryMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMo
     @extend_schema(summary="Chain of a document (JSON): relations, upstream tree, origins, claims",
                    responses=ch.DocumentChainSerializer, filters=False)
     @action(detail=True, methods=["get"], filter_backends=[])
-    def chain(self, request, pk=None):
+    def chain(self, request, pk=None, format=None):
         return Response(ch.document_chain_json(self.get_object(), request.user))
 
     @extend_schema(summary="Chain of a document as W3C PROV-JSON", responses={200: ch.PROV_JSON_SCHEMA}, filters=False)
     @action(detail=True, methods=["get"], url_path="prov", filter_backends=[])
-    def prov(self, request, pk=None):
+    def prov(self, request, pk=None, format=None):
         return Response(ch.document_prov_json(self.get_object(), request.user))
 
     @extend_schema(summary="Suggest claim links to the document's upstream documents", request=None,
@@ -178,7 +179,7 @@ class DocumentViewSet(HistoryMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMo
                                "of every upstream document of its live relations, and stores the results as "
                                "`suggested` automatic claim links (re-running is idempotent).")
     @action(detail=True, methods=["post"], filter_backends=[])
-    def suggest(self, request, pk=None):
+    def suggest(self, request, pk=None, format=None):
         from provenance.suggest import run_suggestions
 
         if not isinstance(request.data, dict):
@@ -228,24 +229,24 @@ class RelationViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelM
 
     @extend_schema(summary="Accept a relation", request=NoteSerializer, responses=RelationSerializer, filters=False)
     @action(detail=True, methods=["post"], filter_backends=[])
-    def accept(self, request, pk=None):
+    def accept(self, request, pk=None, format=None):
         return _review(self, request, ReviewStatus.ACCEPTED)
 
     @extend_schema(summary="Reject a relation", request=NoteSerializer, responses=RelationSerializer, filters=False)
     @action(detail=True, methods=["post"], filter_backends=[])
-    def reject(self, request, pk=None):
+    def reject(self, request, pk=None, format=None):
         return _review(self, request, ReviewStatus.REJECTED)
 
     @extend_schema(summary="Accept several relations", request=IdListSerializer,
                    responses=RelationReviewResultSerializer, filters=False)
     @action(detail=False, methods=["post"], url_path="bulk-accept", filter_backends=[])
-    def bulk_accept(self, request):
+    def bulk_accept(self, request, format=None):
         return _bulk_review(self, request, ReviewStatus.ACCEPTED, "relations")
 
     @extend_schema(summary="Reject several relations", request=IdListSerializer,
                    responses=RelationReviewResultSerializer, filters=False)
     @action(detail=False, methods=["post"], url_path="bulk-reject", filter_backends=[])
-    def bulk_reject(self, request):
+    def bulk_reject(self, request, format=None):
         return _bulk_review(self, request, ReviewStatus.REJECTED, "relations")
 
 
@@ -310,12 +311,12 @@ class ClaimViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelMixi
     @extend_schema(summary="Chain of a claim (JSON): accepted upstream links as a tree, and origins",
                    responses=ch.ClaimChainSerializer, filters=False)
     @action(detail=True, methods=["get"], filter_backends=[])
-    def chain(self, request, pk=None):
+    def chain(self, request, pk=None, format=None):
         return Response(ch.claim_chain_json(self.get_object(), request.user))
 
     @extend_schema(summary="Chain of a claim as W3C PROV-JSON", responses={200: ch.PROV_JSON_SCHEMA}, filters=False)
     @action(detail=True, methods=["get"], url_path="prov", filter_backends=[])
-    def prov(self, request, pk=None):
+    def prov(self, request, pk=None, format=None):
         return Response(ch.claim_prov_json(self.get_object(), request.user))
 
 
@@ -354,25 +355,25 @@ class ClaimLinkViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModel
     @extend_schema(summary="Accept a claim link", request=NoteSerializer, responses=ClaimLinkSerializer,
                    filters=False)
     @action(detail=True, methods=["post"], filter_backends=[])
-    def accept(self, request, pk=None):
+    def accept(self, request, pk=None, format=None):
         return _review(self, request, ReviewStatus.ACCEPTED)
 
     @extend_schema(summary="Reject a claim link", request=NoteSerializer, responses=ClaimLinkSerializer,
                    filters=False)
     @action(detail=True, methods=["post"], filter_backends=[])
-    def reject(self, request, pk=None):
+    def reject(self, request, pk=None, format=None):
         return _review(self, request, ReviewStatus.REJECTED)
 
     @extend_schema(summary="Accept several claim links", request=IdListSerializer,
                    responses=ReviewResultSerializer, filters=False)
     @action(detail=False, methods=["post"], url_path="bulk-accept", filter_backends=[])
-    def bulk_accept(self, request):
+    def bulk_accept(self, request, format=None):
         return _bulk_review(self, request, ReviewStatus.ACCEPTED, "links")
 
     @extend_schema(summary="Reject several claim links", request=IdListSerializer,
                    responses=ReviewResultSerializer, filters=False)
     @action(detail=False, methods=["post"], url_path="bulk-reject", filter_backends=[])
-    def bulk_reject(self, request):
+    def bulk_reject(self, request, format=None):
         return _bulk_review(self, request, ReviewStatus.REJECTED, "links")
 
 

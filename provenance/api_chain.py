@@ -12,9 +12,9 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from archive.models import Snapshot
 from provenance import chain, export
-from provenance.api_serializers import SelectorSerializer, visible_snapshot_guids
+from provenance.api_serializers import SelectorSerializer
+from provenance.visibility import viewer_for, visible_snapshot_guids
 
 # --------------------------------------------------------------------------------------------
 # chain shapes
@@ -182,7 +182,8 @@ def _blank(o, visible: set[str]) -> None:
         snap = o.get("snapshot")
         if isinstance(snap, str) and snap not in visible:
             o["snapshot"] = None
-            for key, empty in (("exact", None), ("text", ""), ("captured_at", None)):
+            for key, empty in (("exact", None), ("text", ""), ("captured_at", None), ("speaker", ""),
+                               ("selectors", []), ("start", None), ("end", None)):
                 if key in o:
                     o[key] = empty
         if isinstance(o.get("snapshots"), list):
@@ -195,6 +196,8 @@ def _blank(o, visible: set[str]) -> None:
 
 
 def redact(data: dict, user) -> dict:
+    """Second line of defence after :mod:`provenance.visibility` (which ``chain`` already
+    applies): blank every snapshot ID the user may not see and the text taken from it."""
     if getattr(user, "is_superuser", False):
         return data
     guids: set[str] = set()
@@ -204,34 +207,27 @@ def redact(data: dict, user) -> dict:
     return data
 
 
+def _user(user_or_viewer):
+    return getattr(user_or_viewer, "user", user_or_viewer)
+
+
 def document_chain_json(document, user) -> dict:
-    return DocumentChainSerializer(redact(chain.trace(document), user)).data
+    """``user``: a user or a ProvenanceViewer."""
+    viewer = viewer_for(user)
+    return DocumentChainSerializer(redact(chain.trace(document, viewer), _user(user))).data
 
 
 def claim_chain_json(claim, user) -> dict:
-    return ClaimChainSerializer(redact(chain.claim_dict(claim), user)).data
-
-
-def _visible_predicate(user):
-    """Memoised "may this user see this snapshot?" for the PROV export."""
-    if getattr(user, "is_superuser", False):
-        return None
-    cache: dict[int, bool] = {}
-
-    def visible(snap) -> bool:
-        if snap.pk not in cache:
-            cache[snap.pk] = Snapshot.objects.visible_to(user).filter(pk=snap.pk).exists()
-        return cache[snap.pk]
-
-    return visible
+    viewer = viewer_for(user)
+    return ClaimChainSerializer(redact(chain.claim_dict(claim, viewer), _user(user))).data
 
 
 def document_prov_json(document, user=None) -> dict:
-    return json.loads(export.to_prov_json(export.document_prov(document, visible=_visible_predicate(user))))
+    return json.loads(export.to_prov_json(export.document_prov(document, viewer=viewer_for(user))))
 
 
 def claim_prov_json(claim, user=None) -> dict:
-    return json.loads(export.to_prov_json(export.claim_prov(claim, visible=_visible_predicate(user))))
+    return json.loads(export.to_prov_json(export.claim_prov(claim, viewer=viewer_for(user))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,6 +240,8 @@ class FieldChangeSerializer(serializers.Serializer):
     field = serializers.CharField(help_text="Field name.")
     old = serializers.JSONField(allow_null=True, help_text="Value before (IDs for references).")
     new = serializers.JSONField(allow_null=True, help_text="Value after.")
+    withheld = serializers.BooleanField(required=False, help_text="Present (true) when a value came from a "
+                                                                  "snapshot you may not see; it is given as null.")
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -268,16 +266,24 @@ def _jsonable(v):
     return str(v)
 
 
-def history_entries(records, older=None) -> list[dict]:
+def history_entries(records, older=None, viewer=None) -> list[dict]:
     """``records`` newest first, each diffed against the next one (the last against ``older``,
-    the record before it, or None): no query per record, unlike ``prev_record``."""
+    the record before it, or None): no query per record, unlike ``prev_record``. Values
+    ``viewer`` may not read (:meth:`ProvenanceViewer.withheld_fields`) are given as null."""
     records = list(records)
+    viewer = viewer_for(viewer)
     out = []
     for rec, prev in zip(records, [*records[1:], older], strict=True):
         changes = []
         if prev is not None:
             delta = rec.diff_against(prev)
-            changes = [{"field": c.field, "old": _jsonable(c.old), "new": _jsonable(c.new)} for c in delta.changes]
+            hide_new, hide_old = viewer.withheld_fields(rec), viewer.withheld_fields(prev)
+            for c in delta.changes:
+                change = {"field": c.field, "old": None if c.field in hide_old else _jsonable(c.old),
+                          "new": None if c.field in hide_new else _jsonable(c.new)}
+                if c.field in hide_new or c.field in hide_old:
+                    change["withheld"] = True
+                changes.append(change)
         out.append({"history_id": rec.history_id, "date": rec.history_date,
                     "type": HISTORY_TYPES.get(rec.history_type, rec.history_type),
                     "user": rec.history_user.get_username() if rec.history_user_id else None,

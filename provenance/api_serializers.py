@@ -1,9 +1,8 @@
 """Serializers and visibility rules of the provenance REST API (viewsets in ``provenance.api``).
 
-Visibility follows the archive: a snapshot private to a group is seen by that group's members
-(and superusers) only. A document none of whose captures anyone else may see (every live
-capture of its URLs is private to a group the user is not in) is hidden with it; so are claims
-on snapshots the user may not see, and relations and claim links touching hidden objects.
+Visibility is decided in :mod:`provenance.visibility` (on :mod:`archive.visibility`): hidden
+documents, claims, relations and links are not in the querysets; a visible document's metadata
+is shown as ``ProvenanceViewer.document_meta`` gives it; hidden evidence and anchors are blanked.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Value
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS
@@ -19,65 +17,19 @@ from rest_framework.permissions import SAFE_METHODS
 from archive.models import Snapshot
 from naql.api_base import StrictCharField, StrictModelSerializer, StrictSerializer
 from provenance.models import Claim, ClaimLink, Document, Publisher, Relation
+from provenance.visibility import (  # noqa: F401 (re-exported)
+    hidden_document_ids,
+    request_viewer,
+    visible_claims,
+    visible_documents,
+    visible_links,
+    visible_relations,
+    visible_snapshot_guids,
+    with_snapshot_visibility,
+)
 
 # --------------------------------------------------------------------------------------------
-# visibility
-
-
-def _is_super(user) -> bool:
-    return bool(user is not None and getattr(user, "is_superuser", False))
-
-
-def hidden_document_ids(user) -> set[int]:
-    if _is_super(user):
-        return set()
-    private = Snapshot.objects.live().filter(private_to_group__isnull=False)
-    if user is not None and user.is_authenticated:
-        private = private.exclude(private_to_group__in=user.groups.all())
-    surts = set(private.values_list("surt", flat=True).distinct())
-    if not surts:
-        return set()
-    surts -= set(Snapshot.objects.visible_to(user).filter(surt__in=surts).values_list("surt", flat=True))
-    if not surts:
-        return set()
-    return set(Document.objects.filter(Q(surt__in=surts) | Q(urls__surt__in=surts)).values_list("pk", flat=True))
-
-
-def visible_documents(user):
-    hidden = hidden_document_ids(user)
-    return Document.objects.exclude(pk__in=hidden) if hidden else Document.objects.all()
-
-
-def visible_claims(user):
-    if _is_super(user):
-        return Claim.objects.all()
-    hidden = hidden_document_ids(user)
-    qs = Claim.objects.filter(snapshot__in=Snapshot.objects.visible_to(user))
-    return qs.exclude(document__in=hidden) if hidden else qs
-
-
-def visible_relations(user):
-    hidden = hidden_document_ids(user)
-    qs = Relation.objects.all()
-    return qs.exclude(source__in=hidden).exclude(target__in=hidden) if hidden else qs
-
-
-def visible_links(user):
-    if _is_super(user):
-        return ClaimLink.objects.all()
-    claims = visible_claims(user)
-    hidden = hidden_document_ids(user)
-    qs = ClaimLink.objects.filter(claim__in=claims).filter(Q(upstream_claim__isnull=True) | Q(upstream_claim__in=claims))
-    return qs.exclude(upstream_document__in=hidden) if hidden else qs
-
-
-def with_snapshot_visibility(qs, user, *fields: str):
-    """Annotate ``<field>_visible`` (may ``user`` see the snapshot ``<field>`` points to?) for
-    each snapshot foreign key in ``fields``: one subquery instead of a query per row."""
-    if _is_super(user):
-        return qs.annotate(**{f"{f}_visible": Value(True) for f in fields})
-    visible = Snapshot.objects.visible_to(user)
-    return qs.annotate(**{f"{f}_visible": Exists(visible.filter(pk=OuterRef(f"{f}_id"))) for f in fields})
+# visibility: the rules live in provenance.visibility (re-exported here for older imports)
 
 
 def snapshot_visible(serializer, obj, field: str) -> bool:
@@ -89,10 +41,6 @@ def snapshot_visible(serializer, obj, field: str) -> bool:
     if known is not None:
         return known
     return Snapshot.objects.visible_to(_request_user(serializer)).filter(pk=snap_id).exists()
-
-
-def visible_snapshot_guids(user, guids: set[str]) -> set[str]:
-    return set(Snapshot.objects.visible_to(user).filter(guid__in=guids).values_list("guid", flat=True))
 
 
 def _request_user(serializer):
@@ -157,6 +105,9 @@ class DocumentListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         docs = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
         self.child._snapshot_guids = document_snapshot_guids(docs, _request_user(self))
+        request = self.context.get("request")
+        if request is not None:
+            request_viewer(request).prime_documents(docs)
         return super().to_representation(docs)
 
 
@@ -184,6 +135,17 @@ class DocumentSerializer(StrictModelSerializer):
         if guids is None or doc.pk not in guids:
             guids = document_snapshot_guids([doc], _request_user(self))
         return guids[doc.pk]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        viewer = request_viewer(request) if request is not None else None
+        if viewer is not None and not viewer.everything:
+            meta = viewer.document_meta(instance)  # values only hidden versions carry are replaced
+            data.update(title=meta["title"], byline=meta["byline"],
+                        published_at=self.fields["published_at"].to_representation(meta["published_at"])
+                        if meta["published_at"] else None)
+        return data
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ class ProvenanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from provenance import signals
+        from provenance import signals, visibility
+        from provenance.models import Document
 
         signals.connect()
+        Document.display_title = staticmethod(visibility.display_title)

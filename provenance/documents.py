@@ -172,6 +172,10 @@ def document_for_snapshot(snap: Snapshot, *, create: bool = True) -> Document | 
 
     Metadata (title, byline, language, dates) follows the newest snapshot; manual edits made in
     the admin are overwritten only when the snapshot is newer than the document's last update.
+    The row is shared by everyone who may see any version, so it follows the newest version of
+    the widest audience: a version private to a group never writes its title or byline over
+    those of a public one (or of another group's), issue 17; :mod:`provenance.visibility`
+    redacts what older rows may still carry.
     """
     snap = final_snapshot(snap)
     if snap.status != 200 or not snap.text:
@@ -189,6 +193,13 @@ def document_for_snapshot(snap: Snapshot, *, create: bool = True) -> Document | 
         if doc is None:
             doc = Document(url=canon)
         newest = doc.pk is None or not doc.snapshots().filter(captured_at__gt=snap.captured_at).exists()
+        if doc.pk is not None and snap.private_to_group_id is not None:
+            # a private version names the document only while no other audience sees a version
+            newest = newest and not doc.snapshots().exclude(private_to_group=snap.private_to_group_id).exists()
+        elif doc.pk is not None and not newest:
+            # a public version is "newest" when only private versions are newer
+            newest = not doc.snapshots().filter(captured_at__gt=snap.captured_at,
+                                                private_to_group__isnull=True).exists()
         if newest:
             doc.title = snap.title or doc.title
             doc.byline = snap.byline or doc.byline

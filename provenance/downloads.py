@@ -45,9 +45,10 @@ def document_wacz(request, pk: int):
         name = f"naql-document-{doc.pk}{'-chain' if chain else ''}.wacz"
         if plan.built or len(plan.snaps) <= settings.NAQL_PACKAGE_INLINE_MAX:
             return package_response(build_planned(plan), name)
-    except ArchiveError as exc:
+    except (ArchiveError, OSError) as exc:  # a stored file missing or unreadable: 502, like the WARC download
         log.error("package of document %s failed: %s", doc.pk, exc)
-        return HttpResponse(f"The package could not be built: {exc.message}", status=502, content_type="text/plain")
+        reason = exc.message if isinstance(exc, ArchiveError) else "a stored file could not be read"
+        return HttpResponse(f"The package could not be built: {reason}", status=502, content_type="text/plain")
     if cache.add(f"naql-package-building:{plan.key}", 1, timeout=600):
         from provenance.tasks import build_document_package
 

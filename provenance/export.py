@@ -24,6 +24,7 @@ from prov.model import PROV_LABEL, PROV_LOCATION, PROV_TYPE, PROV_VALUE, ProvDoc
 
 from provenance.chain import claim_chain, document_chain, document_origins
 from provenance.models import Claim, ClaimLink, Document, Relation
+from provenance.visibility import EVERYONE, ProvenanceViewer
 
 
 def _base() -> str:
@@ -34,11 +35,13 @@ WITHHELD = "naql:withheld-snapshot"
 
 
 class _Builder:
-    """``visible(snapshot) -> bool`` hides snapshots a reader may not see: they become one opaque
-    ``naql:withheld-snapshot`` entity, and claims on them lose their text."""
+    """Built as ``viewer`` (:mod:`provenance.visibility`) sees things: documents, relations,
+    claims and links it may not see are left out; snapshots it may not see become one opaque
+    ``naql:withheld-snapshot`` entity; titles are ``viewer.document_meta``'s."""
 
-    def __init__(self, visible=None):
-        self.visible = visible or (lambda s: True)
+    def __init__(self, viewer: ProvenanceViewer = EVERYONE):
+        self.viewer = viewer
+        self.visible = viewer.sees
         base = _base()
         self.doc = ProvDocument()
         self.doc.add_namespace("naql", f"{base}/ns/provenance#")
@@ -61,7 +64,7 @@ class _Builder:
         ident = f"doc:{d.pk}"
         if not self._once(ident):
             return ident
-        attrs = {PROV_TYPE: self.q("naql:Document"), PROV_LOCATION: d.url, PROV_LABEL: d.title or d.url,
+        attrs = {PROV_TYPE: self.q("naql:Document"), PROV_LOCATION: d.url, PROV_LABEL: self.viewer.title(d),
                  "naql:language": d.language or "und", "naql:kind": d.kind}
         self.doc.entity(ident, attrs)
         if d.publisher_id:
@@ -71,9 +74,7 @@ class _Builder:
                 self.doc.agent(agent, {PROV_LABEL: p.name, PROV_TYPE: self.q(f"naql:{p.kind}")})
             self.doc.wasAttributedTo(ident, agent)
         prev = None
-        for s in d.snapshots():
-            if not self.visible(s):
-                continue
+        for s in self.viewer.versions(d):
             sid = self.snapshot(s)
             self.doc.specializationOf(sid, ident)
             if prev is not None:
@@ -97,11 +98,11 @@ class _Builder:
 
     def _side(self, d: Document, snap=None) -> str:
         self.document(d)
-        snap = snap or d.latest_snapshot()
+        snap = snap or self.viewer.latest_snapshot(d)
         return self.snapshot(snap) if snap is not None else f"doc:{d.pk}"
 
     def relation(self, r: Relation) -> None:
-        if not self._once(f"rel:{r.pk}"):
+        if not self.viewer.sees_relation(r) or not self._once(f"rel:{r.pk}"):
             return
         down = self._side(r.source, r.evidence_snapshot)
         up = self._side(r.target)
@@ -124,14 +125,14 @@ class _Builder:
         if self._once(ident):
             self.document(c.document)
             snap = self.snapshot(c.snapshot)
-            text = c.exact if snap != WITHHELD else ""
+            text = c.exact if snap != WITHHELD and self.viewer.sees_claim(c) else ""
             self.doc.entity(ident, {PROV_TYPE: self.q("naql:Claim"), PROV_VALUE: text, "naql:snapshot": self.q(snap),
                                     "naql:start": c.start, "naql:end": c.end, "naql:kind": c.kind,
                                     "naql:language": c.language or "und"})
         return ident
 
     def claim_link(self, link: ClaimLink) -> None:
-        if not self._once(f"link:{link.pk}"):
+        if not self.viewer.sees_link(link) or not self._once(f"link:{link.pk}"):
             return
         down = self.claim(link.claim)
         up = self.claim(link.upstream_claim) if link.upstream_claim_id else self._side(link.upstream_document)
@@ -155,8 +156,10 @@ def _walk_claims(b: _Builder, hops) -> None:
         _walk_claims(b, h.children)
 
 
-def document_prov(document: Document, *, claims: bool = True, visible=None) -> ProvDocument:
-    b = _Builder(visible)
+def document_prov(document: Document, *, claims: bool = True, viewer: ProvenanceViewer = EVERYONE) -> ProvDocument:
+    """PROV of ``document``'s chain (and claims) as ``viewer`` may see it (the caller checks
+    that the viewer sees the document itself)."""
+    b = _Builder(viewer)
     b.document(document)
 
     def walk(hops):
@@ -164,20 +167,21 @@ def document_prov(document: Document, *, claims: bool = True, visible=None) -> P
             b.relation(h.relation)
             walk(h.children)
 
-    walk(document_chain(document))
-    for origin in document_origins(document):
+    walk(document_chain(document, viewer=viewer))
+    for origin in document_origins(document, viewer=viewer):
         b.doc.hadPrimarySource(f"doc:{document.pk}", b.document(origin))
     if claims:
         for c in Claim.objects.filter(document=document).select_related("snapshot"):
-            b.claim(c)
-            _walk_claims(b, claim_chain(c))
+            if viewer.sees_claim(c):
+                b.claim(c)
+                _walk_claims(b, claim_chain(c, viewer=viewer))
     return b.doc
 
 
-def claim_prov(claim: Claim, *, visible=None) -> ProvDocument:
-    b = _Builder(visible)
+def claim_prov(claim: Claim, *, viewer: ProvenanceViewer = EVERYONE) -> ProvDocument:
+    b = _Builder(viewer)
     b.claim(claim)
-    _walk_claims(b, claim_chain(claim))
+    _walk_claims(b, claim_chain(claim, viewer=viewer))
     return b.doc
 
 

@@ -144,8 +144,13 @@ class Document(models.Model):
     class Meta:
         ordering = ["-published_at", "url"]
 
+    #: ``f(document) -> str``: the title as the person being served may see it; set by
+    #: ``provenance.visibility`` when the app is ready (a hook, so models import no view code)
+    display_title = None
+
     def __str__(self) -> str:
-        return self.title or self.url
+        hook = Document.display_title
+        return hook(self) if hook is not None else (self.title or self.url)
 
     def save(self, *args, **kwargs):
         self.url = iri_to_uri(self.url)

@@ -33,6 +33,7 @@ from provenance import export
 from provenance.api_serializers import visible_claims, visible_documents, visible_links
 from provenance.chain import document_chain
 from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
+from provenance.visibility import viewer_for
 
 
 def _base() -> str:
@@ -225,7 +226,7 @@ def claims_jsonld(document: Document, claims: list[Claim], links: list[ClaimLink
     items += [_link_annotation(x, by_pk, pred) for x in links if x.claim_id in by_pk]
     base = _base()
     return {"@context": _context(), "id": f"{base}/provenance/document/{document.pk}/claims",
-            "type": "AnnotationCollection", "label": f"Claims of {document.title or document.url} and their links",
+            "type": "AnnotationCollection", "label": f"Claims of {viewer_for(user).title(document)} and their links",
             "total": len(items), "first": {"type": "AnnotationPage", "items": items}}
 
 
@@ -244,14 +245,15 @@ def chain_plan(document: Document, user=None, *, chain: bool = True, sign: bool 
         known = {d.pk for d in docs}
         docs += list(visible_documents(user).filter(pk__in=extra_ids - known).order_by("pk"))
     snaps = chain_snapshots(docs, claims, user)
-    prov = export.document_prov(document, visible=_visible_predicate(user))
+    viewer = viewer_for(user)  # provenance.visibility: hidden hops left out, titles as this reader may see them
+    prov = export.document_prov(document, viewer=viewer)
     extra = [
         ExtraFile("provenance/chain.prov.json", export.to_prov_json(prov).encode("utf-8"), "application/json"),
         ExtraFile("provenance/claims.jsonld",
                   json.dumps(claims_jsonld(document, claims, links, user), ensure_ascii=False, indent=1)
                   .encode("utf-8"), "application/ld+json"),
     ]
-    meta = {"title": f"{document.title or document.url} — {'provenance chain' if chain else 'document'}",
+    meta = {"title": f"{viewer.title(document)} — {'provenance chain' if chain else 'document'}",
             "description": f"Naql package of {document.url}"
                            + (" and every document upstream of it, to its origins" if chain else ""),
             "naql": {"document": f"{_base()}/provenance/document/{document.pk}",

@@ -249,8 +249,10 @@ def test_private_document_and_its_claims_are_hidden_from_other_groups(api, alice
             r = client.get(f"/api/documents/{doc.pk}/prov/")
             if r.status_code == 200:
                 assert not any(g in r.content.decode() for g in private)
+    # a wholly hidden document is left out of a public chain's PROV (issue 17): not even its URL
     watan_prov = api.get(f"/api/documents/{watan().pk}/prov/").content.decode()
-    assert "withheld" in watan_prov
+    assert NGO_URL not in watan_prov and WATAN_URL in watan_prov
+    assert NGO_URL in token_client(root[1]).get(f"/api/documents/{watan().pk}/prov/").content.decode()
 
 
 def test_history_of_a_private_document_and_its_claims_is_hidden_from_other_groups(api, alice, bob, root, corpus):

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.http import http_date, parse_http_date
 
+from archive import visibility
 from archive.models import Snapshot
 from archive.replay.rewrite import archive_path
 from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
@@ -99,21 +100,13 @@ def mementos(surt: str, user=None):
 
 # The hot look-ups are hand-written SQL over the (surt, captured_at) index: compiling an ORM
 # query costs more than running it, and replay does several per request. Same visibility
-# rules as ``Snapshot.objects.visible_to``.
+# rules as ``Snapshot.objects.visible_to`` (both from :mod:`archive.visibility`).
 _COLS = ("id", "guid", "url", "surt", "captured_at", "status", "mime", "content_type", "payload_digest",
          "length", "offset", "record_type", "record_id", "record_sha256", "warc_file_id",
          "payload_snapshot_id", "redirect_to_id", "final_id", "withdrawn_at")
 
 
-def _visibility(user) -> tuple[str, list]:
-    live = "withdrawn_at IS NULL"
-    if user is not None and getattr(user, "is_superuser", False):
-        return live, []
-    ids = list(user.groups.values_list("id", flat=True)) if user is not None and user.is_authenticated else []
-    if not ids:
-        return f"{live} AND private_to_group_id IS NULL", []
-    marks = ", ".join(["%s"] * len(ids))
-    return f"{live} AND (private_to_group_id IS NULL OR private_to_group_id IN ({marks}))", ids
+_visibility = visibility.privacy_sql
 
 
 def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
@@ -169,11 +162,13 @@ def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | N
     return (prev[0] if prev else None), (nxt[0] if nxt else None)
 
 
-def withdrawn_at(surt: str, when: datetime) -> Snapshot | None:
-    """A withdrawn snapshot captured in the very second ``when`` (direct access → 410)."""
+def withdrawn_at(surt: str, when: datetime, user=None) -> Snapshot | None:
+    """A withdrawn snapshot captured in the very second ``when`` that ``user`` could see before
+    it was withdrawn (direct access → 410; to anyone else it does not exist)."""
     second = when.replace(microsecond=0)  # [second, second + 1s), written so 9999-12-31T23:59:59 cannot overflow
-    return (Snapshot.objects.filter(surt=surt, captured_at__range=(second, second.replace(microsecond=999999)),
-                                    withdrawn_at__isnull=False).order_by("captured_at").first())
+    qs = Snapshot.objects.filter(surt=surt, captured_at__range=(second, second.replace(microsecond=999999)),
+                                 withdrawn_at__isnull=False)
+    return visibility.restrict(qs, user, include_withdrawn=True).order_by("captured_at").first()
 
 
 def nearby(url: str, user=None, limit: int = 10) -> list[Snapshot]:

@@ -252,7 +252,7 @@ def memento_view(request, ts: str, url: str, mod: str | None = None):
     snap = memento.closest(surt, when, user, target)
     exact = len(ts) == 14
     if exact and (snap is None or snap.timestamp != ts):
-        withdrawn = memento.withdrawn_at(surt, when)
+        withdrawn = memento.withdrawn_at(surt, when, user)
         if withdrawn is not None:
             return _gone(request, withdrawn)
     if snap is None:

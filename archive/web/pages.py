@@ -26,6 +26,7 @@ from archive.replay import memento
 from archive.replay.replay import IFRAME_SANDBOX, is_replay_host
 from archive.store.snapshots import resource_block
 from archive.store.warcstore import read_range
+from archive.visibility import can_see_snapshot
 from archive.web import citations
 from archive.web.versions_timeline import timeline
 
@@ -47,8 +48,8 @@ def _lookup(request, guid: str, suffix: str = "") -> Snapshot | HttpResponse:
         return HttpResponsePermanentRedirect(f"/s/{canonical}{suffix}")
     snap = (Snapshot.objects.filter(guid=canonical).select_related("warc_file", "final", "final__warc_file")
             .first())
-    if snap is None or (not snap.is_withdrawn
-                        and not Snapshot.objects.visible_to(_user(request)).filter(pk=snap.pk).exists()):
+    # a withdrawn snapshot answers 410 (with its reason) only to those who could see it
+    if snap is None or not can_see_snapshot(_user(request), snap, include_withdrawn=True):
         return render(request, "archive/not_archived.html", {"guid": canonical}, status=404)
     if snap.is_withdrawn:
         return render(request, "archive/gone.html", {"snapshot": snap}, status=410)

@@ -34,10 +34,11 @@ def timeline(snap_or_url, user=EVERYONE) -> list[TimelineEntry]:
     return entries
 
 
-def timeline_html(snap: Snapshot) -> str:
+def timeline_html(snap: Snapshot, user=None) -> str:
+    """The timeline as HTML for the admin, listing the captures ``user`` may see (None: anonymous)."""
     rows = [
         (e.snapshot.guid, e.snapshot.guid, f"{e.snapshot.captured_at:%Y-%m-%d %H:%M:%S} UTC", e.snapshot.status,
          "first capture" if e.first else ("text changed" if e.changed else "no change"))
-        for e in timeline(snap)
+        for e in timeline(snap, user)
     ]
     return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="/s/{}">{}</a> {} · {} · {}</li>', rows))

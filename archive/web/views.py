@@ -20,6 +20,7 @@ from collections import defaultdict
 from itertools import pairwise
 
 from django import forms
+from django.db.models import Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -29,6 +30,7 @@ from archive.errors import ArchiveError
 from archive.ids import canonical_guid
 from archive.jobs import submit
 from archive.models import CaptureJob, Snapshot, Watch
+from archive.visibility import sees_everything, visible_snapshots
 
 RECENT = 20
 WATCHES = 12
@@ -50,8 +52,14 @@ def _wants_json(request) -> bool:
 
 
 def _visible_jobs(user):
+    """One's own jobs; staff also see jobs whose snapshot they may see (a job's URL is as
+    private as its capture); superusers see all."""
     qs = CaptureJob.objects.select_related("snapshot__final", "snapshot")
-    return qs if user.is_staff else qs.filter(created_by=user)
+    if sees_everything(user):
+        return qs
+    if user.is_staff:
+        return qs.filter(Q(created_by=user) | Q(snapshot__in=visible_snapshots(user, include_withdrawn=True)))
+    return qs.filter(created_by=user)
 
 
 def job_dict(job: CaptureJob, user) -> dict:

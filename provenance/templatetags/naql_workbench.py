@@ -24,8 +24,18 @@ from django.utils.safestring import mark_safe
 from provenance.chain import claim_chain
 from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
 from provenance.text.textnorm import base_lang
+from provenance.visibility import ProvenanceViewer, request_viewer, visible_documents
 
 register = template.Library()
+
+
+def _viewer(context) -> ProvenanceViewer:
+    """Who the page is for: the ``viewer`` in the context, else the request's; anonymous if neither."""
+    viewer = context.get("viewer")
+    if isinstance(viewer, ProvenanceViewer):
+        return viewer
+    request = context.get("request")
+    return request_viewer(request) if request is not None else ProvenanceViewer(None)
 
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "ckb", "sd"})
 SUGGESTED = ReviewStatus.SUGGESTED
@@ -40,16 +50,24 @@ def text_dir(lang: str | None) -> str:
     return "rtl" if is_rtl(lang) else "auto"
 
 
-@register.simple_tag
-def review_queue(limit: int = 10):
-    """Documents with suggested relations or claim links, most recently updated first."""
-    return list(
-        Document.objects.annotate(
+@register.simple_tag(takes_context=True)
+def review_queue(context, limit: int = 10):
+    """Documents with suggested relations or claim links, most recently updated first (those
+    the page's viewer may see, titled as they may see them)."""
+    viewer = _viewer(context)
+    docs = Document.objects.all() if viewer.everything else visible_documents(viewer.user)
+    docs = list(
+        docs.annotate(
             n_relations=Count("relations_up", filter=Q(relations_up__status=SUGGESTED), distinct=True),
             n_links=Count("claims__links", filter=Q(claims__links__status=SUGGESTED), distinct=True),
         ).filter(Q(n_relations__gt=0) | Q(n_links__gt=0)).select_related("publisher")
         .order_by("-updated_at", "pk")[:limit]
     )
+    for d in docs:
+        if not viewer.everything:
+            for f, v in viewer.document_meta(d).items():
+                setattr(d, f, v)  # display copies, never saved
+    return docs
 
 
 @register.filter
@@ -65,17 +83,21 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or url).removeprefix("www.")
 
 
-@register.simple_tag
-def review_items(document: Document) -> list[dict]:
-    """Suggested relations of ``document`` and suggested links of its claims, for review in place."""
+@register.simple_tag(takes_context=True)
+def review_items(context, document: Document) -> list[dict]:
+    """Suggested relations of ``document`` and suggested links of its claims, for review in place
+    (what the page's viewer may see)."""
+    viewer = _viewer(context)
     items = []
-    rels = Relation.objects.filter(source=document, status=SUGGESTED).select_related("target")
+    rels = Relation.objects.filter(source=document, status=SUGGESTED).select_related("target", "evidence_snapshot")
     for r in rels.order_by("type", "pk"):
+        if not viewer.sees_relation(r):
+            continue
         items.append({
             "kind": "relation", "model": "relation", "pk": r.pk, "status": r.status,
             "relation": r.get_type_display(), "confidence": r.confidence, "by": r.recorded_by_label,
-            "down_text": r.evidence_text, "down_lang": document.language,
-            "up_text": r.target.title or r.target.url, "up_lang": r.target.language, "up_host": _host(r.target.url),
+            "down_text": r.evidence_text if viewer.sees_evidence(r) else "", "down_lang": document.language,
+            "up_text": viewer.title(r.target), "up_lang": r.target.language, "up_host": _host(r.target.url),
             "action_url": reverse("admin:provenance_relation_changelist"),
             "change_url": reverse("admin:provenance_relation_change", args=[r.pk]),
             "history_url": reverse("admin:provenance_relation_history", args=[r.pk]),
@@ -83,12 +105,14 @@ def review_items(document: Document) -> list[dict]:
     links = (ClaimLink.objects.filter(claim__document=document, status=SUGGESTED)
              .select_related("claim", "upstream_claim", "upstream_document"))
     for link in links.order_by("claim__start", "-confidence", "pk"):
+        if not viewer.sees_link(link):
+            continue
         up = link.upstream_claim
         items.append({
             "kind": "claim link", "model": "claimlink", "pk": link.pk, "status": link.status,
             "claim_pk": link.claim_id, "relation": link.get_relation_display(), "confidence": link.confidence,
             "by": link.method_label, "down_text": link.claim.exact, "down_lang": link.claim.language,
-            "up_text": up.exact if up else (link.upstream_document.title or link.upstream_document.url),
+            "up_text": up.exact if up else viewer.title(link.upstream_document),
             "up_lang": up.language if up else link.upstream_document.language,
             "up_host": _host(link.upstream_document.url),
             "action_url": reverse("admin:provenance_claimlink_changelist"),
@@ -129,7 +153,7 @@ def _wrap(text: str, width_px: float, rtl: bool, lines: int = 2) -> list[str]:
     return out
 
 
-def _nodes(claim: Claim) -> list[dict]:
+def _nodes(claim: Claim, viewer: ProvenanceViewer) -> list[dict]:
     snap = claim.snapshot
     nodes = [{"depth": 0, "parent": None, "kind": "root", "lang": claim.language or claim.document.language,
               "host": _host(claim.document.url), "snapshot": snap.guid if snap else "", "text": claim.exact,
@@ -140,7 +164,7 @@ def _nodes(claim: Claim) -> list[dict]:
         for hop in hops:
             up = hop.upstream_claim
             lang = (up.language if up else "") or hop.upstream_document.language
-            text = up.exact if up else (hop.upstream_document.title or hop.upstream_document.url)
+            text = up.exact if up else viewer.title(hop.upstream_document)
             nodes.append({
                 "depth": nodes[parent]["depth"] + 1, "parent": parent,
                 "kind": "origin" if hop.link.origin else "node", "lang": lang,
@@ -151,7 +175,7 @@ def _nodes(claim: Claim) -> list[dict]:
             })
             add(hop.children, len(nodes) - 1)
 
-    add(claim_chain(claim, statuses=(ReviewStatus.ACCEPTED, ReviewStatus.SUGGESTED)), 0)
+    add(claim_chain(claim, statuses=(ReviewStatus.ACCEPTED, ReviewStatus.SUGGESTED), viewer=viewer), 0)
     return nodes
 
 
@@ -196,8 +220,8 @@ def _edge_svg(i: int, n: dict) -> str:
                        'marker-start="url(#nq-arrow)"/>', px, py, cy, cx - 2, colour, mark_safe(dashed))  # noqa: S308
 
 
-def chain_svg(claim: Claim) -> str:
-    nodes = _nodes(claim)
+def chain_svg(claim: Claim, viewer: ProvenanceViewer) -> str:
+    nodes = _nodes(claim, viewer)
     height = PAD * 2 + len(nodes) * (NODE_H + GAP) - GAP
     desc = " ← ".join(
         f"{n['label']}: {n['host']} ({(n['lang'] or '?')}, snapshot {n['snapshot'] or 'none'})"
@@ -214,9 +238,11 @@ def chain_svg(claim: Claim) -> str:
         mark_safe("".join(parts)))  # noqa: S308 - every part built by format_html
 
 
-@register.simple_tag
-def claim_chain_figures(paragraphs) -> str:
-    """One ``<template id="nq-chain-<pk>">`` per highlighted claim, holding its chain picture."""
+@register.simple_tag(takes_context=True)
+def claim_chain_figures(context, paragraphs) -> str:
+    """One ``<template id="nq-chain-<pk>">`` per highlighted claim, holding its chain picture
+    (the hops the page's viewer may see)."""
+    viewer = _viewer(context)
     seen: dict[int, Claim] = {}
     for p in paragraphs:
         for piece in p.get("pieces", []):
@@ -226,12 +252,12 @@ def claim_chain_figures(paragraphs) -> str:
     out = []
     for c in seen.values():
         status = claim_status(c)
-        n_links = sum(1 for link in c.links.all() if link.status != ReviewStatus.REJECTED)
+        n_links = sum(1 for link in c.links.all() if link.status != ReviewStatus.REJECTED and viewer.sees_link(link))
         out.append(format_html(
             '<template id="nq-chain-{}"><figure class="nq-chain-fig" data-status="{}">{}<figcaption>'
             '<bdi dir="{}" lang="{}">{}</bdi><br>{} upstream link{} · <a href="{}">edit claim</a> · '
             '<a href="{}">history</a></figcaption></figure></template>',
-            c.pk, status, chain_svg(c) if n_links else mark_safe('<p class="nq-empty">No upstream link yet.</p>'),
+            c.pk, status, chain_svg(c, viewer) if n_links else mark_safe('<p class="nq-empty">No upstream link yet.</p>'),
             text_dir(c.language), c.language or "und", c.exact, n_links, "" if n_links == 1 else "s",
             reverse("admin:provenance_claim_change", args=[c.pk]),
             reverse("admin:provenance_claim_history", args=[c.pk])))
