@@ -206,7 +206,8 @@ def _name_after(text: str, lang: str) -> str:
 def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> list[dict]:
     """Sources ``document`` names with an attribution cue in its article body but neither links
     nor has archived: ``{"name", "document", "url", "paragraph" (1-based, in the article body),
-    "text", "start", "end", "reason"}``. A name counts when it follows a media noun ("el diario
+    "text", "start", "end", "reason"}`` (paragraphs counted in the article body, headings
+    excluded). A name counts when it follows a media noun ("el diario
     …", "صحيفة …") or is a capitalised title starting with an article ("El País"); it is
     resolved when a known publisher with an archived document bears it (in any script, as the
     detector matches names) or when the sentence links a source."""
@@ -234,7 +235,7 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
     noun_re = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in nouns) + r")(?!\w)\s*") if nouns else None
     known = [p for p in Publisher.objects.filter(documents__isnull=False).distinct() if p.pk != document.publisher_id]
     links = (snap.extracted or {}).get("links", [])
-    body = article_paragraphs(snap)
+    body = [p for p in article_paragraphs(snap) if not re.fullmatch(r"h[1-6]", p.tag or "")]
     out: list[dict] = []
     seen: set[str] = set()
     for k, para in enumerate(body, start=1):
