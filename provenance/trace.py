@@ -94,13 +94,11 @@ def start_trace(url: str, *, user=None, enqueue: bool = True, **options) -> Trac
     return trace
 
 
-RUN_TASK = "provenance.tasks.run_trace_task"
-
-
 def enqueue_trace(trace: Trace) -> None:
-    from celery import current_app
+    """Queue the ``run_trace`` task (run at once in eager mode)."""
+    from provenance.tasks import run_trace_task
 
-    current_app.signature(RUN_TASK, args=(trace.pk,)).apply_async()
+    run_trace_task.delay(trace.pk)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,6 +483,9 @@ class _Run:
             for doc in frontier:
                 t = time.monotonic()
                 cands = upstream_candidates(doc)
+                if doc.pk == start.pk:  # sources the researcher gave for names the article left unlinked
+                    cands += [Candidate(u, "link", "researcher", "given by the researcher")
+                              for u in (trace.options or {}).get("sources", [])]
                 self.timings["candidates"] += time.monotonic() - t
                 for c in cands:
                     if c.document is not None and c.document.pk in self.docs:

@@ -135,3 +135,45 @@ def test_trace_command_errors_are_clear(proxied):
         call_command("trace", "http://127.0.0.1:9/x", "--follow", stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="no document"):
         call_command("trace", "http://example.org/never", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tracing_the_same_url_twice_at_once_captures_nothing_twice(corpus_proxy):
+    """Two traces of the Watan URL started together, in two threads (two database connections):
+    each URL is captured by one capture job, and both traces reach the same snapshots."""
+    import threading
+
+    corpus_proxy.reset()
+    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url):
+        a, b = (start_trace(WATAN_URL, enqueue=False, requisites=False) for _ in range(2))
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def go(pk):
+            from django.db import connection
+
+            try:
+                barrier.wait()
+                run_trace(pk)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=go, args=(t.pk,)) for t in (a, b)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(300)
+    assert not errors, errors
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.state == b.state == Trace.State.SUCCEEDED, (a.error, b.error)
+    assert CaptureJob.objects.count() == len(URL_OF)  # one job per URL of the chain
+    assert sorted(r.url for r in corpus_proxy.requests if "watanserb" in r.url) == [WATAN_URL]
+    assert trace_edges(a) == trace_edges(b) == gold_edges()
+    snap_of = lambda t: {n["url"]: n["snapshot"] for n in t.nodes}  # noqa: E731
+    assert snap_of(a) == snap_of(b)
+    assert {n["outcome"] for n in a.nodes + b.nodes} <= {"captured", "shared", "reused"}
+    assert any(n["outcome"] in ("shared", "reused") for n in a.nodes + b.nodes)
+    corpus_proxy.reset()
