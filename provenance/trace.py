@@ -224,13 +224,18 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
     r, ar = rules(), attribution_rules()
     nouns = sorted((normalize(n).text for n in r["media_nouns"].get(lang, [])), key=len, reverse=True)
     cues = [x["pattern"] for x in ar["inline"] if x.get("lang") in ("any", lang)]
-    verbs = sorted({normalize(v).text for v in ar["reporting_verbs"].get(lang, [])}, key=len, reverse=True)
+    verbs = sorted({normalize(v).text for v in [*ar["reporting_verbs"].get(lang, []), *r["cue_verbs"].get(lang, [])]},
+                   key=len, reverse=True)
     if verbs:
-        cues.append(r"(?<!\w)(" + "|".join(re.escape(v) for v in verbs) + r")(?!\w)")
+        clitic = "(?:و|ف)?" if lang == "ar" else ""
+        cues.append(rf"(?<!\w){clitic}(" + "|".join(re.escape(v) for v in verbs) + r")(?!\w)")
     if not cues:
         return []
     articles = "|".join(re.escape(a) for a in r["name_articles"])
-    noun_re = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in nouns) + r")(?!\w)\s*") if nouns else None
+    noun_alt = "|".join(re.escape(n) for n in nouns)
+    # "el diario X", "le quotidien X", "صحيفة X" after the cue; or a cue that ends with the noun itself
+    noun_re = re.compile(rf"\s*(?:(?:{articles})\s*)?(?:{noun_alt})(?!\w)\s*") if nouns else None
+    noun_end_re = re.compile(rf"(?<!\w)(?:{noun_alt})\s*$") if nouns else None
     known = [p for p in Publisher.objects.filter(documents__isnull=False).distinct() if p.pk != document.publisher_id]
     links = (snap.extracted or {}).get("links", [])
     body = [p for p in article_paragraphs(snap) if not re.fullmatch(r"h[1-6]", p.tag or "")]
@@ -245,10 +250,11 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
             for pos in positions:
                 window = norm.text[pos:pos + 160]
                 name = ""
-                m = noun_re.match(window.lstrip(" ل")) if noun_re else None
-                if m:
-                    lead = len(window) - len(window.lstrip(" ل"))
-                    s, _e = norm.original_span(pos + lead + m.end(), pos + lead + m.end())
+                lead = len(window) - len(window.lstrip(" ل"))  # Arabic "وفقا لـ": the clitic lam
+                m = noun_re.match(window[lead:]) if noun_re else None
+                if m or (noun_end_re is not None and noun_end_re.search(norm.text[:pos])):
+                    at = pos + lead + (m.end() if m else 0)
+                    s, _e = norm.original_span(at, at)
                     name = _name_after(seg.text[s:], lang)
                 elif lang not in ("ar",):
                     am = re.match(rf"\s*({articles})\s*", window)

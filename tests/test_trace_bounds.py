@@ -178,3 +178,17 @@ def test_a_starting_url_that_404s_fails_the_trace_with_the_reason(web):
     assert t.error["code"] == "http_status" and "404" in t.error["message"]
     assert Snapshot.objects.filter(status=404).count() == 1  # the 404 itself is kept as evidence
     assert Document.objects.count() == 0
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("http://cronica.example.net/2026/08/14/cosecha-aceite.html", [("La Voz del Olivar", 1)]),
+    ("http://veille.example.org/2026/09/02/glacier-combe.html", [("Le Courrier des Alpes", 1)]),
+    ("http://akhbar.example.com/2026/08/15/qamh.html", [("الراية الجديدة", 2)]),
+], ids=["es", "fr", "ar"])
+def test_outlets_named_without_a_link_are_unresolved_but_people_are_not(web, url, expected):
+    """An outlet after a media noun ("el diario", "le quotidien", "صحيفة «…»") is reported with its
+    paragraph; a person quoted with the same cue ("Según Tomás Ruiz", "Selon Claire Fabre") or a
+    ministry's statement without a name is not."""
+    t = _trace(url)
+    assert t.state == Trace.State.SUCCEEDED, t.error
+    assert [(u["name"], u["paragraph"]) for u in t.unresolved] == expected
