@@ -37,13 +37,14 @@ import json
 import logging
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from archive.errors import ArchiveError
@@ -311,12 +312,34 @@ def _http_error(final: Snapshot) -> dict | None:
     return None
 
 
+#: Key of the PostgreSQL advisory lock that serialises traces' derived-data writes (any value
+#: unique to this use; "naql-trace" in ASCII).
+DERIVE_LOCK_KEY = 0x6E61716C2D7472
+
+
+@contextmanager
+def derive_lock():
+    """Serialise the derived-data work of concurrent traces (document, claims, relation detection,
+    claim alignment): each step reads what exists and then writes, and two traces doing it on the
+    same documents at once would both insert the same relation or claim link. On PostgreSQL a
+    transaction-scoped advisory lock; SQLite already runs write transactions one at a time
+    (IMMEDIATE), so nothing is added there. Captures (the network time) still run in parallel."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK_KEY])
+        yield
+
+
 def _derive(final: Snapshot) -> Document | None:
     """Document, claims and relations of a freshly captured page (the follow-up task's work)."""
     from provenance.tasks import process_snapshot
 
-    process_snapshot(final.pk)
-    return document_for_snapshot(final, create=False)
+    with derive_lock():
+        process_snapshot(final.pk)
+        return document_for_snapshot(final, create=False)
 
 
 def _capture_now(trace: Trace, url: str) -> tuple[CaptureJob, dict | None, Snapshot | None]:
@@ -539,7 +562,8 @@ class _Run:
         t = time.monotonic()
         self.step("detecting", f"relations between {len(self.docs)} document(s)")
         for pk in sorted(self.docs, key=lambda p: -self.docs[p]):  # upstream first
-            detect_relations(Document.objects.get(pk=pk))
+            with derive_lock():
+                detect_relations(Document.objects.get(pk=pk))
         rels = Relation.objects.live().filter(source_id__in=self.docs, target_id__in=self.docs)
         self.trace.documents.set(self.docs)
         self.trace.relations.set(rels)
@@ -556,7 +580,8 @@ class _Run:
         for pk in order:
             doc = Document.objects.get(pk=pk)
             self.step("aligning", f"claims of {doc.url}", url=doc.url, hop=self.docs.get(pk))
-            made += len(run_suggestions(doc))
+            with derive_lock():
+                made += len(run_suggestions(doc))
         self.timings["align"] += time.monotonic() - t
         self.trace.alignment = {"documents_aligned": len(order), "links_suggested": made,
                                 **claims_with_origin(self.trace.document)}
