@@ -158,11 +158,18 @@ def upstream_candidates(document: Document, snapshot: Snapshot | None = None) ->
         out[key] = Candidate(url, kind, rule, text[:500], start, end, target)
 
     for ev in det.evidence:
-        if ev.direct and ev.url:
+        # a link the detector keeps without a cue (type None, rule "link:plain" in detector 2.0:
+        # content may still decide a relation once both are archived) is not followed
+        if ev.direct and ev.url and getattr(ev, "type", None) is not None and not _plain(ev.rule):
             add(ev.url, ev.rule, ev.text, ev.start, ev.end, ev.target)
     for item in det.unresolved:
-        add(item["url"], item.get("where", ""), embeds.get(item["url"], {}).get("text", ""))
+        if not _plain(item.get("where", "")):
+            add(item["url"], item.get("where", ""), embeds.get(item["url"], {}).get("text", ""))
     return sorted(out.values(), key=lambda c: (c.start is None, c.start or 0))
+
+
+def _plain(rule: str) -> bool:
+    return rule.endswith(":plain") or rule == "plain"
 
 
 # ---------------------------------------------------------------------------------------------
