@@ -168,6 +168,16 @@ def upstream_candidates(document: Document, snapshot: Snapshot | None = None) ->
     return sorted(out.values(), key=lambda c: (c.start is None, c.start or 0))
 
 
+def named_publishers(window: str, publishers):
+    """The detector's publisher-name matcher (names and aliases in any script), wherever the
+    detector keeps it (``detect.cues`` from detector 2.0, ``detect.attribution`` before)."""
+    try:
+        from provenance.detect.cues import named_publishers as match
+    except ImportError:
+        from provenance.detect.attribution import named_publishers as match
+    return match(window, publishers)
+
+
 def _plain(rule: str) -> bool:
     return rule.endswith(":plain") or rule == "plain"
 
@@ -217,7 +227,6 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
     …", "صحيفة …") or is a capitalised title starting with an article ("El País"); it is
     resolved when a known publisher with an archived document bears it (in any script, as the
     detector matches names) or when the sentence links a source."""
-    from provenance.detect.attribution import named_publishers
     from provenance.documents import rules as attribution_rules
     from provenance.documents import text_language
     from provenance.models import Publisher
