@@ -559,6 +559,16 @@ class Trace(models.Model):
         Trace.objects.filter(pk=self.pk).update(state=self.State.PENDING, finished_at=None)
         self.refresh_from_db()
 
+    @classmethod
+    def sweep_stale(cls) -> int:
+        """Running traces whose runner stopped heart-beating (a worker killed mid-trace) fail with
+        ``worker_lost``; they can be run again. Returns how many."""
+        cutoff = timezone.now() - settings.NAQL_JOB_STALE_AFTER
+        stale = cls.objects.filter(state=cls.State.RUNNING, heartbeat_at__lt=cutoff)
+        return stale.update(state=cls.State.FAILED, finished_at=timezone.now(),
+                            error={"code": "worker_lost", "message": "the worker stopped responding during the trace",
+                                   "details": {}})
+
     def report(self, **progress) -> None:
         """Update the live progress (merged) and the heartbeat, visible to pollers at once."""
         now = timezone.now()

@@ -77,3 +77,10 @@ def run_trace_task(trace_id: int) -> str:
     from provenance.trace import run_trace
 
     return run_trace(trace_id).state
+
+
+@shared_task(ignore_result=True)
+def sweep_stale_traces() -> int:
+    from provenance.models import Trace
+
+    return Trace.sweep_stale()

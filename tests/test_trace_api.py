@@ -120,3 +120,26 @@ def test_trace_pages_are_private_to_their_owner(client, researcher):
     assert client.get(f"/traces/{other.guid}.json").status_code == 403
     assert client.post("/traces", {"url": WATAN_URL}).status_code == 302  # to the login page
     assert Trace.objects.count() == 1
+
+
+def test_run_again_from_the_page_and_a_lost_worker_is_swept(client, researcher, proxied,
+                                                            django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    done = Trace.objects.create(url=WATAN_URL, created_by=researcher, state=Trace.State.FAILED,
+                                options={"depth": 0, "max_documents": 1, "time_budget": 60, "reuse_age": 0})
+    assert f'action="/traces/{done.guid}/rerun"' in client.get(f"/traces/{done.guid}").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/traces/{done.guid}/rerun").status_code == 302
+    done.refresh_from_db()
+    assert done.state == "succeeded" and done.runs == 1 and len(done.nodes) == 1  # depth 0: the article only
+    lost = Trace.objects.create(url=WATAN_URL, created_by=researcher, state=Trace.State.RUNNING,
+                                heartbeat_at=timezone.now() - timedelta(hours=1))
+    alive = Trace.objects.create(url=WATAN_URL, created_by=researcher, state=Trace.State.RUNNING,
+                                 heartbeat_at=timezone.now())
+    assert Trace.sweep_stale() == 1
+    lost.refresh_from_db()
+    alive.refresh_from_db()
+    assert lost.state == "failed" and lost.error["code"] == "worker_lost" and alive.state == "running"

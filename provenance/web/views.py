@@ -2,6 +2,7 @@
 
 * ``POST /traces`` (signed in) — start a trace of ``url`` (:func:`provenance.trace.start_trace`,
   queued); JSON for scripts, else a redirect to the trace page.
+* ``POST /traces/<ID>/rerun`` — run a finished trace again.
 * ``/traces/<ID>`` — the trace: live progress (the page polls ``/traces/<ID>.json``), then the
   document's chain with every origin marked, the candidates that failed or were not followed with
   their reasons, and the sources named but not archived, each with a one-click form to capture
@@ -96,6 +97,19 @@ def trace_page(request, guid: str):
                "hops": document_chain(doc) if doc is not None and t.done else [],
                "dir": text_dir(doc.language if doc else "")}
     return render(request, "provenance/trace.html", context)
+
+
+@require_POST
+def trace_rerun(request, guid: str):
+    """Run a finished trace again (upstream captures older than its reuse age are taken again)."""
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(f"/admin/login/?next=/traces/{guid}")
+    t = _visible_trace(request, guid)
+    if not t.done:
+        return _error("trace_running", "The trace is still running.", 409)
+    t.reset()
+    transaction.on_commit(lambda: tracing.enqueue_trace(t))
+    return HttpResponseRedirect(f"/traces/{t.guid}")
 
 
 @require_POST
