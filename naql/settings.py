@@ -203,7 +203,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "archive.tasks.sweep_stale_jobs", "schedule": float(NAQL_SWEEP_INTERVAL)},
     "run-due-watches": {"task": "archive.tasks.run_due_watches", "schedule": 60.0},
-    "sweep-stale-traces": {"task": "provenance.tasks.sweep_stale_traces", "schedule": 300.0},
+    "sweep-stale-traces": {"task": "provenance.trace_tasks.sweep_stale_traces", "schedule": 300.0},
 }
 CELERY_TIMEZONE = "UTC"
 # Browser jobs (mode browser/auto) go to their own queue: a worker without Chromium does not

@@ -7,6 +7,9 @@ class ProvenanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from provenance import signals
+        from provenance import (
+            signals,
+            trace_tasks,  # noqa: F401 - registers the trace tasks, addressed by name
+        )
 
         signals.connect()

@@ -72,15 +72,3 @@ def build_document_package(document_id: int, user_id: int | None, chain: bool) -
     except ArchiveError as exc:
         log.error("package of document %s failed: %s", document_id, exc)
         return None
-@shared_task(ignore_result=True, acks_late=True)
-def run_trace_task(trace_id: int) -> str:
-    from provenance.trace import run_trace
-
-    return run_trace(trace_id).state
-
-
-@shared_task(ignore_result=True)
-def sweep_stale_traces() -> int:
-    from provenance.models import Trace
-
-    return Trace.sweep_stale()

@@ -95,11 +95,16 @@ def start_trace(url: str, *, user=None, enqueue: bool = True, **options) -> Trac
     return trace
 
 
+#: The Celery task that runs a trace, addressed by name (provenance.trace_tasks wraps this module,
+#: so this module never imports it).
+RUN_TASK = "provenance.trace_tasks.run_trace_task"
+
+
 def enqueue_trace(trace: Trace) -> None:
     """Queue the ``run_trace`` task (run at once in eager mode)."""
-    from provenance.tasks import run_trace_task
+    from celery import current_app
 
-    run_trace_task.delay(trace.pk)
+    current_app.signature(RUN_TASK, args=(trace.pk,)).apply_async()
 
 
 # ---------------------------------------------------------------------------------------------
