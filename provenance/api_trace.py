@@ -44,6 +44,10 @@ class TraceRequestSerializer(StrictSerializer):
     requisites = serializers.BooleanField(required=False, help_text="Also capture page requisites (default true).")
 
 
+class RerunRequestSerializer(StrictSerializer):
+    """A re-run takes no fields: an empty body (or none)."""
+
+
 class TraceSerializer(serializers.Serializer):
     """The trace as :func:`provenance.trace.trace_dict` gives it."""
 
@@ -117,10 +121,12 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(TraceSerializer(t).data, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"/api/traces/{t.guid}/"})
 
-    @extend_schema(summary="Run a finished trace again", request=None, responses={202: TraceSerializer},
+    @extend_schema(summary="Run a finished trace again", request=RerunRequestSerializer,
+                   responses={202: TraceSerializer},
                    parameters=[ID_PARAM])
     @action(detail=True, methods=["post"])
     def rerun(self, request, pk=None):
+        RerunRequestSerializer(data=request.data).is_valid(raise_exception=True)
         t = self.get_object()
         if not t.done:
             raise ApiError("The trace is still running.", code="trace_running", status_code=409)
