@@ -150,10 +150,12 @@ def upstream_candidates(document: Document, snapshot: Snapshot | None = None) ->
     embeds = {e.get("url"): e for e in (snap.extracted or {}).get("embeds", [])}
     out: dict[str, Candidate] = {}
 
+    share = [re.compile(p, re.I) for p in rules()["share_urls"]]
+
     def add(url: str, rule: str, text: str = "", start=None, end=None, target=None) -> None:
         url = iri_to_uri(url)
         key = surt_key(url)
-        if key in out or same_site(url, document.url):
+        if key in out or same_site(url, document.url) or any(p.search(url) for p in share):
             return
         kind = "embed" if url in embeds or rule.startswith("embed") else "link"
         if start is None:
@@ -181,6 +183,17 @@ def named_publishers(window: str, publishers):
     except ImportError:
         from provenance.detect.attribution import named_publishers as match
     return match(window, publishers)
+
+
+def _detector_cue_finder():
+    """The detector's own cue finder ``(normalised text, lang) -> [(start, end, id)]`` when it has
+    one (detector 2.0: ``detect.cues.find_cues``, reporting and document cues), else None (the
+    lexicon's inline rules and reporting verbs are read directly)."""
+    try:
+        from provenance.detect.cues import find_cues
+    except ImportError:
+        return None
+    return find_cues
 
 
 def _plain(rule: str) -> bool:
@@ -245,14 +258,13 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
     lang = base_lang(text_language(snap, document))
     r, ar = rules(), attribution_rules()
     nouns = sorted((normalize(n).text for n in r["media_nouns"].get(lang, [])), key=len, reverse=True)
-    cues = [x["pattern"] for x in ar["inline"] if x.get("lang") in ("any", lang)]
-    verbs = sorted({normalize(v).text for v in [*ar["reporting_verbs"].get(lang, []), *r["cue_verbs"].get(lang, [])]},
-                   key=len, reverse=True)
+    cues = [x["pattern"] for x in ar.get("inline", []) if x.get("lang") in ("any", lang)]
+    verbs = sorted({normalize(v).text for v in [*ar.get("reporting_verbs", {}).get(lang, []),
+                                                *r["cue_verbs"].get(lang, [])]}, key=len, reverse=True)
     if verbs:
         clitic = "(?:و|ف)?" if lang == "ar" else ""
         cues.append(rf"(?<!\w){clitic}(" + "|".join(re.escape(v) for v in verbs) + r")(?!\w)")
-    if not cues:
-        return []
+    detector_cues = _detector_cue_finder()
     articles = "|".join(re.escape(a) for a in r["name_articles"])
     noun_alt = "|".join(re.escape(n) for n in nouns)
     # "el diario X", "le quotidien X", "صحيفة X" after the cue; or a cue that ends with the noun itself
@@ -268,7 +280,10 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
             if any(seg.start <= ln["start"] < seg.end and not same_site(ln["url"], document.url) for ln in links):
                 continue  # a linked source is a candidate, not a name
             norm = normalize(seg.text)
-            positions = sorted({m.end() for c in cues for m in re.finditer(c, norm.text)})
+            positions = {m.end() for c in cues for m in re.finditer(c, norm.text)}
+            if detector_cues is not None:
+                positions |= {end for _s, end, _id in detector_cues(norm.text, lang)}
+            positions = sorted(positions)
             for pos in positions:
                 window = norm.text[pos:pos + 160]
                 name = ""

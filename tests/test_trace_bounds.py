@@ -118,8 +118,8 @@ def test_out_of_scope_links_are_never_requested(web):
 
 def test_a_source_named_without_a_link_is_reported_unresolved_with_its_paragraph(web):
     t = _trace(DESK)
-    assert [(u["name"], u["paragraph"], u["reason"]) for u in t.unresolved] == [("The Valley Courier", 8, "not archived")]
-    assert t.unresolved[0]["message"] == "The Valley Courier, named in paragraph 8: not archived"
+    assert [(u["name"], u["paragraph"], u["reason"]) for u in t.unresolved] == [("The Valley Courier", 7, "not archived")]
+    assert t.unresolved[0]["message"] == "The Valley Courier, named in paragraph 7: not archived"
 
 
 def test_a_link_cycle_is_walked_once(web):
