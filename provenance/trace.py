@@ -185,6 +185,40 @@ def named_publishers(window: str, publishers):
     return match(window, publishers)
 
 
+def _same_name(name: str, publisher) -> bool:
+    """Does ``name`` share a distinctive word (4+ letters) with one of ``publisher``'s names,
+    across scripts by consonant skeleton, an Arabic article ال set aside ("Atlas" ~ "الأطلس")?"""
+    from provenance.align import arabic_skeleton, arabic_variants, latin_skeleton
+    from provenance.text.textnorm import normalize
+
+    def skeletons(text: str) -> set[str]:
+        out = set()
+        for w in re.findall(r"[^\W\d_]{4,}", normalize(text).text):
+            if re.search(r"[\u0600-\u06ff]", w):
+                for v in {w, w[2:] if w.startswith("ال") else w}:
+                    out |= {arabic_skeleton(x) for x in arabic_variants(v)}
+            else:
+                out.add(latin_skeleton(w))
+        return {k for k in out if len(k) >= 3}
+
+    mine = skeletons(name)
+    return bool(mine) and any(mine & skeletons(n) for n in publisher.names())
+
+
+def _evidence_spans(document: Document, snap: Snapshot) -> list[tuple[int, int]]:
+    """Spans of ``snap``'s text that are evidence of a live relation of ``document``: the main
+    evidence span and each piece in the ``evidence`` JSON (a list of pieces, or detector 2.0's
+    ``{"cues": [...]}``)."""
+    spans = []
+    for rel in Relation.objects.live().filter(source=document, evidence_snapshot=snap):
+        if rel.evidence_start is not None and rel.evidence_end is not None:
+            spans.append((rel.evidence_start, rel.evidence_end))
+        pieces = rel.evidence.get("cues", []) if isinstance(rel.evidence, dict) else rel.evidence or []
+        spans += [(p["start"], p["end"]) for p in pieces
+                  if isinstance(p, dict) and p.get("start") is not None and p.get("end") is not None]
+    return spans
+
+
 def _detector_cue_finder():
     """The detector's own cue finder ``(normalised text, lang) -> [(start, end, id)]`` when it has
     one (detector 2.0: ``detect.cues.find_cues``, reporting and document cues), else None (the
@@ -272,6 +306,9 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
     noun_end_re = re.compile(rf"(?<!\w)(?:{noun_alt})\s*$") if nouns else None
     known = [p for p in Publisher.objects.filter(documents__isnull=False).distinct() if p.pk != document.publisher_id]
     links = (snap.extracted or {}).get("links", [])
+    explained = _evidence_spans(document, snap)
+    related = [r.target.publisher for r in Relation.objects.live().filter(source=document)
+               .select_related("target__publisher") if r.target.publisher_id]
     body = [p for p in article_paragraphs(snap) if not re.fullmatch(r"h[1-6]", p.tag or "")]
     out: list[dict] = []
     seen: set[str] = set()
@@ -279,6 +316,8 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
         for seg in segment(snap.text, [para], lang, keep_all=True):
             if any(seg.start <= ln["start"] < seg.end and not same_site(ln["url"], document.url) for ln in links):
                 continue  # a linked source is a candidate, not a name
+            if any(a < seg.end and seg.start < b for a, b in explained):
+                continue  # the sentence is evidence of a relation the detector found: resolved
             norm = normalize(seg.text)
             positions = {m.end() for c in cues for m in re.finditer(c, norm.text)}
             if detector_cues is not None:
@@ -307,6 +346,8 @@ def unresolved_names(document: Document, snapshot: Snapshot | None = None) -> li
                     continue
                 if document.publisher_id and named_publishers(key, [document.publisher]):
                     continue
+                if any(_same_name(name, pub) for pub in related):
+                    continue  # the detector related the document to this publisher's document
                 seen.add(key)
                 out.append({"name": name, "document": document.pk, "document_url": document.url,
                             "paragraph": k, "text": seg.text[:300], "start": seg.start, "end": seg.end,
