@@ -61,7 +61,9 @@ def _urls():
 def _env(data_dir: str, proxy_url: str, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "NAQL_STORAGE")}
     env.update({"NAQL_DATA_DIR": data_dir, "NAQL_CAPTURE_PROXY": proxy_url, "NAQL_CAPTURE_PROXY_LOCAL_DNS": "false",
-                "DJANGO_SETTINGS_MODULE": "naql.settings", "NAQL_LOG_LEVEL": "WARNING"})
+                "DJANGO_SETTINGS_MODULE": "naql.settings", "NAQL_LOG_LEVEL": "WARNING",
+                # the corpus proxy serves http only; a browser capture of twitter.com goes to https
+                "NAQL_CAPTURE_BROWSER_DOMAINS": ""})
     env.update(extra)
     return env
 

@@ -2,7 +2,8 @@
 
 Nothing is captured beforehand: the trace starts from the Watan URL alone and must find the rest
 (El Español through the source line's 301 link, then the tweet, the army's communiqué and the
-NGO's statement through El Español's embed and links)."""
+NGO's statement through El Español's embed and links). Captures are raw (no browser hosts): the
+corpus proxy serves http only, and Chromium goes to twitter.com over https (HSTS preload)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def trace_edges(trace: Trace) -> set[tuple[str, str, str]]:
 
 @pytest.fixture
 def proxied(clean_proxy):
-    with override_settings(NAQL_CAPTURE_PROXY=clean_proxy.proxy_url):
+    with override_settings(NAQL_CAPTURE_PROXY=clean_proxy.proxy_url, NAQL_CAPTURE_BROWSER_DOMAINS=[]):
         yield clean_proxy
 
 
@@ -144,7 +145,7 @@ def test_tracing_the_same_url_twice_at_once_captures_nothing_twice(corpus_proxy)
     import threading
 
     corpus_proxy.reset()
-    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url):
+    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_BROWSER_DOMAINS=[]):
         a, b = (start_trace(WATAN_URL, enqueue=False, requisites=False) for _ in range(2))
         barrier = threading.Barrier(2)
         errors = []

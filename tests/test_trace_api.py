@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def proxied(clean_proxy):
-    with override_settings(NAQL_CAPTURE_PROXY=clean_proxy.proxy_url, CELERY_TASK_ALWAYS_EAGER=True):
+    with override_settings(NAQL_CAPTURE_PROXY=clean_proxy.proxy_url, CELERY_TASK_ALWAYS_EAGER=True,
+                           NAQL_CAPTURE_BROWSER_DOMAINS=[]):
         yield clean_proxy
 
 

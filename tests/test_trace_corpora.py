@@ -66,7 +66,8 @@ def test_trace_from_the_most_downstream_article_yields_its_gold_chain(corpus, st
     chain = json.loads((corpus / "gold" / "chain.json").read_text(encoding="utf-8"))
     url_of = {n["id"]: n["url"] for n in chain["nodes"]}
     want = reachable(chain, start)
-    with CorpusServer("proxy", corpus_dir=corpus) as proxy, override_settings(NAQL_CAPTURE_PROXY=proxy.proxy_url):
+    with CorpusServer("proxy", corpus_dir=corpus) as proxy, override_settings(
+            NAQL_CAPTURE_PROXY=proxy.proxy_url, NAQL_CAPTURE_BROWSER_DOMAINS=[]):
         t = run_trace(start_trace(url_of[start], enqueue=False, requisites=False).pk)
         assert t.state == Trace.State.SUCCEEDED, t.error
         got, reached = _edges(t), {d.url for d in t.documents.all()}

@@ -40,7 +40,7 @@ def test_researcher_traces_the_watan_article_and_sees_the_tweet_as_origin(new_pa
 
     page = new_page()
     login(page)
-    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url), \
+    with override_settings(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_BROWSER_DOMAINS=[]), \
             mock.patch("provenance.trace.enqueue_trace", enqueue):
         page.get_by_label("Article URL to trace").fill(WATAN_URL)
         page.get_by_role("button", name="Trace", exact=True).click()
