@@ -24,6 +24,7 @@ from archive import api as archive_api
 from archive.errors import ArchiveError, StorageError
 from naql.api_base import ApiError
 from provenance import api as provenance_api
+from provenance import api_trace
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ router.register("documents", provenance_api.DocumentViewSet, basename="document"
 router.register("relations", provenance_api.RelationViewSet, basename="relation")
 router.register("claims", provenance_api.ClaimViewSet, basename="claim")
 router.register("claim-links", provenance_api.ClaimLinkViewSet, basename="claim-link")
+router.register("traces", api_trace.TraceViewSet, basename="trace")
 
 urlpatterns = [
     path("timemap/", archive_api.TimeMapView.as_view(), name="api-timemap"),

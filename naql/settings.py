@@ -153,6 +153,12 @@ NAQL_JOB_STALE_AFTER = timedelta(seconds=env.int("NAQL_JOB_STALE_AFTER", default
 NAQL_SWEEP_INTERVAL = env.int("NAQL_SWEEP_INTERVAL", default=300)
 NAQL_JOB_RETRY_BACKOFF = env.int("NAQL_JOB_RETRY_BACKOFF", default=30)
 
+# --- trace (provenance.trace: one URL in, its chain captured within these bounds) ---------
+NAQL_TRACE_DEPTH = env.int("NAQL_TRACE_DEPTH", default=4)  # hops upstream from the starting URL
+NAQL_TRACE_MAX_DOCUMENTS = env.int("NAQL_TRACE_MAX_DOCUMENTS", default=25)  # URLs captured or reused
+NAQL_TRACE_TIME_BUDGET = env.float("NAQL_TRACE_TIME_BUDGET", default=300.0)  # seconds; checked between captures
+NAQL_TRACE_REUSE_AGE = env.int("NAQL_TRACE_REUSE_AGE", default=24 * 3600)  # reuse captures younger than this (s)
+
 # --- replay -----------------------------------------------------------------------------
 # Origin that serves archived content (a separate origin keeps archived scripts away from
 # Naql's cookies). Empty: replay responses are served with a CSP sandbox instead.
@@ -198,6 +204,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "archive.tasks.sweep_stale_jobs", "schedule": float(NAQL_SWEEP_INTERVAL)},
     "run-due-watches": {"task": "archive.tasks.run_due_watches", "schedule": 60.0},
+    "sweep-stale-traces": {"task": "provenance.trace_tasks.sweep_stale_traces", "schedule": 300.0},
 }
 CELERY_TIMEZONE = "UTC"
 # Browser jobs (mode browser/auto) go to their own queue: a worker without Chromium does not

@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("naql.api")),
     path("", include("archive.replay.urls")),
+    path("", include("provenance.web.urls")),
     path("", include("archive.web.urls")),
     path("", include("provenance.urls")),
 ]

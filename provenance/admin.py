@@ -23,7 +23,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from provenance.models import Claim, ClaimLink, Document, DocumentURL, Publisher, Relation, ReviewStatus
+from provenance.models import (
+    Claim,
+    ClaimLink,
+    Document,
+    DocumentURL,
+    Publisher,
+    Relation,
+    ReviewStatus,
+    Trace,
+)
 from provenance.templatetags.naql_workbench import text_dir
 from provenance.visibility import (
     ANCHOR_FIELDS,
@@ -495,3 +504,93 @@ class ClaimLinkAdmin(PrivacyAdmin):
         if not change and obj.created_by_id is None:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+# ---------------------------------------------------------------------------------------------
+# traces
+
+
+@admin.register(Trace)
+class TraceAdmin(admin.ModelAdmin):
+    """Traces with their live progress, what they reached, what failed and what stays unresolved;
+    "Run again" re-runs a finished trace (new upstream versions are captured when older than the
+    reuse age)."""
+
+    list_display = ("guid", "state", "short_url", "created_by", "created_at", "duration", "n_documents",
+                    "n_failures", "n_unresolved", "stopped_by")
+    list_filter = ("state", "stopped_by")
+    search_fields = ("guid", "url")
+    readonly_fields = ("guid", "url", "created_by", "state", "options", "created_at", "started_at", "finished_at",
+                       "heartbeat_at", "runs", "document", "progress_view", "documents_view", "failures_view",
+                       "unresolved_view", "stopped_by", "timings", "alignment", "error", "page_link")
+    exclude = ("surt", "progress", "documents", "relations", "nodes", "failures", "unresolved")
+    actions = ["run_again"]
+
+    def has_add_permission(self, request):
+        return False  # traces start from the home page, the API or the command
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by").annotate(n_docs=Count("documents"))
+
+    @admin.display(description="URL")
+    def short_url(self, obj):
+        return obj.url if len(obj.url) <= 80 else obj.url[:77] + "…"
+
+    @admin.display(description="seconds")
+    def duration(self, obj):
+        d = obj.duration_seconds
+        return f"{d:.1f}" if d is not None else "—"
+
+    @admin.display(description="documents", ordering="n_docs")
+    def n_documents(self, obj):
+        return obj.n_docs
+
+    @admin.display(description="failed / not followed")
+    def n_failures(self, obj):
+        return len(obj.failures or [])
+
+    @admin.display(description="unresolved names")
+    def n_unresolved(self, obj):
+        return len(obj.unresolved or [])
+
+    @admin.display(description="page")
+    def page_link(self, obj):
+        return format_html('<a href="/traces/{}">/traces/{}</a>', obj.guid, obj.guid)
+
+    @admin.display(description="progress")
+    def progress_view(self, obj):
+        p = obj.progress or {}
+        rows = [(s.get("at"), s.get("phase"), s.get("message")) for s in p.get("steps", [])]
+        head = format_html("<p>phase <strong>{}</strong>, hop {}, {} document(s), {} attempt(s)</p>",
+                           p.get("phase", "?"), p.get("hop"), p.get("documents", 0), p.get("attempts", 0))
+        return head + format_html("<ol>{}</ol>", format_html_join("", "<li>[{}s] {}: {}</li>", rows))
+
+    @admin.display(description="documents reached")
+    def documents_view(self, obj):
+        rows = [(reverse("admin:provenance_document_change", args=[n["document"]]) if n.get("document") else "#",
+                 n.get("hop"), n.get("outcome"), n.get("url"), n.get("snapshot") or "—") for n in obj.nodes or []]
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", '<li>hop {1}, {2}: <a href="{0}">{3}</a> (snapshot <code>{4}</code>)</li>', rows)) if rows else "—"
+
+    @admin.display(description="failed or not followed")
+    def failures_view(self, obj):
+        rows = [(f.get("code"), f.get("url"), f.get("message")) for f in obj.failures or []]
+        return format_html("<ul>{}</ul>", format_html_join("", "<li><code>{}</code> {} — {}</li>", rows)) \
+            if rows else "—"
+
+    @admin.display(description="unresolved names")
+    def unresolved_view(self, obj):
+        rows = [(u.get("message"),) for u in obj.unresolved or []]
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", rows)) if rows else "—"
+
+    @admin.action(description="Run again")
+    def run_again(self, request, queryset):
+        from provenance.trace import enqueue_trace
+
+        n = 0
+        for t in queryset:
+            if t.done:
+                t.reset()
+                enqueue_trace(t)
+                n += 1
+        self.message_user(request, f"{n} trace(s) queued to run again.")

@@ -7,7 +7,11 @@ class ProvenanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from provenance import signals, visibility
+        from provenance import (
+            signals,
+            trace_tasks,  # noqa: F401 - registers the trace tasks, addressed by name
+            visibility,
+        )
         from provenance.models import Document
 
         signals.connect()

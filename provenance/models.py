@@ -20,6 +20,7 @@ from django.db.models import F, Func, OuterRef, Q, Subquery
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from archive.ids import new_guid
 from archive.models import Snapshot
 from archive.uri import iri_to_uri, surt_key
 
@@ -499,3 +500,152 @@ class IndexKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.key}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Trace
+# ---------------------------------------------------------------------------------------------
+
+
+class TraceQuerySet(models.QuerySet):
+    def for_url(self, url: str):
+        return self.filter(surt=surt_key(iri_to_uri(url)))
+
+    def active(self):
+        return self.filter(state__in=[Trace.State.PENDING, Trace.State.RUNNING])
+
+    def visible_to(self, user):
+        """Traces ``user`` may see: their own; every trace for staff."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self if user.is_staff else self.filter(created_by=user)
+
+
+class Trace(models.Model):
+    """One URL in, its chain out: the start URL captured (or a fresh capture reused), upstream
+    candidates with attribution evidence captured hop by hop within bounds, relations detected and
+    claims aligned along the chain (see :mod:`provenance.trace`). The trace owns its state
+    transitions (pending → running → succeeded/failed) like a capture job, and can be re-run."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    guid = models.CharField(max_length=9, unique=True, default=new_guid, editable=False,
+                            help_text="Short ID, e.g. K7QM-4XR2.")
+    url = models.TextField(help_text="The starting URL (ASCII form, as guarded).")
+    surt = models.CharField(max_length=2000, db_index=True, help_text="SURT key of the starting URL.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="traces", help_text="Who asked for it (empty: command line).")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING, db_index=True)
+    options = models.JSONField(default=dict, blank=True,
+                               help_text="Bounds and settings: depth, max_documents, time_budget (s), "
+                                         "reuse_age (s), requisites.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveSmallIntegerField(default=0, help_text="How many times it has been run.")
+    progress = models.JSONField(default=dict, blank=True,
+                                help_text="Live progress: phase, hop, url, counts, and the ordered steps.")
+    document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="The document at the starting URL, once captured.")
+    documents = models.ManyToManyField(Document, blank=True, related_name="traces",
+                                       help_text="Documents of the chain the trace reached (the start included).")
+    relations = models.ManyToManyField(Relation, blank=True, related_name="traces",
+                                       help_text="Relations between those documents found by the trace.")
+    nodes = models.JSONField(default=list, blank=True,
+                             help_text="Per URL reached: url, hop, from, outcome (captured, reused, shared), "
+                                       "snapshot, document, job, seconds.")
+    failures = models.JSONField(default=list, blank=True,
+                                help_text="Candidates not followed or not captured: url, hop, from, code, message.")
+    unresolved = models.JSONField(default=list, blank=True,
+                                  help_text="Sources named but neither linked nor archived: name, document, "
+                                            "paragraph, text, reason.")
+    stopped_by = models.CharField(max_length=20, blank=True,
+                                  help_text="The bound that stopped the walk (depth, max_documents, time_budget), "
+                                            "if one did.")
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per phase.")
+    alignment = models.JSONField(default=dict, blank=True,
+                                 help_text="Claim alignment summary: edges aligned, links suggested, claims of the "
+                                           "starting document with a chain to an origin.")
+    error = models.JSONField(null=True, blank=True, help_text="Structured error when the trace itself failed.")
+
+    objects = TraceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.guid} {self.state} {self.url}"
+
+    def save(self, *args, **kwargs):
+        self.url = iri_to_uri(self.url)
+        self.surt = surt_key(self.url)
+        super().save(*args, **kwargs)
+
+    @property
+    def done(self) -> bool:
+        return self.state in (self.State.SUCCEEDED, self.State.FAILED)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def claim(self) -> bool:
+        """Atomically move pending → running. Only one runner wins."""
+        now = timezone.now()
+        won = Trace.objects.filter(pk=self.pk, state=self.State.PENDING).update(
+            state=self.State.RUNNING, started_at=now, heartbeat_at=now, finished_at=None, error=None,
+            runs=F("runs") + 1)
+        if won:
+            self.refresh_from_db()
+        return bool(won)
+
+    def reset(self) -> None:
+        """Make a finished trace pending again (a re-run picks up new upstream versions)."""
+        if not self.done:
+            raise ValidationError("only a finished trace can be run again")
+        Trace.objects.filter(pk=self.pk).update(state=self.State.PENDING, finished_at=None)
+        self.refresh_from_db()
+
+    @classmethod
+    def sweep_stale(cls) -> int:
+        """Running traces whose runner stopped heart-beating (a worker killed mid-trace) fail with
+        ``worker_lost``; they can be run again. Returns how many."""
+        cutoff = timezone.now() - settings.NAQL_JOB_STALE_AFTER
+        stale = cls.objects.filter(state=cls.State.RUNNING, heartbeat_at__lt=cutoff)
+        return stale.update(state=cls.State.FAILED, finished_at=timezone.now(),
+                            error={"code": "worker_lost", "message": "the worker stopped responding during the trace",
+                                   "details": {}})
+
+    def report(self, **progress) -> None:
+        """Update the live progress (merged) and the heartbeat, visible to pollers at once."""
+        now = timezone.now()
+        self.progress = {**(self.progress or {}), **progress}
+        self.heartbeat_at = now
+        Trace.objects.filter(pk=self.pk).update(progress=self.progress, heartbeat_at=now)
+
+
+class TraceCapture(models.Model):
+    """The one capture of a URL that concurrent traces share: the first trace needing the URL
+    leads (creates the row, runs the capture job, derives its document); the others wait for it.
+    The unique SURT makes the lead atomic on every database."""
+
+    surt = models.CharField(max_length=2000, unique=True, help_text="SURT key of the captured URL.")
+    url = models.TextField(help_text="The URL as the trace asked for it.")
+    trace = models.ForeignKey(Trace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The trace that leads the capture.")
+    job = models.ForeignKey("archive.CaptureJob", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+", help_text="The capture job.")
+    claimed_at = models.DateTimeField(default=timezone.now, help_text="When the leading trace took it.")
+    done_at = models.DateTimeField(null=True, blank=True,
+                                   help_text="When the capture and its document were done (or failed).")
+    error = models.JSONField(null=True, blank=True, help_text="Why the capture failed, if it did.")
+
+    def __str__(self) -> str:
+        return self.url

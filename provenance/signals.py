@@ -4,17 +4,34 @@ task builds its Document, re-anchors and segments claims, and detects relations.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 
 log = logging.getLogger(__name__)
+
+#: Set while a caller (the trace engine) runs a capture and derives its provenance itself, right
+#: after: the follow-up is then neither queued nor run twice.
+_CALLER_FOLLOWS_UP: ContextVar[bool] = ContextVar("naql_caller_follows_up", default=False)
+
+
+@contextmanager
+def followup_by_caller():
+    """Within this block, captured snapshots get no automatic follow-up: the caller runs
+    :func:`provenance.tasks.process_snapshot` itself (and so knows when it is done)."""
+    token = _CALLER_FOLLOWS_UP.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_FOLLOWS_UP.reset(token)
 
 
 def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
     from archive.signals import followup_is_inline
     from provenance.tasks import after_capture, process_snapshot
 
-    if snapshot is None or snapshot.is_requisite:
+    if snapshot is None or snapshot.is_requisite or _CALLER_FOLLOWS_UP.get():
         return
     if (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False)
             or followup_is_inline()):

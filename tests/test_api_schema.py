@@ -10,7 +10,7 @@ from django.contrib.staticfiles import finders
 from drf_spectacular.validation import validate_schema
 
 from archive.models import CaptureJob
-from provenance.models import Claim, ClaimLink, Document, Publisher, Relation
+from provenance.models import Claim, ClaimLink, Document, Publisher, Relation, Trace
 from tests.api_support import *  # noqa: F403 (fixtures)
 from tests.api_support import error_of, fake_snapshot, token_client
 
@@ -105,7 +105,7 @@ def test_docs_page_uses_local_swagger_ui_no_cdn(api):
 
 
 @pytest.fixture
-def objects():
+def objects(alice):
     snap = fake_snapshot("https://www.example.org/a", "2021-11-25T10:00:00", text="Alpha said the sky is green.")
     snap2 = fake_snapshot("https://www.example.net/b", "2021-11-24T10:00:00", text="El cielo es verde, dijo Alfa.")
     pub = Publisher.objects.create(name="Example", domains=["example.org"])
@@ -115,12 +115,14 @@ def objects():
     c1 = Claim.objects.create(document=d1, snapshot=snap, exact="Alpha said the sky is green.", start=0, end=28)
     c2 = Claim.objects.create(document=d2, snapshot=snap2, exact="El cielo es verde, dijo Alfa.", start=0, end=29)
     link = ClaimLink.objects.create(claim=c1, upstream_claim=c2, relation="translation")
+    trace = Trace.objects.create(url=snap.url, created_by=alice[0], state=Trace.State.SUCCEEDED)
     return {"id": None, "publishers": pub.pk, "documents": d1.pk, "relations": rel.pk, "claims": c1.pk,
-            "claim-links": link.pk, "capture-jobs": None}
+            "claim-links": link.pk, "capture-jobs": None, "traces": trace.guid}
 
 
 def _state():
-    return (CaptureJob.objects.count(), *(m.history.count() for m in (Publisher, Document, Relation, Claim, ClaimLink)))
+    return (CaptureJob.objects.count(), *(m.history.count() for m in (Publisher, Document, Relation, Claim, ClaimLink)),
+            list(Trace.objects.values_list("state", "runs", "options")))
 
 
 def _write_operations(schema, objects):
