@@ -104,6 +104,14 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_page_size(self, request):
         return _page_size(self, request)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        # An empty or non-numeric ``page=`` is a client error (400), as every other empty filter
+        # value is; DRF would silently serve page 1 for an empty one.
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and raw != "last" and not raw.strip().isdigit():
+            raise exceptions.ValidationError({self.page_query_param: ["Expected a positive integer or 'last'."]})
+        return super().paginate_queryset(queryset, request, view)
+
     def get_schema_operation_parameters(self, view):
         return _with_page_size_schema(self, super().get_schema_operation_parameters(view))
 
