@@ -24,6 +24,7 @@ import os
 import platform
 import tempfile
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,6 +219,35 @@ class WarcBuilder:
         self._fh.write(member)
         self._file_hash.update(member)
         self.size += len(member)
+        self.records.append(info)
+        return info
+
+    def append_member(self, chunks, *, compress: bool, warc_type: str, record_id: str, uri: str | None,
+                      date: datetime, block_digest: str = "", payload_digest: str | None = None) -> RecordInfo:
+        """Append one record from an iterable of byte chunks, streamed (memory flat in its size).
+
+        ``compress=False``: the chunks already form one gzip member holding exactly one record (a
+        record copied verbatim from another tool's ``.warc.gz``); ``compress=True``: they are the
+        record's uncompressed bytes (WARC head, block, and the two CRLFs), gzipped here as one member.
+        The member is hashed while it is written, once."""
+        self.first_date = self.first_date or date
+        offset = self.size
+        member_hash = hashlib.sha256()
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None
+
+        def emit(data: bytes) -> None:
+            if data:
+                self._fh.write(data)
+                self._file_hash.update(data)
+                member_hash.update(data)
+                self.size += len(data)
+
+        for chunk in chunks:
+            emit(comp.compress(chunk) if comp else chunk)
+        if comp:
+            emit(comp.flush())
+        info = RecordInfo(warc_type, record_id, uri, offset, self.size - offset, member_hash.hexdigest(),
+                          block_digest, payload_digest, date)
         self.records.append(info)
         return info
 
