@@ -165,28 +165,26 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
     with open(path, "rb") as fh:
         source_sha, _ = _hash_stream(fh, "sha256")
     dups = _already_archived([m for _, sc in scans for m in sc.records])
+    result = ImportResult(None, [], [f"{m.where}: already archived as {guid}" for m, guid in dups.values()], notes)
+    if not any(m.type in ("response", "resource", "revisit") and m.record_id not in dups
+               for _, sc in scans for m in sc.records):
+        result.notes.append("nothing new: every response, resource and revisit record is already archived")
+        return result
     builder = WarcBuilder()
     written: list[tuple[_Source, RecordMeta, RecordInfo]] = []
     try:
         builder.write_warcinfo(extra={"imported-from": path.name, "imported-from-sha256": source_sha})
         for src, sc in scans:
             written.extend((src, m, i) for m, i in _copy_records(src, sc, dups, builder))
-        if not written:
-            builder.abort()
-            published = None
-        else:
-            published = builder.publish(prefix="import")
+        published = builder.publish(prefix="import")
     except BaseException:
         builder.abort()
         raise
-    result = ImportResult(None, [], [f"{m.where}: already archived as {guid}" for m, guid in dups.values()], notes)
     bases = Counter(m.digest_basis for _, m, _ in written if m.digest_basis)
     if bases:
         result.notes.append("payload digests: " + ", ".join(
             f"{n} over the {'transfer-decoded entity (WARC 1.1)' if b == 'transfer-decoded' else 'chunked bytes as transmitted (WARC 1.0 tools)'}"
             for b, n in sorted(bases.items())))
-    if published is None:
-        return result
     with transaction.atomic():
         wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
                                      record_count=len(published.records), origin=WarcFile.Origin.IMPORTED,
