@@ -201,9 +201,11 @@ class RecordMeta:
     def is_http(self) -> bool:
         return self.content_type.lower().startswith("application/http")
 
+    where_text: str = ""
+
     @property
     def where(self) -> str:
-        return f"record {self.record_id} at offset {self.src_offset}"
+        return self.where_text or f"record {self.record_id} at offset {self.src_offset}"
 
 
 @dataclass
@@ -354,14 +356,15 @@ def _scan_record(rec, meta: RecordMeta, problems: list[str], *, want_block_sha: 
     meta.payload_digest = pd_norm if pd_norm and len(pd_norm) <= 80 else ""
 
 
-def _base_meta(rec, index: int, offset: int, label: str, problems: list[str], *, arc: bool) -> RecordMeta:
+def _base_meta(rec, index: int, offset: int, prev: str, problems: list[str], *, arc: bool) -> RecordMeta:
     h = rec.rec_headers
     rid = h.get_header("WARC-Record-ID")
     if arc:  # warcio's arc2warc makes up a new ID on each read: one ID per import, from this pass
         rid = None
     generated = not rid
     rid = rid or f"<urn:uuid:{uuid.uuid4()}>"
-    where = f"record {rid if not generated else '(no WARC-Record-ID)'} at offset {offset}"
+    where = f"record {rid} at offset {offset}" if not generated else \
+        f"record at offset {offset} (no WARC-Record-ID; after {prev})"
     raw_date = h.get_header("WARC-Date") or h.get_header("archive-date")
     try:
         date = parse_warc_date(raw_date or "")
@@ -377,7 +380,7 @@ def _base_meta(rec, index: int, offset: int, label: str, problems: list[str], *,
                       protocol="ARC" if arc else (h.protocol or "WARC/1.1"), warc_headers=list(h.headers),
                       uri=h.get_header("WARC-Target-URI"), date=date,
                       content_type=(h.get_header("Content-Type") or "application/octet-stream").strip(),
-                      block_length=length, generated_id=generated)
+                      block_length=length, generated_id=generated, where_text=where)
 
 
 def scan(open_stream, label: str, *, file_size: int | None = None) -> ScanResult:
@@ -415,14 +418,16 @@ def _scan(stream, label: str, *, decompress_whole: bool, arc: bool) -> ScanResul
     ratio_floor = settings.NAQL_IMPORT_RATIO_FLOOR
     gz_members = False
     with stream:
-        it = ArchiveIterator(stream, arc2warc=True, no_record_parse=True)
+        it = ArchiveIterator(stream, arc2warc=arc, no_record_parse=True)
         offset = 0
-        prev = "(start of file)"
+        prev = "the start of the file"
         try:
             for rec in it:
                 offset = it.offset
+                if not arc and rec.format != "warc":
+                    raise ArchiveLoadFailed(f"not a WARC record ({rec.format} header)")
                 gz_members = it.reader.decompressor is not None
-                meta = _base_meta(rec, len(records), offset, label, problems, arc=arc)
+                meta = _base_meta(rec, len(records), offset, prev, problems, arc=arc)
                 if meta.block_length > limit:
                     raise WarcImportError(
                         f"{label}: {meta.where} declares a {meta.block_length}-byte block, over the import limit "
@@ -441,18 +446,19 @@ def _scan(stream, label: str, *, decompress_whole: bool, arc: bool) -> ScanResul
                         f"the decompression-ratio limit {ratio_max}:1 (NAQL_IMPORT_MAX_RATIO); nothing imported",
                         details={"problems": [f"{meta.where}: decompression ratio over limit"]})
                 records.append(meta)
-                prev = meta.record_id
+                prev = f"record {meta.record_id} at offset {offset}"
         except WarcImportError:
             raise
         except ArchiveLoadFailed as exc:
             if "non-chunked gzip" in str(exc) and not decompress_whole:
                 raise _NotChunkedGzip() from exc
-            raise WarcImportError(f"{label}: the record at offset {it.offset} (after record {prev}) cannot be read "
+            raise WarcImportError(f"{label}: the record at offset {it.offset} (after {prev}, whose Content-Length "
+                                  "may be wrong) cannot be read "
                                   f"({str(exc).strip().splitlines()[0] if str(exc).strip() else exc}); nothing imported"
                                   ) from exc
         except (EOFError, OSError, ValueError) as exc:
-            raise WarcImportError(f"{label}: the record at offset {it.offset} (after record {prev}) cannot be read "
-                                  f"({exc}); nothing imported") from exc
+            raise WarcImportError(f"{label}: the record at offset {it.offset} (after {prev}, whose Content-Length "
+                                  f"may be wrong) cannot be read ({exc}); nothing imported") from exc
     if problems:
         raise WarcImportError(f"{label}: {len(problems)} record(s) failed the length or digest checks "
                               f"(first: {problems[0]}); nothing imported", details={"problems": problems[:50]})
@@ -479,7 +485,7 @@ def iter_record_bytes(stream, metas: list[RecordMeta], *, decompress_whole: bool
     ARC records become WARC records (warcio's arc2warc) with the record ID and block digest from
     the first pass."""
     src = gzip.GzipFile(fileobj=stream) if decompress_whole else stream
-    it = ArchiveIterator(src, arc2warc=True, no_record_parse=True)
+    it = ArchiveIterator(src, arc2warc=bool(metas) and metas[0].protocol == "ARC", no_record_parse=True)
     for meta, rec in zip(metas, it, strict=False):
         yield meta, _record_chunks(rec, meta)
 
