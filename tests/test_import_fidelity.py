@@ -267,3 +267,67 @@ def test_records_with_dangerous_schemes_are_not_archived_content(tmp_path, uri):
     result = import_file(write_warc(tmp_path / "schemes.warc.gz", [rec, ok]))
     assert [s.url for s in Snapshot.objects.all()] == ["https://example.org/bien"]
     assert any("not http(s)" in s for s in result.skipped)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 17 kind 4: imports stream and are bounded
+# --------------------------------------------------------------------------------------------
+def _bomb_record(path, size: int, uri: str = "https://example.org/bomba") -> None:
+    """One gzip member holding a response record whose block is ``size`` bytes (mostly zeros),
+    compressed in pieces so the test itself never holds it."""
+    import zlib
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+    warc = (f"WARC/1.1\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:6b9e3c52-2f5e-4d0c-9a55-0c4c1d7f0a11>\r\n"
+            f"WARC-Date: 2024-05-06T07:08:09Z\r\nWARC-Target-URI: {uri}\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(head) + size}\r\n\r\n").encode()
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    with open(path, "wb") as fh:
+        fh.write(comp.compress(warc + head))
+        left = size
+        while left:
+            n = min(left, len(zeros))
+            fh.write(comp.compress(zeros[:n]))
+            left -= n
+        fh.write(comp.compress(b"\r\n\r\n") + comp.flush())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("as_wacz,body_limit", [(False, None), (True, None), (False, 3 << 30)])
+def test_a_small_file_inflating_to_a_gibibyte_is_refused_with_bounded_memory(tmp_path, as_wacz, body_limit):
+    """Refused by the body limit before anything is read; with that limit raised past the record, the
+    whole GiB streams through the checks and the decompression-ratio limit refuses it."""
+    import subprocess
+    import sys
+
+    from tests.helpers import subprocess_env
+
+    path = tmp_path / "bomba.warc.gz"
+    _bomb_record(path, 1 << 30)
+    assert path.stat().st_size < 1.5 * (1 << 20)  # about 1 MB on disk
+    if as_wacz:
+        path = write_wacz(tmp_path / "bomba.wacz", {"bomba.warc.gz": path.read_bytes()})
+    script = ("import resource, sys, django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'naql.settings'); "
+              "django.setup(); from django.core.management import call_command\n"
+              "try:\n    call_command('import_warc', sys.argv[1])\nexcept Exception as exc:\n    print('REFUSED', exc)\n"
+              "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300,
+                         env=subprocess_env(**({"NAQL_CAPTURE_MAX_BODY": body_limit} if body_limit else {})), cwd=str(__import__("pathlib").Path(__file__).parent.parent))
+    assert "REFUSED" in out.stdout, out.stdout + out.stderr
+    expected = "decompression-ratio limit" if body_limit else "over the import limit"
+    assert expected in out.stderr and "bomba" in out.stderr, out.stderr
+    peak_mib = int(out.stdout.split("MAXRSS_KB")[1].split()[0]) / 1024
+    assert peak_mib < 300, f"peak memory {peak_mib:.0f} MiB"
+    assert Snapshot.objects.count() == 0
+    print(f"peak memory importing {path.name}: {peak_mib:.0f} MiB")
+
+
+def test_a_member_inflating_past_the_ratio_limit_is_refused(tmp_path, settings):
+    settings.NAQL_IMPORT_RATIO_FLOOR = 1 << 20
+    path = tmp_path / "ratio.warc.gz"
+    _bomb_record(path, 3 << 20)  # 3 MiB of zeros: under the body limit, ~1000:1
+    with pytest.raises(WarcImportError, match="decompression-ratio limit"):
+        import_file(path)
+    assert WarcFile.objects.count() == 0
