@@ -193,12 +193,29 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
         _index(written, wf, user, result)
     if analyse:
         analyse_snapshots(result.snapshots + result.resolved)
-    from archive.signals import snapshot_captured
-
-    for s in result.snapshots + result.resolved:
-        if not s.is_requisite and s.status == 200:
-            snapshot_captured.send(sender=Snapshot, snapshot=s)
+    else:  # commit first, derive later: one queued task for the whole import, not one per page
+        _queue_analysis(wf.pk)
     return result
+
+
+ANALYSE_TASK = "archive.tasks.analyse_imported"
+
+
+def _queue_analysis(warc_file_id: int) -> None:
+    from celery import current_app
+
+    try:
+        current_app.signature(ANALYSE_TASK, args=(warc_file_id,)).apply_async()
+    except Exception:  # noqa: BLE001 - a broker outage must not undo an import; analyse_warc_file can re-run
+        log.exception("could not queue the analysis of imported WARC %s", warc_file_id)
+
+
+def analyse_warc_file(warc_file_id: int) -> int:
+    """Run the deferred analysis of one import: its snapshots and the revisits it resolved."""
+    snaps = list(Snapshot.objects.filter(warc_file_id=warc_file_id).select_related("payload_snapshot__warc_file",
+                                                                                    "warc_file"))
+    analyse_snapshots(snaps)
+    return len(snaps)
 
 
 def _already_archived(metas: list[RecordMeta]) -> dict[str, tuple[RecordMeta, str]]:
@@ -258,7 +275,6 @@ def _sha256_b32(hexdigest: str) -> str:
 def _index(written, wf: WarcFile, user, result: ImportResult) -> None:
     owner = user if getattr(user, "pk", None) else None
     snaps: list[Snapshot] = []
-    titles: dict[str, str] = {}  # record ID -> title from the package's pages.jsonl
     revisits = []
     for src, m, info in written:
         if m.type not in ("response", "resource", "revisit"):
@@ -273,22 +289,48 @@ def _index(written, wf: WarcFile, user, result: ImportResult) -> None:
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
         mime = ctype.split(";")[0].strip().lower()
         url = iri_to_uri(m.uri)
-        titles[info.record_id] = src.pages.get(m.uri, "")
         snaps.append(Snapshot(
             url=url, surt=surt_key(url), captured_at=m.date, status=m.status if m.type == "response" else 200,
             mime=mime, content_type=ctype, payload_sha256=m.payload_sha256, payload_length=m.payload_length,
             payload_digest=m.payload_digest or _sha256_b32(m.payload_sha256), record_type=m.type,
             record_id=info.record_id, record_sha256=info.sha256, warc_file=wf, offset=info.offset,
-            length=info.length, records=[info.as_dict()], is_requisite=_is_requisite(src, m.uri, mime), owner=owner))
-    result.snapshots = Snapshot.objects.bulk_create(snaps, batch_size=500)
-    for s in result.snapshots:
-        s._page_title = titles.get(s.record_id, "")
+            length=info.length, records=[info.as_dict()], is_requisite=_is_requisite(src, m.uri, mime), owner=owner,
+            title=src.pages.get(m.uri, "")))  # the capturing tool saw the rendered title (pages.jsonl)
+    result.snapshots = _bulk_insert(snaps, wf)
+
+    local = _LocalIndex(result.snapshots)
     for src, m, info in revisits:
-        snap = _resolve_or_keep(src, m, info, wf, owner, result)
+        snap = _resolve_or_keep(src, m, info, wf, owner, result, local)
         if snap is not None:
             result.snapshots.append(snap)
     new = [s for s in result.snapshots if s.record_type != Snapshot.RecordType.REVISIT]
     result.resolved = resolve_pending({s.surt for s in new}, {s.record_id for s in new})
+
+
+def _bulk_insert(snaps: list[Snapshot], wf: WarcFile) -> list[Snapshot]:
+    """Insert new snapshot rows with one ``executemany`` and read them back with their keys.
+
+    By hand rather than ``bulk_create`` because Django compiles SQL per field per row (and, on
+    SQLite, per batch of ~24 rows under its 999-parameter limit): most of an import's time for
+    small records. Values still go through each field's ``get_db_prep_save``."""
+    from django.db import connection
+
+    if not snaps:
+        return []
+    fields = [f for f in Snapshot._meta.concrete_fields if not f.primary_key]
+    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = (f"INSERT INTO {connection.ops.quote_name(Snapshot._meta.db_table)} ({cols}) "  # noqa: S608 - names from the model
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in snaps]
+    with connection.cursor() as cur:
+        for i in range(0, len(rows), 1000):
+            cur.executemany(sql, rows[i : i + 1000])
+    ids = [s.record_id for s in snaps]
+    by_id = {s.record_id: s for s in Snapshot.objects.filter(warc_file=wf, record_id__in=ids[:1])}
+    if len(ids) > 1:
+        by_id = {s.record_id: s for s in Snapshot.objects.filter(warc_file=wf).exclude(
+            record_type=Snapshot.RecordType.REVISIT)}
+    return [by_id[r] for r in ids]
 
 
 def _is_requisite(src: _Source, uri: str, mime: str) -> bool:
@@ -297,7 +339,28 @@ def _is_requisite(src: _Source, uri: str, mime: str) -> bool:
     return mime not in HTML_TYPES
 
 
-def _resolve_or_keep(src, m: RecordMeta, info: RecordInfo, wf, owner, result: ImportResult) -> Snapshot | None:
+class _LocalIndex:
+    """This import's new responses, looked up in memory before the database (the common case: a
+    crawl's revisits point into the same file)."""
+
+    def __init__(self, snaps: list[Snapshot]):
+        self.by_id = {s.record_id: s for s in snaps}
+        self.by_digest = {(s.surt, s.payload_digest): s for s in snaps}
+        self.by_second = {}
+        for s in snaps:
+            self.by_second.setdefault((s.surt, s.captured_at.replace(microsecond=0)), s)
+
+    def find(self, p: PendingRevisit) -> Snapshot | None:
+        if p.refers_to and (hit := self.by_id.get(p.refers_to)):
+            return hit
+        if p.refers_to_date is not None and (hit := self.by_second.get(
+                (p.refers_to_surt, p.refers_to_date.replace(microsecond=0)))):
+            return hit
+        return self.by_digest.get((p.refers_to_surt, p.payload_digest)) if p.payload_digest else None
+
+
+def _resolve_or_keep(src, m: RecordMeta, info: RecordInfo, wf, owner, result: ImportResult,
+                     local: _LocalIndex) -> Snapshot | None:
     ref_date_raw = m.header("WARC-Refers-To-Date")
     try:
         ref_date = parse_warc_date(ref_date_raw) if ref_date_raw else None
@@ -312,7 +375,7 @@ def _resolve_or_keep(src, m: RecordMeta, info: RecordInfo, wf, owner, result: Im
         refers_to=m.header("WARC-Refers-To") or "", refers_to_url=ref_url,
         refers_to_surt=surt_key(iri_to_uri(ref_url or m.uri)), refers_to_date=ref_date,
         is_requisite=_is_requisite(src, m.uri, ctype.split(";")[0].strip().lower()), owner=owner)
-    original = find_original(pending)
+    original = local.find(pending) or find_original(pending)
     if original is None:
         pending.save()
         result.pending.append(pending.record_id)
@@ -402,11 +465,13 @@ def resolve_pending(surts: set[str], record_ids: set[str]) -> list[Snapshot]:
 def analyse_snapshots(snaps: list[Snapshot]) -> None:
     """Extraction for the HTML pages among ``snaps`` (derived data: re-derivable any time from
     the bytes). A body that cannot be decoded is recorded with the reason, never fatal."""
+    from archive.signals import snapshot_captured
     from archive.store.snapshots import apply_extraction, decoded_body, stored_response
 
     for s in snaps:
         if s.mime not in HTML_TYPES or s.status != 200:
             continue
+        package_title = s.title  # from a WACZ's pages.jsonl: kept over the extracted one
         try:
             body = decoded_body(stored_response(s))
         except WarcImportError:
@@ -415,8 +480,9 @@ def analyse_snapshots(snaps: list[Snapshot]) -> None:
             s.extracted = {"empty_reason": f"body could not be decoded: {getattr(exc, 'message', exc)}"}
         else:
             apply_extraction(s, body, s.content_type)
-        if getattr(s, "_page_title", ""):  # the capturing tool saw the rendered title (pages.jsonl)
-            s.title = s._page_title
+        s.title = package_title or s.title
         s.save()
+        if not s.is_requisite:
+            snapshot_captured.send(sender=Snapshot, snapshot=s)
 
 
