@@ -331,3 +331,25 @@ def test_a_member_inflating_past_the_ratio_limit_is_refused(tmp_path, settings):
     with pytest.raises(WarcImportError, match="decompression-ratio limit"):
         import_file(path)
     assert WarcFile.objects.count() == 0
+
+
+@pytest.mark.parametrize("url,ok", [("https://example.org/a", True), ("http://example.org", True),
+                                    ("javascript:alert(1)", False), ("JavaScript://example.org/%0aalert(1)", False),
+                                    ("data:text/html,x", False), ("file:///etc/passwd", False),
+                                    (" javascript:alert(1)", False), ("https:", False), ("", False)])
+def test_only_http_urls_count_as_web_urls(url, ok):
+    from archive.uri import is_web_url
+
+    assert is_web_url(url) is ok
+
+
+def test_robust_link_never_carries_a_non_http_href():
+    from archive.web.citations import CitationData, robust_link
+
+    c = CitationData(guid="K7QM-4XR2", title="Título", author=None, site=None, original_url="javascript:alert(1)",
+                     final_url="javascript:alert(1)", archive_url="https://naql.example.org/s/K7QM-4XR2",
+                     memento_url="https://replay.example.org/web/20240506070809/javascript:alert(1)",
+                     captured_at=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), language=None, published=None)
+    snippet = robust_link(c)
+    assert "javascript:alert(1)\"" not in snippet.replace("/web/20240506070809/javascript:alert(1)\"", "")
+    assert 'href="https://replay.example.org/web/' in snippet and "data-originalurl" not in snippet
