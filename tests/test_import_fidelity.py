@@ -353,3 +353,52 @@ def test_robust_link_never_carries_a_non_http_href():
     snippet = robust_link(c)
     assert "javascript:alert(1)\"" not in snippet.replace("/web/20240506070809/javascript:alert(1)\"", "")
     assert 'href="https://replay.example.org/web/' in snippet and "data-originalurl" not in snippet
+
+
+# --------------------------------------------------------------------------------------------
+# kind 5: content codings
+# --------------------------------------------------------------------------------------------
+def _encoded_response(uri: str, body: bytes, coding: str) -> bytes:
+    block, _ = http_response(body, headers=[("Content-Type", "text/html; charset=utf-8"),
+                                            ("Content-Encoding", coding)])
+    return record("response", uri, block)[1]
+
+
+def test_brotli_body_is_decoded_for_extraction_and_for_clients_without_br(tmp_path, client):
+    import brotli
+
+    text = "Las lluvias de otoño cerraron la carretera de la costa durante tres días."
+    body = _page(text)
+    encoded = brotli.compress(body)
+    import_file(write_warc(tmp_path / "br.warc.gz", [_encoded_response("https://example.org/br", encoded, "br")]))
+    snap = Snapshot.objects.get()
+    assert text in snap.text
+    url = f"/web/{snap.timestamp}id_/{snap.url}"
+    as_browser = client.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert as_browser.content == encoded and as_browser["Content-Encoding"] == "br"
+    no_br = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert no_br.status_code == 200 and no_br.content == body and "Content-Encoding" not in no_br
+    assert no_br["X-Archive-Orig-Content-Encoding"] == "br" and "Accept-Encoding" in no_br["Vary"]
+
+
+def test_undecodable_body_goes_only_to_clients_accepting_its_coding_and_extraction_says_why(tmp_path, client):
+    import_file(write_warc(tmp_path / "bad-br.warc.gz",
+                           [_encoded_response("https://example.org/roto", b"\x8b\x02\x80not brotli at all", "br")]))
+    snap = Snapshot.objects.get()
+    assert snap.text == "" and "could not be decoded" in snap.extracted["empty_reason"]
+    assert "br" in snap.extracted["empty_reason"]
+    url = f"/web/{snap.timestamp}id_/{snap.url}"
+    assert client.get(url, HTTP_ACCEPT_ENCODING="gzip;q=1, br;q=0").status_code == 406
+    assert client.get(url, HTTP_ACCEPT_ENCODING="identity").status_code == 406
+    ok = client.get(url, HTTP_ACCEPT_ENCODING="br")
+    assert ok.status_code == 200 and ok.content == b"\x8b\x02\x80not brotli at all" and ok["Content-Encoding"] == "br"
+
+
+@pytest.mark.parametrize("header,codings,ok", [(None, ["br"], True), ("gzip, br", ["br"], True),
+                                               ("gzip", ["br"], False), ("*", ["br"], True),
+                                               ("*, br;q=0", ["br"], False), ("x-gzip", ["gzip"], True),
+                                               ("", ["gzip"], False), ("identity", [], True)])
+def test_accept_encoding_negotiation(header, codings, ok):
+    from archive.replay.codings import accepts
+
+    assert accepts(header, codings) is ok

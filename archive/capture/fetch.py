@@ -181,9 +181,14 @@ def _decode(coding: str, data: bytes, cap: int, url: str) -> bytes:
             out = bytearray()
             step = 65536
             for i in range(0, len(data), step):
-                out += dec.process(data[i : i + step])
+                # output_buffer_limit (brotli >= 1.2): one small input cannot inflate unbounded in one call
+                out += dec.process(data[i : i + step], output_buffer_limit=cap + 1 - len(out))
+                while len(out) <= cap and not dec.is_finished() and dec.can_accept_more_data() is False:
+                    out += dec.process(b"", output_buffer_limit=cap + 1 - len(out))
                 if len(out) > cap:
                     raise too_large()
+            if not dec.is_finished():
+                raise ProtocolError("corrupt br body: compressed stream is truncated", details={"url": url})
             return bytes(out)
         except brotli.error as exc:
             raise ProtocolError(f"corrupt br body: {exc}", details={"url": url}) from exc
