@@ -48,9 +48,9 @@ def test_replayed_page_carries_no_archived_csp_and_no_live_refresh(tmp_path, cli
     from archive.models import Snapshot
     from archive.store.ingest import import_file
 
-    doc = ('<!doctype html><html><head><meta http-equiv="content-security-policy" content="img-src https://x.example">'
-           '<meta http-equiv="refresh" content="0; url=https://vivo.example.org/">'
-           "<title>Directivas</title></head><body><p>Texto archivado.</p></body></html>").encode()
+    doc = (b'<!doctype html><html><head><meta http-equiv="content-security-policy" content="img-src https://x.example">'
+           b'<meta http-equiv="refresh" content="0; url=https://vivo.example.org/">'
+           b"<title>Directivas</title></head><body><p>Texto archivado.</p></body></html>")
     block, _ = http_response(doc, headers=[("Content-Type", "text/html; charset=utf-8"),
                                            ("Content-Security-Policy", "default-src 'none'")])
     import_file(write_warc(tmp_path / "directivas.warc.gz", [record("response", "https://example.org/d", block)[1]]))

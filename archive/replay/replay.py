@@ -35,6 +35,7 @@ from archive.errors import ArchiveError, CaptureError
 from archive.extract.article import decode_html
 from archive.models import Snapshot
 from archive.replay import codings, memento
+from archive.replay.headers import add_header_line
 from archive.replay.rewrite import (
     MODIFIERS,
     Rewriter,
@@ -137,7 +138,7 @@ def _archived_headers(resp, out: HttpResponse, *, raw: bool) -> None:
         else:
             target = f"X-Archive-Orig-{name}"
         try:
-            out.headers[target] = value
+            add_header_line(out, target, value)  # repeated lines (Link, Vary, Cache-Control…) all kept
         except (ValueError, UnicodeError):
             log.debug("skipping unsendable archived header %r", name)
 
