@@ -144,15 +144,9 @@ def _archived_headers(resp, out: HttpResponse, *, raw: bool) -> None:
 
 
 def _decode_css(body: bytes, content_type: str) -> str:
-    from archive.extract.article import charset_from_content_type
+    from archive.extract.charset import decode_css
 
-    charset = charset_from_content_type(content_type)
-    if not charset and body.startswith(b'@charset "'):
-        charset = body[10:body.find(b'"', 10)].decode("ascii", "replace")
-    try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+    return decode_css(body, content_type)[0]  # BOM, header, @charset, UTF-8: the WHATWG/CSS order
 
 
 def _decoded_or_none(snap: Snapshot, stored) -> bytes | None:
