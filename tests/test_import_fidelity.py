@@ -229,6 +229,18 @@ def test_wacz_pages_titles_are_used_and_a_second_import_makes_no_second_snapshot
     assert again.snapshots == [] and Snapshot.objects.count() == 2 and WarcFile.objects.count() == 1
 
 
+def test_wacz_cdxj_index_is_checked_against_the_records(tmp_path):
+    _, page = response("https://example.org/indice", _page("Índice."))
+    member = gzip.compress(page)
+    good = f'org,example)/indice 20240506070809 {{"url": "https://example.org/indice", "filename": "data.warc.gz", "offset": 0, "length": {len(member)}}}\n'
+    bad = good + 'org,example)/otra 20240506070809 {"url": "https://example.org/otra", "filename": "data.warc.gz", "offset": 77}\n'
+    ok = import_file(write_wacz(tmp_path / "ok.wacz", {"data.warc.gz": member}, cdxj=good))
+    assert any("points at 1 record(s), all of them found" in n for n in ok.notes)
+    Snapshot.objects.all().delete()
+    odd = import_file(write_wacz(tmp_path / "odd.wacz", {"data.warc.gz": member}, cdxj=bad))
+    assert any("1 of its offsets start no record (first: 77)" in n for n in odd.notes)
+
+
 # --------------------------------------------------------------------------------------------
 # issue 17 kind 9: declared lengths that do not match reject the whole file
 # --------------------------------------------------------------------------------------------

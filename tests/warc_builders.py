@@ -68,9 +68,11 @@ def write_warc(path: Path, records: list[bytes], *, gz: bool = True) -> Path:
 
 
 def write_wacz(path: Path, warcs: dict[str, bytes], *, pages: list[dict] | None = None,
-               tamper: str | None = None) -> Path:
+               tamper: str | None = None, cdxj: str | None = None) -> Path:
     """A WACZ 1.1.1 package; ``tamper`` names a file whose bytes change after hashing."""
     files = {f"archive/{name}": data for name, data in warcs.items()}
+    if cdxj is not None:
+        files["indexes/index.cdxj"] = cdxj.encode()
     files["pages/pages.jsonl"] = "\n".join(json.dumps(r) for r in
                                            [{"format": "json-pages-1.0", "id": "pages"}] + (pages or [])).encode()
     resources = [{"name": Path(n).name, "path": n, "hash": "sha256:" + hashlib.sha256(d).hexdigest(),

@@ -75,6 +75,7 @@ class _Source:
     label: str
     open: object  # () -> binary stream
     pages: dict = field(default_factory=dict)  # url -> title, from a WACZ's pages.jsonl
+    cdx_offsets: set | None = None  # record offsets the package's own CDX(J) index points at
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +142,32 @@ def _wacz_sources(path: Path) -> tuple[list[_Source], list[str]]:
     warcs = sorted(n for n in names if n.startswith("archive/") and n.endswith((".warc.gz", ".warc")))
     if not warcs:
         raise WarcImportError(f"{path.name}: WACZ has no archive/*.warc(.gz) files")
-    return [_Source(f"{path.name}!{n}", (lambda n=n: zf.open(n)), pages) for n in warcs], notes
+    cdx = _package_index(zf, names)
+    return [_Source(f"{path.name}!{n}", (lambda n=n: zf.open(n)), pages,
+                    cdx.get(n.removeprefix("archive/")) if cdx else None) for n in warcs], notes
+
+
+def _package_index(zf: zipfile.ZipFile, names: set[str]) -> dict[str, set[int]]:
+    """filename → record offsets, from the package's ``indexes/*.cdx[j][.gz]`` (CDXJ: ``surt ts {json}``
+    with ``filename`` and ``offset``). Used to check that the package's index points at records the
+    import found (a mismatch is recorded in the import notes); ZipNum ``.idx`` indexes are not read."""
+    import gzip as _gzip
+
+    out: dict[str, set[int]] = {}
+    for name in sorted(n for n in names if n.startswith("indexes/") and n.endswith((".cdx", ".cdxj", ".cdx.gz",
+                                                                                      ".cdxj.gz"))):
+        with zf.open(name) as raw:
+            fh = _gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else raw
+            for line in fh:
+                _, _, rest = line.partition(b" {")
+                if not rest:
+                    continue
+                try:
+                    row = json.loads(b"{" + rest)
+                    out.setdefault(row["filename"], set()).add(int(row["offset"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    return out
 
 
 def _sources(path: Path) -> tuple[list[_Source], list[str]]:
@@ -162,6 +188,12 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
         raise WarcImportError(f"{path}: no such file")
     sources, notes = _sources(path)
     scans = [(src, scan(src.open, src.label)) for src in sources]
+    for src, sc in scans:
+        if src.cdx_offsets is not None:
+            stray = src.cdx_offsets - {m.src_offset for m in sc.records}
+            notes.append(f"{src.label}: the package's CDXJ index points at {len(src.cdx_offsets)} record(s)"
+                         + (f"; {len(stray)} of its offsets start no record (first: {min(stray)})" if stray else
+                            ", all of them found"))
     with open(path, "rb") as fh:
         source_sha, _ = _hash_stream(fh, "sha256")
     dups = _already_archived([m for _, sc in scans for m in sc.records])
