@@ -160,7 +160,7 @@ def test_resource_record_with_an_http_target_is_archived_content(tmp_path, clien
 def test_segmented_response_is_refused_as_incomplete(tmp_path):
     block, _ = http_response(_page("Primera mitad " * 20))
     first_id, first = record("response", "https://example.org/grande", block[:120],
-                             extra=[("WARC-Segment-Number", "1")])
+                             extra=[("WARC-Segment-Number", "1")], payload_digest=b32("sha1", block[block.find(b"\r\n\r\n") + 4:]))
     _, cont = record("continuation", "https://example.org/grande", block[120:], content_type="application/http",
                      extra=[("WARC-Segment-Number", "2"), ("WARC-Segment-Origin-ID", first_id),
                             ("WARC-Segment-Total-Length", str(len(block)))])

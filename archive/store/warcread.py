@@ -272,7 +272,8 @@ def _scan_record(rec, meta: RecordMeta, problems: list[str], *, want_block_sha: 
         problems.append(f"{meta.where}: unreadable WARC-Block-Digest {block_declared!r}")
     block_d = _Digests(block_declared if block_norm else None)
     block_sha = hashlib.sha256() if want_block_sha else None
-    pd_declared = h("WARC-Payload-Digest") if meta.type != "revisit" else None
+    # a revisit's payload digest is its original's; a segment's covers the reassembled payload (§7)
+    pd_declared = h("WARC-Payload-Digest") if meta.type != "revisit" and not h("WARC-Segment-Number") else None
     pd_norm = normalize_digest(pd_declared)
     if pd_declared and not pd_norm:
         problems.append(f"{meta.where}: unreadable WARC-Payload-Digest {pd_declared!r}")
