@@ -353,15 +353,15 @@ def _bulk_insert(snaps: list[Snapshot], wf: WarcFile) -> list[Snapshot]:
     cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = (f"INSERT INTO {connection.ops.quote_name(Snapshot._meta.db_table)} ({cols}) "  # noqa: S608 - names from the model
            f"VALUES ({', '.join(['%s'] * len(fields))})")
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in snaps]
     with connection.cursor() as cur:
-        for i in range(0, len(rows), 1000):
-            cur.executemany(sql, rows[i : i + 1000])
+        for i in range(0, len(snaps), 1000):
+            cur.executemany(sql, [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+                                  for obj in snaps[i : i + 1000]])
     ids = [s.record_id for s in snaps]
-    by_id = {s.record_id: s for s in Snapshot.objects.filter(warc_file=wf, record_id__in=ids[:1])}
-    if len(ids) > 1:
-        by_id = {s.record_id: s for s in Snapshot.objects.filter(warc_file=wf).exclude(
-            record_type=Snapshot.RecordType.REVISIT)}
+    snaps.clear()  # the built instances are not kept: rows are read back lean (derived fields deferred)
+    lean = Snapshot.objects.filter(warc_file=wf).exclude(record_type=Snapshot.RecordType.REVISIT).defer(
+        "byline", "main_text", "text", "extracted", "canonical_url", "records", "text_fingerprint")
+    by_id = {s.record_id: s for s in lean}
     return [by_id[r] for r in ids]
 
 

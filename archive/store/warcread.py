@@ -165,7 +165,11 @@ class _Dechunker:
 # --------------------------------------------------------------------------------------------
 # records
 # --------------------------------------------------------------------------------------------
-@dataclass
+_KEPT_WARC = {"warc-block-digest", "warc-refers-to", "warc-refers-to-target-uri", "warc-refers-to-date",
+              "warc-profile", "warc-segment-number", "warc-payload-digest"}
+
+
+@dataclass(slots=True)
 class RecordMeta:
     """What the import needs to know of one record; the block itself is never kept."""
 
@@ -202,6 +206,14 @@ class RecordMeta:
         return self.content_type.lower().startswith("application/http")
 
     where_text: str = ""
+
+    def slim(self) -> None:
+        """Keep only the header lines the import still needs: a description per record stays a few
+        hundred bytes, so a file of many records does not grow memory by its headers."""
+        self.warc_headers = [(k, v) for k, v in self.warc_headers if k.lower() in _KEPT_WARC]
+        self.http_headers = [(k, v) for k, v in self.http_headers if k.lower() == "content-type"]
+        if not self.where_text.startswith("record at offset"):
+            self.where_text = ""
 
     @property
     def where(self) -> str:
@@ -446,6 +458,7 @@ def _scan(stream, label: str, *, decompress_whole: bool, arc: bool) -> ScanResul
                         f"{label}: {meta.where} inflates from {meta.src_length} to {meta.block_length} bytes, over "
                         f"the decompression-ratio limit {ratio_max}:1 (NAQL_IMPORT_MAX_RATIO); nothing imported",
                         details={"problems": [f"{meta.where}: decompression ratio over limit"]})
+                meta.slim()
                 records.append(meta)
                 prev = f"record {meta.record_id} at offset {offset}"
         except WarcImportError:
