@@ -79,7 +79,7 @@ def make_warc(path: Path, megabytes: float, seed: int = 7) -> int:
 
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "naql.settings")
 sys.path.insert(0, os.environ["NAQL_ROOT"])
 import django
@@ -103,7 +103,8 @@ elif mode == "verify":
     out["seconds"] = time.perf_counter() - t
     out["ok"] = all(r.ok for r in reports)
     out["files"] = [w.name for w in WarcFile.objects.all()]
-out["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: the latter survives exec on Linux and would include the parent's size
+out["maxrss_mib"] = int([l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]) / 1024
 print("RESULT " + json.dumps(out))
 """
 
