@@ -75,6 +75,7 @@ class Snapshot(models.Model):
     class RecordType(models.TextChoices):
         RESPONSE = "response"
         REVISIT = "revisit"
+        RESOURCE = "resource"  # WARC resource record with an http(s) target: the block is the content
 
     guid = models.CharField(max_length=9, unique=True, default=new_guid, editable=False,
                             help_text="Short citable ID, e.g. K7QM-4XR2.")
@@ -142,6 +143,7 @@ class Snapshot(models.Model):
         indexes = [
             models.Index(fields=["surt", "captured_at"], name="snapshot_surt_time"),
             models.Index(fields=["surt", "payload_digest"], name="snapshot_surt_payload"),
+            models.Index(fields=["record_id"], name="snapshot_record_id"),
         ]
 
     def __str__(self) -> str:
@@ -185,6 +187,37 @@ class Snapshot(models.Model):
         WithdrawalLog.objects.create(snapshot=self, user=self.withdrawn_by, reason=self.withdrawn_reason,
                                      at=self.withdrawn_at,
                                      username=self.withdrawn_by.get_username() if self.withdrawn_by else "")
+
+
+class PendingRevisit(models.Model):
+    """A revisit record already stored in a WARC whose original response Naql does not hold yet.
+
+    Kept so that it is resolved (becomes a Snapshot) as soon as an import brings the original:
+    revisits resolve whatever the order their files arrive in. WARC 1.1 §6.7."""
+
+    warc_file = models.ForeignKey(WarcFile, on_delete=models.PROTECT, related_name="pending_revisits")
+    offset = models.BigIntegerField()
+    length = models.BigIntegerField()
+    record_sha256 = models.CharField(max_length=64)
+    record_id = models.CharField(max_length=100, unique=True)
+    url = models.TextField(help_text="WARC-Target-URI of the revisit.")
+    captured_at = models.DateTimeField()
+    status = models.PositiveSmallIntegerField(default=0, help_text="Status of the revisit's HTTP head (0: none).")
+    content_type = models.CharField(max_length=500, blank=True)
+    profile = models.CharField(max_length=200, blank=True, help_text="WARC-Profile.")
+    payload_digest = models.CharField(max_length=80, blank=True, help_text="Declared payload digest, algo:BASE32.")
+    refers_to = models.CharField(max_length=100, blank=True, db_index=True, help_text="WARC-Refers-To record ID.")
+    refers_to_surt = models.CharField(max_length=2000, db_index=True,
+                                      help_text="SURT of WARC-Refers-To-Target-URI (or of the revisit's own URI).")
+    refers_to_url = models.TextField(blank=True)
+    refers_to_date = models.DateTimeField(null=True, blank=True, help_text="WARC-Refers-To-Date.")
+    is_requisite = models.BooleanField(default=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pending revisit {self.record_id} of {self.refers_to_url or self.url}"
 
 
 class WithdrawalLog(models.Model):

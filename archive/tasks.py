@@ -27,3 +27,11 @@ def run_due_watches() -> int:
     from archive.watches import run_due_watches as run
 
     return run()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def analyse_imported(warc_file_id: int) -> int:
+    """Derived data of one import (extraction, then the provenance follow-up of each page)."""
+    from archive.store.ingest import analyse_warc_file
+
+    return analyse_warc_file(warc_file_id)

@@ -108,6 +108,20 @@ def iri_to_uri(url: str) -> str:
     return out
 
 
+WEB_SCHEMES = ("http", "https")
+
+
+def is_web_url(url: str | None) -> bool:
+    """True for an absolute http(s) URL: the only kind Naql archives as content or writes into an
+    href/src of HTML a person copies (``javascript:``, ``data:``, ``file:`` … would run or leak
+    wherever the snippet is pasted). Control characters and spaces that browsers strip from a
+    scheme are refused, not stripped."""
+    if not url or any(ord(c) < 0x21 for c in url[: url.find(":") + 1 if ":" in url else 0]):
+        return False
+    scheme, sep, rest = url.partition(":")
+    return bool(sep) and scheme.lower() in WEB_SCHEMES and rest.startswith("//") and len(rest) > 2
+
+
 def surt_key(url: str) -> str:
     """SURT index key of ``url`` (``com,watanserb)/2021/...``), as pywb's CDXJ writes it.
 

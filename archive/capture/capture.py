@@ -26,6 +26,7 @@ from archive.capture.fetch import Exchange, FetchLimits, fetch
 from archive.capture.guard import check_url
 from archive.capture.requisites import css_requisites, html_requisites
 from archive.errors import CaptureError, RedirectLoop, TooManyRedirects
+from archive.extract.charset import decode_css
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.store.snapshots import apply_extraction
 from archive.store.warcstore import (
@@ -154,7 +155,7 @@ def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
                 got.extend(hops)
                 last = hops[-1]
                 if last.status == 200 and _mime(last) == "text/css":
-                    css = (_safe_decoded(last) or b"").decode("utf-8", "replace")
+                    css = decode_css(_safe_decoded(last) or b"", last.header("Content-Type"))[0]
                     queue.extend(u for u in css_requisites(css, last.url) if u not in seen)
     return got, errors
 

@@ -55,10 +55,16 @@ from archive.errors import (
     TLSFailure,
 )
 
-try:  # optional
-    import brotli  # type: ignore[import-not-found]
+# brotlicffi (a declared dependency), not Google's ``brotli`` module: warcio picks up any module named
+# ``brotli`` and expects brotlipy's API from it (warcio issue #73), so with Google's ``brotli`` installed
+# ``warcio check`` and ``content_stream()`` crash on every br-encoded record. Same API otherwise.
+try:
+    import brotlicffi as brotli  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the environment
-    brotli = None
+    try:
+        import brotli  # type: ignore[import-not-found]
+    except ImportError:
+        brotli = None
 
 __all__ = ["fetch", "decode_content", "Exchange", "FetchLimits", "DEFAULT_UA", "NAQL_VERSION", "PROXY_STATUS_ERRORS"]
 
@@ -181,9 +187,14 @@ def _decode(coding: str, data: bytes, cap: int, url: str) -> bytes:
             out = bytearray()
             step = 65536
             for i in range(0, len(data), step):
-                out += dec.process(data[i : i + step])
+                # output_buffer_limit (brotlicffi/brotli >= 1.2): one small input cannot inflate unbounded in one call
+                out += dec.process(data[i : i + step], output_buffer_limit=cap + 1 - len(out))
+                while len(out) <= cap and not dec.is_finished() and dec.can_accept_more_data() is False:
+                    out += dec.process(b"", output_buffer_limit=cap + 1 - len(out))
                 if len(out) > cap:
                     raise too_large()
+            if not dec.is_finished():
+                raise ProtocolError("corrupt br body: compressed stream is truncated", details={"url": url})
             return bytes(out)
         except brotli.error as exc:
             raise ProtocolError(f"corrupt br body: {exc}", details={"url": url}) from exc

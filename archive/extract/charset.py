@@ -198,3 +198,25 @@ def _detect(body: bytes) -> str | None:
     except LookupError:
         return None
     return _PY_TO_WHATWG.get(py)
+
+
+_CSS_CHARSET_RE = re.compile(rb'@charset "([^"]{1,64})";')
+
+
+def decode_css(body: bytes, content_type: str | None = None, environment: str | None = None) -> tuple[str, str]:
+    """Decode a stylesheet; return ``(text, encoding name used)``, in the order of CSS Syntax 3
+    §3.2 "determine the fallback encoding", the same as HTML's: byte-order mark, then the
+    ``Content-Type`` charset, then a leading ``@charset "…";`` rule (a UTF-16 label meaning UTF-8),
+    then ``environment`` (the referring document's encoding), then UTF-8. Labels are WHATWG's."""
+    body = body or b""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_BE, "utf-16be"),
+                      (codecs.BOM_UTF16_LE, "utf-16le")):
+        if body.startswith(bom):
+            return _decode(body[len(bom):], name), name
+    name = charset_from_content_type(content_type)
+    if name is None and (m := _CSS_CHARSET_RE.match(body[:1024])):
+        name = encoding_for_label(m.group(1).decode("latin-1"))
+        if name in ("utf-16be", "utf-16le"):
+            name = "utf-8"
+    name = name or encoding_for_label(environment) or "utf-8"
+    return _decode(body, name), name

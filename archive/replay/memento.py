@@ -23,6 +23,7 @@ answer 410 when someone addresses a withdrawn memento directly.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -77,11 +78,20 @@ def target_url(path_url: str, query: str = "") -> str:
     return uri
 
 
+_RFC1123 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                      r"\d{4} \d{2}:\d{2}:\d{2} GMT")
+
+
 def parse_accept_datetime(value: str) -> datetime:
-    """RFC 1123 date of an ``Accept-Datetime`` header, as an aware UTC datetime (ValueError)."""
+    """``Accept-Datetime`` as an aware UTC datetime. RFC 7089 §2.1.1 allows only an rfc1123-date
+    (``Sun, 06 Nov 1994 08:49:37 GMT``), not HTTP's obsolete RFC 850 or asctime forms, and a
+    TimeGate answers 400 to anything else (§4.1.1), an empty value included: ValueError."""
     from datetime import UTC
 
-    return datetime.fromtimestamp(parse_http_date(value.strip()), tz=UTC)
+    value = (value or "").strip()
+    if not _RFC1123.fullmatch(value):
+        raise ValueError(f"Accept-Datetime {value!r} is not an RFC 1123 date")
+    return datetime.fromtimestamp(parse_http_date(value), tz=UTC)
 
 
 def parse_ts(ts: str) -> datetime:
@@ -258,7 +268,7 @@ def negotiate(url: str, accept_datetime: str | None, origin: str, user=None) -> 
     """TimeGate: the memento closest to ``Accept-Datetime`` (latest without one). None when
     the URL has no memento. Raises ValueError for a malformed ``Accept-Datetime``."""
     surt = surt_key(url)
-    if accept_datetime and accept_datetime.strip():
+    if accept_datetime is not None:
         snap = closest(surt, parse_accept_datetime(accept_datetime), user, url)
     else:
         snap = last(surt, user, url)

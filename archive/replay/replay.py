@@ -34,7 +34,8 @@ from django.views.decorators.http import require_safe
 from archive.errors import ArchiveError, CaptureError
 from archive.extract.article import decode_html
 from archive.models import Snapshot
-from archive.replay import memento
+from archive.replay import codings, memento
+from archive.replay.headers import add_header_line
 from archive.replay.rewrite import (
     MODIFIERS,
     Rewriter,
@@ -137,21 +138,15 @@ def _archived_headers(resp, out: HttpResponse, *, raw: bool) -> None:
         else:
             target = f"X-Archive-Orig-{name}"
         try:
-            out.headers[target] = value
+            add_header_line(out, target, value)  # repeated lines (Link, Vary, Cache-Control…) all kept
         except (ValueError, UnicodeError):
             log.debug("skipping unsendable archived header %r", name)
 
 
 def _decode_css(body: bytes, content_type: str) -> str:
-    from archive.extract.article import charset_from_content_type
+    from archive.extract.charset import decode_css
 
-    charset = charset_from_content_type(content_type)
-    if not charset and body.startswith(b'@charset "'):
-        charset = body[10:body.find(b'"', 10)].decode("ascii", "replace")
-    try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+    return decode_css(body, content_type)[0]  # BOM, header, @charset, UTF-8: the WHATWG/CSS order
 
 
 def _decoded_or_none(snap: Snapshot, stored) -> bytes | None:
@@ -162,8 +157,10 @@ def _decoded_or_none(snap: Snapshot, stored) -> bytes | None:
         return None
 
 
-def build_response(snap: Snapshot, mod: str, origin: str, user=None) -> HttpResponse:
-    """The replay response of ``snap`` in mode ``mod`` (``id_`` raw, else rewritten)."""
+def build_response(snap: Snapshot, mod: str, origin: str, user=None, accept_encoding: str | None = None
+                   ) -> HttpResponse:
+    """The replay response of ``snap`` in mode ``mod`` (``id_`` raw, else rewritten).
+    ``accept_encoding``: the request's Accept-Encoding (None: header absent), see ``codings``."""
     stored = stored_response(snap)
     raw = mod == "id_"
     mime = snap.mime or (stored.header("Content-Type") or "").split(";")[0].strip().lower()
@@ -193,11 +190,27 @@ def build_response(snap: Snapshot, mod: str, origin: str, user=None) -> HttpResp
                 html = inject_client_shim(html, rw)
             out = HttpResponse(html.encode("utf-8"), status=stored.status, content_type=f"{mime}; charset=utf-8")
         _archived_headers(stored, out, raw=False)
+    elif not codings.accepts(accept_encoding, codings.content_codings(stored.headers)):
+        # the client does not accept the archived coding: decode it for the client, or refuse (406)
+        coding = ", ".join(codings.content_codings(stored.headers))
+        if (body := _decoded_or_none(snap, stored)) is None:
+            out = HttpResponse(f"The archived body is {coding}-encoded, cannot be decoded here, and this client "
+                               f"does not accept {coding}.\n", status=406, content_type="text/plain; charset=utf-8")
+        else:
+            out = HttpResponse(body, status=stored.status)
+            _archived_headers(stored, out, raw=True)
+            del out["Content-Encoding"]
+            out["X-Archive-Orig-Content-Encoding"] = coding
+            if not stored.header("Content-Type"):
+                del out["Content-Type"]
+        out["Vary"] = "Accept-Encoding"
     else:  # id_, media, and pages whose Content-Encoding cannot be undone: the archived bytes as they are
         out = HttpResponse(stored.body, status=stored.status)
         _archived_headers(stored, out, raw=True)
         if not stored.header("Content-Type"):
             del out["Content-Type"]
+        if codings.content_codings(stored.headers):
+            out["Vary"] = "Accept-Encoding"
     for k, v in memento.memento_headers(snap, origin, user).items():
         out[k] = v
     return _isolate(out)
@@ -261,7 +274,8 @@ def memento_view(request, ts: str, url: str, mod: str | None = None):
         # a page: go to the exact URI-M of the chosen memento (embeds are served in place)
         return _isolate(HttpResponseRedirect(archive_path(snap.timestamp, mod, snap.url)))
     try:
-        return build_response(snap, mod, memento.replay_origin(request), user)
+        return build_response(snap, mod, memento.replay_origin(request), user,
+                              accept_encoding=request.META.get("HTTP_ACCEPT_ENCODING"))
     except (ArchiveError, OSError) as exc:
         return _read_error(request, snap, exc)
 

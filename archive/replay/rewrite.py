@@ -13,6 +13,8 @@ elements (CSS ``url()`` and ``@import``), ``<meta http-equiv=refresh>``, and any
 whose whole value is an absolute http(s) URL (``og:url``, ``og:image``...), except vocabulary
 identifiers that are never fetched (``xmlns``, ``itemtype``, ``property``...). ``integrity`` and
 ``ping`` are dropped (a rewritten stylesheet no longer matches its hash; pings are beacons),
+``<meta http-equiv>`` Content-Security-Policy (and Set-Cookie) are renamed ``x-archive-orig-…``
+so the browser ignores them, only the first ``<base href>`` sets the base (as in browsers),
 and the declared charset becomes UTF-8 because replayed HTML is served as UTF-8.
 ``javascript:``, ``data:``, ``mailto:`` and fragment-only references are left alone; JavaScript
 is not rewritten (the sandbox CSP keeps it from reaching anything but the archive).
@@ -52,6 +54,9 @@ _SRCSET_ATTRS = {"srcset", "data-srcset", "data-lazy-srcset", "imagesrcset"}
 _ICON_RELS = {"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "image_src"}
 _PRELOAD_MODS = {"style": "cs_", "script": "js_", "image": "im_", "font": "im_", "fetch": "oe_"}
 _DROP_ATTRS = {"integrity", "ping"}
+#: <meta http-equiv> directives neutralised in replay (renamed, kept visible in the source)
+_NEUTRALISED_EQUIV = {"content-security-policy", "content-security-policy-report-only", "x-content-security-policy",
+                      "x-webkit-csp", "set-cookie"}
 
 _CSS_RE = re.compile(
     r"""(?P<imp>@import\s+)(?:url\(\s*(?P<iu>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^)"'\s]*)\s*\)"""
@@ -192,6 +197,7 @@ class _HtmlRewriter(HTMLParser):
         self.rw = rw
         self.out: list[str] = []
         self._in_style = False
+        self._based = False
 
     # -- tags -------------------------------------------------------------------------------
     def handle_starttag(self, tag, attrs):
@@ -209,8 +215,11 @@ class _HtmlRewriter(HTMLParser):
     def _tag(self, tag: str, attrs: list[tuple[str, str | None]], *, closed: bool) -> str:
         raw = self.get_starttag_text() or ""
         amap = {k: v for k, v in attrs}
-        if tag == "base" and amap.get("href"):
+        if tag == "base" and amap.get("href") and not self._based:
+            # only the first <base href> sets the document base (HTML §4.2.3); its href is then
+            # rewritten like any link, so nothing resolves against the live web
             self.rw.rebase(amap["href"])
+            self._based = True
         changed = False
         new_attrs: list[tuple[str, str | None]] = []
         for name, value in attrs:
@@ -253,6 +262,10 @@ class _HtmlRewriter(HTMLParser):
 
     def _meta(self, name: str, value: str, amap: dict):
         equiv = (amap.get("http-equiv") or "").strip().lower()
+        if name == "http-equiv" and equiv in _NEUTRALISED_EQUIV:
+            # an archived policy would block the archive's own URLs (or report to the live site);
+            # renamed like the header form (X-Archive-Orig-…), so the browser ignores it
+            return "x-archive-orig-" + equiv
         if name == "charset":
             return "utf-8"
         if name == "content" and equiv == "content-type":

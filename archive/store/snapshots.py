@@ -52,6 +52,11 @@ def stored_response(snap: Snapshot) -> StoredResponse:
     if snap.record_type == Snapshot.RecordType.REVISIT and snap.payload_snapshot_id:
         src = snap.payload_snapshot
         original = read_response(src.warc_file.name, src.offset, src.length, expected_sha256=src.record_sha256)
+        if not resp.headers or (resp.status == 304 and snap.status != 304):
+            # server-not-modified revisit, or one without an HTTP head: it stands for the original
+            # response (status and headers included); see archive.store.ingest
+            original.raw_block = resp.raw_block
+            return original
         resp.body = original.body
     return resp
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from django.conf import settings
 
 from archive.models import Snapshot
+from archive.uri import is_web_url
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
@@ -201,10 +202,16 @@ def csl_json(c: CitationData) -> str:
 
 
 def robust_link(c: CitationData) -> str:
+    """Robust Links snippet. Every URL written into it must be http(s) (``is_web_url``): a researcher
+    pastes it into other sites, where a ``javascript:`` href would run. An original URL that is not
+    is left out (the link then points at the memento only)."""
     e = html.escape
-    return (f'<a href="{e(c.original_url)}" data-originalurl="{e(c.original_url)}" '
-            f'data-versionurl="{e(c.memento_url)}" data-versiondate="{c.captured_at:%Y-%m-%dT%H:%M:%SZ}" '
-            f'dir="auto">{e(c.title)}</a>')
+    memento = c.memento_url if is_web_url(c.memento_url) else ""
+    original = c.original_url if is_web_url(c.original_url) else ""
+    href = original or memento
+    attrs = (f' href="{e(href)}"' if href else "") + (f' data-originalurl="{e(original)}"' if original else "")
+    attrs += f' data-versionurl="{e(memento)}"' if memento else ""
+    return f'<a{attrs} data-versiondate="{c.captured_at:%Y-%m-%dT%H:%M:%SZ}" dir="auto">{e(c.title)}</a>'
 
 
 FORMATS = {"apa": ("APA", apa), "chicago": ("Chicago", chicago), "mla": ("MLA", mla),

@@ -6,13 +6,16 @@ from archive.store.fixity import audit_all, orphan_files
 
 
 class Command(BaseCommand):
-    help = "Re-read every WARC file: file SHA-256, WARC block/payload digests, each record's SHA-256."
+    help = ("Re-read every WARC file: its SHA-256 against the recorded one (each damaged record named); "
+            "--deep also checks every record's SHA-256 and WARC block/payload digests.")
 
     def add_arguments(self, parser):
         parser.add_argument("--quiet", action="store_true")
+        parser.add_argument("--deep", action="store_true",
+                            help="Also re-read every record and check its WARC block and payload digests.")
 
     def handle(self, *args, **opts):
-        reports = audit_all()
+        reports = audit_all(deep=opts["deep"])
         bad = [r for r in reports if not r.ok]
         for r in reports:
             if not r.ok:

@@ -1,0 +1,205 @@
+"""Import and verify benchmark: ``import_warc`` against ``warcio index`` on the same file, and
+``verify`` against ``sha256sum`` on the same stored files, as ratios from one run.
+
+    .venv/bin/python bench/import_verify.py [--mb 200] [--runs 3] [--small 200] [--analysis]
+
+Set-up, in a temporary NAQL_DATA_DIR (migrated SQLite, file storage, filesystem broker): a WARC of
+``--mb`` megabytes is written with warcio's own writer (one gzip member per record, as pywb,
+warcprox and Browsertrix write them): HTML responses of 8-120 KB of varied words (compressing about
+3:1 like real pages), a request record for each, and every tenth page a revisit.
+
+Each run, in child processes so memory is measured per process:
+* ``warcio index FILE > /dev/null`` (the anchor: parsing every record, reading every byte);
+* ``import_file(FILE, analyse=False)`` in a fresh database: bytes checked, copied, fsynced, published
+  and indexed; extraction is derived data and deferred (``--analysis`` also times it inline);
+  the child's peak RSS is printed, and once more for an import of a quarter of the file, to show
+  memory flat in file size;
+* ``verify`` (``audit_all()`` timed inside the child, Django start-up excluded) against
+  ``sha256sum`` over the same stored files; then the same over ``--small`` per-capture-sized files.
+
+Prints MB/s per side and the ratios (higher is better for Naql; 1.0 means as fast as the anchor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+WORDS = ("archive evidence capture replay record digest payload memento revisit lluvia costa puerto informe "
+         "anual comunicado gobierno fuente cita texto enlace página noticia rapport source citation nouvelle "
+         "journal article version date title author").split()
+
+
+def make_warc(path: Path, megabytes: float, seed: int = 7) -> int:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    rnd = random.Random(seed)
+    target = int(megabytes * 1_000_000)
+    n = 0
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        while fh.tell() < target:
+            size = rnd.randint(8_000, 120_000)
+            words = []
+            total = 0
+            while total < size:
+                word = rnd.choice(WORDS) + (str(rnd.randint(0, 99999)) if rnd.random() < 0.3 else "")
+                words.append(word)
+                total += len(word) + 1
+            body = (f"<!doctype html><html><head><title>Página {n}</title></head><body><p>"
+                    + " ".join(words) + "</p></body></html>").encode()
+            url = f"https://site{n % 50}.example.org/articulo/{n}"
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                               ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+            rec = w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
+            w.write_record(rec)
+            req = StatusAndHeaders(f"GET /articulo/{n} HTTP/1.1", [("Host", f"site{n % 50}.example.org")],
+                                   is_http_request=True)
+            w.write_record(w.create_warc_record(url, "request", http_headers=req))
+            if n % 10 == 0:
+                digest = rec.rec_headers.get_header("WARC-Payload-Digest")
+                rv = w.create_revisit_record(url, digest, url, rec.rec_headers.get_header("WARC-Date"),
+                                             http_headers=http)
+                w.write_record(rv)
+            n += 1
+    return n
+
+
+CHILD = r"""
+import json, os, sys, time
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "naql.settings")
+sys.path.insert(0, os.environ["NAQL_ROOT"])
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0, interactive=False)
+mode, args = sys.argv[1], sys.argv[2:]
+out = {}
+if mode == "import":
+    from archive.store.ingest import import_file
+    t = time.perf_counter()
+    for a in args:
+        r = import_file(a, analyse=os.environ.get("BENCH_ANALYSE") == "1")
+    out["seconds"] = time.perf_counter() - t
+    out["snapshots"] = len(r.snapshots)
+elif mode == "verify":
+    from archive.store.fixity import audit_all
+    from archive.models import WarcFile
+    t = time.perf_counter()
+    reports = audit_all()
+    out["seconds"] = time.perf_counter() - t
+    out["ok"] = all(r.ok for r in reports)
+    out["files"] = [w.name for w in WarcFile.objects.all()]
+# VmHWM, not ru_maxrss: the latter survives exec on Linux and would include the parent's size
+out["maxrss_mib"] = int([l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]) / 1024
+print("RESULT " + json.dumps(out))
+"""
+
+
+def child(data: Path, mode: str, *args: str, analyse: bool = False) -> dict:
+    env = dict(os.environ, NAQL_DATA_DIR=str(data), NAQL_ROOT=str(ROOT), BENCH_ANALYSE="1" if analyse else "0")
+    env.pop("DATABASE_URL", None)
+    env.pop("CELERY_BROKER_URL", None)
+    p = subprocess.run([PY, "-c", CHILD, mode, *args], capture_output=True, text=True, env=env, cwd=str(ROOT))
+    line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"{mode} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+    return json.loads(line[7:])
+
+
+def timed(cmd: list[str], **kw) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mb", type=float, default=200)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--small", type=int, default=200, help="per-capture-sized files for the small-file verify row")
+    ap.add_argument("--analysis", action="store_true", help="also time import with extraction inline")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="naql-bench-import-"))
+    warcio_bin = str(Path(PY).with_name("warcio"))
+    try:
+        big = work / "many-records.warc.gz"
+        n = make_warc(big, a.mb)
+        quarter = work / "quarter.warc.gz"
+        make_warc(quarter, a.mb / 4, seed=8)
+        size_mb = big.stat().st_size / 1e6
+        print(f"input: {big.name}, {size_mb:.1f} MB, {n} pages (+ requests, revisits); quarter file "
+              f"{quarter.stat().st_size / 1e6:.1f} MB")
+        rows = {"index": [], "import": [], "analysis": [], "rss": [], "rss_q": [], "verify": [], "sha": [],
+                "vsmall": [], "shasmall": []}
+        for run in range(a.runs):
+            rows["index"].append(timed([warcio_bin, "index", str(big)]))
+            data = work / f"data-{run}"
+            r = child(data, "import", str(big))
+            rows["import"].append(r["seconds"])
+            rows["rss"].append(r["maxrss_mib"])
+            rows["rss_q"].append(child(work / f"data-q-{run}", "import", str(quarter))["maxrss_mib"])
+            if a.analysis:
+                rows["analysis"].append(child(work / f"data-a-{run}", "import", str(big), analyse=True)["seconds"])
+            v = child(data, "verify")
+            assert v["ok"], "verify failed on an untouched store"
+            files = [str(data / "warcs" / f) for f in v["files"]]
+            rows["verify"].append(v["seconds"])
+            rows["sha"].append(timed(["sha256sum", *files]))
+            shutil.rmtree(data, ignore_errors=True)
+        # small per-capture files: many imports of one small page each, then verify them all
+        if a.small:
+            small_dir = work / "small"
+            small_dir.mkdir()
+            from warcio.statusandheaders import StatusAndHeaders
+            from warcio.warcwriter import WARCWriter
+
+            paths = []
+            for i in range(a.small):
+                p = small_dir / f"c{i}.warc.gz"
+                with open(p, "wb") as fh:
+                    w = WARCWriter(fh, gzip=True)
+                    body = f"<html><body><p>captura {i} {' '.join(random.choices(WORDS, k=3000))}</p></body></html>".encode()
+                    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+                    w.write_record(w.create_warc_record(f"https://example.org/c/{i}", "response",
+                                                        payload=io.BytesIO(body), http_headers=http))
+                paths.append(str(p))
+            sdata = work / "data-small"
+            child(sdata, "import", *paths)
+            for _ in range(a.runs):
+                v = child(sdata, "verify")
+                files = [str(sdata / "warcs" / f) for f in v["files"]]
+                rows["vsmall"].append(v["seconds"] / len(files) * 1000)
+                rows["shasmall"].append(timed(["sha256sum", *files]) / len(files) * 1000)
+        med = {k: statistics.median(v) for k, v in rows.items() if v}
+        stored_mb = size_mb  # verbatim copy: the stored file is the input's size plus a warcinfo record
+        print(f"warcio index      {size_mb / med['index']:8.1f} MB/s")
+        print(f"import_warc       {size_mb / med['import']:8.1f} MB/s   ratio {med['index'] / med['import']:.2f}   "
+              f"peak RSS {med['rss']:.0f} MiB ({med['rss_q']:.0f} MiB for the quarter-size file)")
+        if "analysis" in med:
+            print(f"import + analysis {size_mb / med['analysis']:8.1f} MB/s   ratio {med['index'] / med['analysis']:.2f}")
+        print(f"sha256sum         {stored_mb / med['sha']:8.1f} MB/s")
+        print(f"verify            {stored_mb / med['verify']:8.1f} MB/s   ratio {med['sha'] / med['verify']:.2f}")
+        if "vsmall" in med:
+            print(f"verify small file {med['vsmall']:.3f} ms/file vs sha256sum {med['shasmall']:.3f} ms/file   "
+                  f"ratio {med['shasmall'] / med['vsmall']:.2f}  ({a.small} files)")
+        print(f"(median of {a.runs} run(s))")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
