@@ -340,7 +340,8 @@ class SnapshotDetailSerializer(SnapshotSerializer):
 
     @extend_schema_field(CitationSerializer(many=True))
     def get_citations(self, snap) -> list:
-        return citations.all_citations(snap, replay_origin=memento.replay_origin(self.context.get("request")))
+        request = self.context.get("request")
+        return citations.all_citations(snap, replay_origin=memento.replay_origin(request), request=request)
 
 
 class SnapshotFilter(django_filters.FilterSet):

@@ -8,6 +8,8 @@
   uses, computed by the ``surt`` package from the ASCII form.
 * :func:`timestamp14` / :func:`parse_timestamp14` read and write Wayback timestamps
   (``YYYYMMDDhhmmss``, always UTC).
+* :func:`public_origin` is the origin (``scheme://host[:port]``) that citations and PROV
+  identifiers name: ``NAQL_PUBLIC_URL`` when set, otherwise the host the request came to.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from urllib.parse import urlsplit
 import idna
 import surt
 
-__all__ = ["iri_to_uri", "surt_key", "timestamp14", "parse_timestamp14", "encode_host", "quote_iri_part"]
+__all__ = ["iri_to_uri", "surt_key", "timestamp14", "parse_timestamp14", "encode_host", "quote_iri_part",
+           "public_origin"]
 
 _HEX = "0123456789abcdefABCDEF"
 # Characters allowed unencoded in a URI path/query (RFC 3986 unreserved + sub-delims + ":@/?").
@@ -166,3 +169,23 @@ def parse_timestamp14(s: str, *, latest: bool = False) -> datetime:
     if year < 1:
         raise ValueError(f"year 0 in timestamp {s!r}")
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+def public_origin(request=None) -> str:
+    """The origin people reach Naql at, without a trailing slash: what citations, permalinks and
+    PROV identifiers are built on.
+
+    ``NAQL_PUBLIC_URL`` when it is set (behind a proxy, or a public name); otherwise the scheme and
+    ``Host`` of ``request`` (``request.get_host()``, so only a host in ``ALLOWED_HOSTS`` is ever
+    used); with neither, ``http://`` + ``NAQL_ADDR`` (default ``127.0.0.1:8000``, where
+    ``manage.py run`` listens), for commands run outside a request.
+    """
+    from django.conf import settings
+
+    configured = (getattr(settings, "NAQL_PUBLIC_URL", "") or "").strip().rstrip("/")
+    if configured:
+        return configured
+    if request is not None:
+        return f"{request.scheme}://{request.get_host()}"
+    addr = (getattr(settings, "NAQL_ADDR", "") or "127.0.0.1:8000").strip()
+    return addr.rstrip("/") if "://" in addr else f"http://{addr}"

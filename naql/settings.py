@@ -167,7 +167,11 @@ NAQL_TRACE_REUSE_AGE = env.int("NAQL_TRACE_REUSE_AGE", default=24 * 3600)  # reu
 # Origin that serves archived content (a separate origin keeps archived scripts away from
 # Naql's cookies). Empty: replay responses are served with a CSP sandbox instead.
 NAQL_REPLAY_HOST = env.str("NAQL_REPLAY_HOST", default="")
-NAQL_PUBLIC_URL = env.str("NAQL_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Origin that citations, permalinks and PROV identifiers name (e.g. https://naql.example.org).
+# Empty: the host each request came to (archive.uri.public_origin).
+NAQL_PUBLIC_URL = env.str("NAQL_PUBLIC_URL", default="")
+# Where `manage.py run` (and scripts/demo) listen when no address is given.
+NAQL_ADDR = env.str("NAQL_ADDR", default="127.0.0.1:8000")
 
 # --- WACZ packages, signing ---------------------------------------------------------------
 # Built packages, cached by content (a package is rebuilt only when what goes in changes).

@@ -171,7 +171,7 @@ class DocumentViewSet(HistoryMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMo
     @extend_schema(summary="Chain of a document as W3C PROV-JSON", responses={200: ch.PROV_JSON_SCHEMA}, filters=False)
     @action(detail=True, methods=["get"], url_path="prov", filter_backends=[])
     def prov(self, request, pk=None, format=None):
-        return Response(ch.document_prov_json(self.get_object(), request.user))
+        return Response(ch.document_prov_json(self.get_object(), request.user, request))
 
     @extend_schema(summary="Suggest claim links to the document's upstream documents", request=None,
                    responses=ReviewResultSerializer, filters=False,
@@ -317,7 +317,7 @@ class ClaimViewSet(HistoryMixin, mixins.CreateModelMixin, mixins.UpdateModelMixi
     @extend_schema(summary="Chain of a claim as W3C PROV-JSON", responses={200: ch.PROV_JSON_SCHEMA}, filters=False)
     @action(detail=True, methods=["get"], url_path="prov", filter_backends=[])
     def prov(self, request, pk=None, format=None):
-        return Response(ch.claim_prov_json(self.get_object(), request.user))
+        return Response(ch.claim_prov_json(self.get_object(), request.user, request))
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from archive.uri import public_origin
 from provenance import chain, export
 from provenance.api_serializers import SelectorSerializer
 from provenance.visibility import viewer_for, visible_snapshot_guids
@@ -222,12 +223,15 @@ def claim_chain_json(claim, user) -> dict:
     return ClaimChainSerializer(redact(chain.claim_dict(claim, viewer), _user(user))).data
 
 
-def document_prov_json(document, user=None) -> dict:
-    return json.loads(export.to_prov_json(export.document_prov(document, viewer=viewer_for(user))))
+def document_prov_json(document, user=None, request=None) -> dict:
+    """PROV-JSON as ``user`` may see it; identifiers on :func:`archive.uri.public_origin` of ``request``."""
+    return json.loads(export.to_prov_json(export.document_prov(document, viewer=viewer_for(user),
+                                                               base=public_origin(request))))
 
 
-def claim_prov_json(claim, user=None) -> dict:
-    return json.loads(export.to_prov_json(export.claim_prov(claim, viewer=viewer_for(user))))
+def claim_prov_json(claim, user=None, request=None) -> dict:
+    return json.loads(export.to_prov_json(export.claim_prov(claim, viewer=viewer_for(user),
+                                                            base=public_origin(request))))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,17 +19,12 @@ Mapping:
 
 from __future__ import annotations
 
-from django.conf import settings
 from prov.model import PROV_LABEL, PROV_LOCATION, PROV_TYPE, PROV_VALUE, ProvDocument
 
+from archive.uri import public_origin
 from provenance.chain import claim_chain, document_chain, document_origins
 from provenance.models import Claim, ClaimLink, Document, Relation
 from provenance.visibility import EVERYONE, ProvenanceViewer
-
-
-def _base() -> str:
-    return (getattr(settings, "NAQL_PUBLIC_URL", "") or "http://localhost").rstrip("/")
-
 
 WITHHELD = "naql:withheld-snapshot"
 
@@ -39,15 +34,15 @@ class _Builder:
     claims and links it may not see are left out; snapshots it may not see become one opaque
     ``naql:withheld-snapshot`` entity; titles are ``viewer.document_meta``'s."""
 
-    def __init__(self, viewer: ProvenanceViewer = EVERYONE):
+    def __init__(self, viewer: ProvenanceViewer = EVERYONE, base: str | None = None):
         self.viewer = viewer
         self.visible = viewer.sees
-        base = _base()
+        base = (base or public_origin()).rstrip("/")
         self.doc = ProvDocument()
         self.doc.add_namespace("naql", f"{base}/ns/provenance#")
         self.doc.add_namespace("snap", f"{base}/s/")
-        self.doc.add_namespace("doc", f"{base}/provenance/document/")
-        self.doc.add_namespace("claim", f"{base}/provenance/claim/")
+        self.doc.add_namespace("doc", f"{base}/d/")  # the provenance page of the document
+        self.doc.add_namespace("claim", f"{base}/c/")  # redirects to the claim on that page
         self.doc.add_namespace("pub", f"{base}/provenance/publisher/")
         self.seen: set[str] = set()
 
@@ -156,10 +151,12 @@ def _walk_claims(b: _Builder, hops) -> None:
         _walk_claims(b, h.children)
 
 
-def document_prov(document: Document, *, claims: bool = True, viewer: ProvenanceViewer = EVERYONE) -> ProvDocument:
+def document_prov(document: Document, *, claims: bool = True, viewer: ProvenanceViewer = EVERYONE,
+                  base: str | None = None) -> ProvDocument:
     """PROV of ``document``'s chain (and claims) as ``viewer`` may see it (the caller checks
-    that the viewer sees the document itself)."""
-    b = _Builder(viewer)
+    that the viewer sees the document itself); identifiers on ``base`` (default
+    :func:`archive.uri.public_origin`)."""
+    b = _Builder(viewer, base)
     b.document(document)
 
     def walk(hops):
@@ -178,8 +175,9 @@ def document_prov(document: Document, *, claims: bool = True, viewer: Provenance
     return b.doc
 
 
-def claim_prov(claim: Claim, *, viewer: ProvenanceViewer = EVERYONE) -> ProvDocument:
-    b = _Builder(viewer)
+def claim_prov(claim: Claim, *, viewer: ProvenanceViewer = EVERYONE,
+               base: str | None = None) -> ProvDocument:
+    b = _Builder(viewer, base)
     b.claim(claim)
     _walk_claims(b, claim_chain(claim, viewer=viewer))
     return b.doc

@@ -39,10 +39,10 @@ def _of(recs, prov_type: str | None):
 
 
 def _snap_iri(doc_url: str) -> str:
-    from django.conf import settings
+    from archive.uri import public_origin
 
     snap = Document.objects.get(url=doc_url).snapshots().first()
-    return f"{settings.NAQL_PUBLIC_URL.rstrip('/')}/s/{snap.guid}"
+    return f"{public_origin()}/s/{snap.guid}"
 
 
 def test_prov_json_round_trips_with_the_expected_derivations(traced):

@@ -35,7 +35,7 @@ from django.utils.http import http_date, parse_http_date
 from archive import visibility
 from archive.models import Snapshot
 from archive.replay.rewrite import archive_path
-from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+from archive.uri import iri_to_uri, parse_timestamp14, public_origin, surt_key, timestamp14
 
 LINK_FORMAT = "application/link-format"
 JSON_LINES = "application/x-ndjson"
@@ -201,16 +201,16 @@ def nearby(url: str, user=None, limit: int = 10) -> list[Snapshot]:
 # --------------------------------------------------------------------------------------------
 def replay_origin(request=None) -> str:
     """Origin (scheme://host[:port]) that serves ``/web/``: NAQL_REPLAY_HOST when configured,
-    otherwise the requesting host (or NAQL_PUBLIC_URL without a request)."""
+    otherwise the requesting host (or :func:`archive.uri.public_origin` without a request)."""
     host = (settings.NAQL_REPLAY_HOST or "").strip().rstrip("/")
     if host:
         if "://" in host:
             return host
-        scheme = request.scheme if request is not None else urlsplit(settings.NAQL_PUBLIC_URL).scheme or "https"
+        scheme = request.scheme if request is not None else urlsplit(public_origin()).scheme or "https"
         return f"{scheme}://{host}"
     if request is not None:
         return f"{request.scheme}://{request.get_host()}"
-    return settings.NAQL_PUBLIC_URL.rstrip("/")
+    return public_origin()
 
 
 def memento_uri(snap: Snapshot, origin: str = "", mod: str = "") -> str:

@@ -76,7 +76,7 @@ def is_replay_host(request) -> bool:
 
 def _frame_ancestors() -> str:
     sources = ["'self'"]
-    if replay_host():
+    if replay_host() and settings.NAQL_PUBLIC_URL:
         public = urlsplit(settings.NAQL_PUBLIC_URL)
         if public.scheme and public.netloc:
             sources.append(f"{public.scheme}://{public.netloc}")

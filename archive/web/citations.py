@@ -15,10 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-
 from archive.models import Snapshot
-from archive.uri import is_web_url
+from archive.uri import is_web_url, public_origin
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
@@ -41,15 +39,19 @@ class CitationData:
     captured_at: datetime
 
 
-def citation_data(snap: Snapshot, *, public_url: str | None = None, replay_origin: str | None = None
-                  ) -> CitationData:
+def citation_data(snap: Snapshot, *, public_url: str | None = None, replay_origin: str | None = None,
+                  request=None) -> CitationData:
+    """What every citation format is built from. The archive URL is on ``public_url`` if given,
+    else on :func:`archive.uri.public_origin` of ``request`` (``NAQL_PUBLIC_URL`` when set,
+    otherwise the host the request came to); the memento URL on ``replay_origin`` (default: the
+    replay origin for ``request``)."""
     from archive.replay.memento import memento_uri
 
-    public = (public_url or settings.NAQL_PUBLIC_URL).rstrip("/")
+    public = (public_url or public_origin(request)).rstrip("/")
     if replay_origin is None:
         from archive.replay.memento import replay_origin as _origin
 
-        replay_origin = _origin()
+        replay_origin = _origin(request)
     page = snap.final or snap
     site = (page.extracted or {}).get("site_name") if isinstance(page.extracted, dict) else None
     return CitationData(

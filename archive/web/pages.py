@@ -26,6 +26,7 @@ from archive.replay import memento
 from archive.replay.replay import IFRAME_SANDBOX, is_replay_host
 from archive.store.snapshots import resource_block
 from archive.store.warcstore import read_range
+from archive.uri import public_origin
 from archive.visibility import can_see_snapshot
 from archive.web import citations
 from archive.web.versions_timeline import timeline
@@ -75,7 +76,8 @@ def snapshot_page(request, guid: str):
     context = {
         "snapshot": snap, "page": page, "replay_url": memento.memento_uri(page, origin), "sandbox": IFRAME_SANDBOX,
         "raw_url": memento.memento_uri(page, origin, "id_"), "timemap_url": memento.timemap_uri(page.url, origin),
-        "versions": versions, "citations": citations.all_citations(snap, replay_origin=origin),
+        "versions": versions, "citations": citations.all_citations(snap, replay_origin=origin, request=request),
+        "permalink": f"{public_origin(request)}/s/{snap.guid}",
         "chain": _redirect_chain(snap),
         "screenshot": page.resource_record("screenshot"),
     }
