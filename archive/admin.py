@@ -20,7 +20,16 @@ from django.utils.html import format_html
 from archive.errors import ArchiveError
 from archive.jobs import submit
 from archive.models import CaptureJob, Snapshot, WarcFile, Watch, WithdrawalLog
+from archive.uri import uri_to_iri
 from archive.visibility import restrict, sees_everything, visible_snapshots
+
+
+def readable_url(url: str, limit: int = 0) -> str:
+    """A URL as people read it (Arabic decoded), left-to-right, the exact ASCII form on hover."""
+    text = uri_to_iri(url or "")
+    if limit and len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return format_html('<bdi dir="ltr" class="nq-url" title="{}">{}</bdi>', url, text)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -45,9 +54,9 @@ class SnapshotAdmin(ReadOnlyAdmin):
     search_fields = ("guid", "url", "title", "surt")
     date_hierarchy = "captured_at"
     actions = ["withdraw_selected"]
-    readonly_fields = [f.name for f in Snapshot._meta.fields] + ["citable_link", "timeline"]
+    readonly_fields = [f.name for f in Snapshot._meta.fields] + ["citable_link", "timeline", "url_readable"]
     fieldsets = (
-        (None, {"fields": ("guid", "citable_link", "url", "status", "mime", "captured_at", "title", "byline",
+        (None, {"fields": ("guid", "citable_link", "url_readable", "url", "status", "mime", "captured_at", "title", "byline",
                            "published_at", "modified_at", "language", "canonical_url")}),
         ("Evidence", {"fields": ("warc_file", "record_type", "record_id", "offset", "length", "record_sha256",
                                  "payload_sha256", "payload_digest", "payload_length", "records",
@@ -70,9 +79,13 @@ class SnapshotAdmin(ReadOnlyAdmin):
     def has_withdraw_permission(self, request):
         return request.user.has_perm("archive.change_snapshot")
 
-    @admin.display(description="URL")
+    @admin.display(description="URL", ordering="url")
     def short_url(self, obj):
-        return obj.url if len(obj.url) < 80 else obj.url[:77] + "…"
+        return readable_url(obj.url, 80)
+
+    @admin.display(description="URL (readable)")
+    def url_readable(self, obj):
+        return readable_url(obj.url)
 
     @admin.display(boolean=True)
     def withdrawn(self, obj):
@@ -115,7 +128,7 @@ class CaptureForm(forms.Form):
 
 @admin.register(CaptureJob)
 class CaptureJobAdmin(ReadOnlyAdmin):
-    list_display = ("guid", "url", "state", "attempts", "created_at", "finished_at", "snapshot_link", "error_code")
+    list_display = ("guid", "short_url", "state", "attempts", "created_at", "finished_at", "snapshot_link", "error_code")
     list_filter = ("state",)
     search_fields = ("guid", "url")
     readonly_fields = [f.name for f in CaptureJob._meta.fields]
@@ -156,6 +169,10 @@ class CaptureJobAdmin(ReadOnlyAdmin):
             obj.snapshot = None  # one's own job whose snapshot became another group's
         return obj
 
+    @admin.display(description="URL", ordering="url")
+    def short_url(self, obj):
+        return readable_url(obj.url, 90)
+
     @admin.display(description="Snapshot")
     def snapshot_link(self, obj):
         return format_html('<a href="/s/{}">{}</a>', obj.snapshot.guid, obj.snapshot.guid) if obj.snapshot else "—"
@@ -186,8 +203,12 @@ class WithdrawalLogAdmin(ReadOnlyAdmin):
 
 @admin.register(Watch)
 class WatchAdmin(admin.ModelAdmin):
-    list_display = ("url", "active", "next_capture_at", "last_captured_at", "last_changed_at", "change_count")
+    list_display = ("short_url", "active", "next_capture_at", "last_captured_at", "last_changed_at", "change_count")
     list_filter = ("active",)
+
+    @admin.display(description="URL", ordering="url")
+    def short_url(self, obj):
+        return readable_url(obj.url, 90)
     search_fields = ("url",)
     readonly_fields = ("surt", "last_captured_at", "last_changed_at", "change_count", "created_at", "created_by")
 

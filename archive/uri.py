@@ -8,6 +8,10 @@
   uses, computed by the ``surt`` package from the ASCII form.
 * :func:`timestamp14` / :func:`parse_timestamp14` read and write Wayback timestamps
   (``YYYYMMDDhhmmss``, always UTC).
+* :func:`uri_to_iri` is the reverse, for display only (RFC 3987 §3.2): percent-escapes of UTF-8
+  text decoded (``%D8%A7`` → ``ا``), ``xn--`` host labels shown in Unicode; ASCII escapes
+  (``%2F``…), invalid UTF-8, spaces, controls and bidi formatting characters stay escaped.
+  WARC headers, CDXJ, SURTs and exports keep the ASCII form.
 * :func:`public_origin` is the origin (``scheme://host[:port]``) that citations and PROV
   identifiers name: ``NAQL_PUBLIC_URL`` when set, otherwise the host the request came to.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -23,7 +28,7 @@ import idna
 import surt
 
 __all__ = ["iri_to_uri", "surt_key", "timestamp14", "parse_timestamp14", "encode_host", "quote_iri_part",
-           "public_origin"]
+           "public_origin", "uri_to_iri"]
 
 _HEX = "0123456789abcdefABCDEF"
 # Characters allowed unencoded in a URI path/query (RFC 3986 unreserved + sub-delims + ":@/?").
@@ -189,3 +194,56 @@ def public_origin(request=None) -> str:
         return f"{request.scheme}://{request.get_host()}"
     addr = (getattr(settings, "NAQL_ADDR", "") or "127.0.0.1:8000").strip()
     return addr.rstrip("/") if "://" in addr else f"http://{addr}"
+
+
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _keep_escaped(ch: str) -> bool:
+    """Characters RFC 3987 §3.2 says not to decode: ASCII (it may be reserved: ``%2F``, ``%3F``),
+    spaces and other separators, controls and format characters (bidi marks and overrides),
+    private use, non-characters and unpaired surrogates (invalid UTF-8)."""
+    if ord(ch) < 0x80:
+        return True
+    cat = unicodedata.category(ch)
+    return cat[0] in "ZC" or (ord(ch) & 0xFFFE) == 0xFFFE or 0xFDD0 <= ord(ch) <= 0xFDEF
+
+
+def _decode_escapes(part: str) -> str:
+    def one(m: re.Match) -> str:
+        raw = bytes.fromhex(m.group().replace("%", ""))
+        out, pos = [], 0
+        for ch in raw.decode("utf-8", "surrogateescape"):
+            n = 1 if 0xDC80 <= ord(ch) <= 0xDCFF else len(ch.encode("utf-8"))
+            chunk = m.group()[pos * 3:(pos + n) * 3]
+            out.append(chunk if _keep_escaped(ch) else ch)
+            pos += n
+        return "".join(out)
+
+    return _ESCAPES.sub(one, part)
+
+
+def uri_to_iri(uri: str) -> str:
+    """The URL as people read it, for display only (RFC 3987 §3.2 "Converting URIs to IRIs").
+
+    ``http://www.watanserb.com/2021/%D8%A7%D9%84%D8%A3%D9%85%D9%86/`` → ``http://www.watanserb.com/2021/الأمن/``
+    and ``http://xn--mgbh0fb.example/`` → ``http://مثال.example/``. Never use the result on the
+    wire or in an index: :func:`iri_to_uri` of it gives back the URI (up to escape case)."""
+    if not uri or ("%" not in uri and "xn--" not in uri.lower()):
+        return uri or ""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return _decode_escapes(uri)
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostport = netloc.rpartition("@")
+    host, colon, port = hostport.partition(":") if not hostport.startswith("[") else (hostport, "", "")
+    if "xn--" in host.lower():
+        labels = []
+        for label in host.split("."):
+            try:
+                labels.append(idna.decode(label) if label.lower().startswith("xn--") else label)
+            except idna.IDNAError:
+                labels.append(label)
+        host = ".".join(labels)
+    return f"{scheme}://{userinfo}{at}{host}{colon}{port}{_decode_escapes(tail)}"

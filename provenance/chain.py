@@ -239,22 +239,26 @@ def trace(url_or_document, viewer: ProvenanceViewer = EVERYONE) -> dict | None:
 
 
 def render_text(t: dict) -> str:
+    """The ``trace`` command's text output: URLs shown readable (Arabic decoded, RFC 3987); the
+    ``--json`` output keeps the exact ASCII URIs."""
+    from archive.uri import uri_to_iri as iri
+
     d = t["document"]
-    lines = [f"{d['title']}", f"  {d['url']}", f"  language {d['language']}, publisher "
+    lines = [f"{d['title']}", f"  {iri(d['url'])}", f"  language {d['language']}, publisher "
              f"{(d['publisher'] or {}).get('name', '?')}, {len(d['snapshots'])} snapshot(s): "
              + ", ".join(s["id"] for s in d["snapshots"]), "", "Upstream:"]
     for r in t["relations"]["upstream"]:
-        lines.append(f"  {r['type']:<15} {r['url']}  [{r['status']}, {r['recorded_by']}]")
+        lines.append(f"  {r['type']:<15} {iri(r['url'])}  [{r['status']}, {r['recorded_by']}]")
         if r["evidence"].get("summary"):
             lines.append(f"    why: {r['evidence']['summary']} (confidence {r['confidence']:.2f})")
     lines += ["Downstream:"]
-    lines += [f"  {r['type']:<15} {r['url']}  [{r['status']}]" for r in t["relations"]["downstream"]]
+    lines += [f"  {r['type']:<15} {iri(r['url'])}  [{r['status']}]" for r in t["relations"]["downstream"]]
     lines += ["", f"Claims ({len(t['claims'])}):"]
 
     def hop_lines(hops, indent):
         for h in hops:
             flag = " ORIGIN" if h["origin"] else ""
-            lines.append(f"{indent}→ {h['relation']}{flag} {h['url']} (snapshot {h['snapshot']})")
+            lines.append(f"{indent}→ {h['relation']}{flag} {iri(h['url'])} (snapshot {h['snapshot']})")
             if h["exact"]:
                 lines.append(f"{indent}  “{h['exact']}”")
             hop_lines(h["upstream"], indent + "  ")

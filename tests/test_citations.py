@@ -13,6 +13,7 @@ import pytest
 import rispy
 from django.test import override_settings
 
+from archive.uri import uri_to_iri
 from archive.web import citations
 from tests.helpers import ELESPANOL_SHORT_URL, ELESPANOL_URL, WATAN_URL
 from tests.replay_support import V1_AT, capture_at
@@ -44,9 +45,32 @@ def test_citation_data_carries_urls_dates_and_the_arabic_title(watan):
 def test_text_citations_name_original_url_archive_url_and_capture_date(watan, style):
     snap, c = watan
     text = style(c)
-    assert WATAN_URL in text and f"{PUBLIC}/s/{snap.guid}" in text
+    assert uri_to_iri(WATAN_URL) in text and f"{PUBLIC}/s/{snap.guid}" in text  # readable, not %D8%A7…
+    assert "%D8" not in text
     assert ("November 27, 2021" in text) or ("27 Nov. 2021" in text)
     assert "الأمن السيبراني والاستخبارات" in text
+
+
+@pytest.mark.parametrize("style", [citations.apa, citations.chicago, citations.mla])
+def test_arabic_names_in_text_citations_are_bidi_isolated_so_dates_keep_their_order(watan, style):
+    """Plain text has no <bdi>: every Arabic field sits between U+2068 and U+2069, so the digits and
+    brackets after it stay in the left-to-right citation (no "(November 27 ,2021)")."""
+    import re
+
+    text = style(watan[1])
+    assert re.search(r"[\u0600-\u06ff]", text)
+    for m in re.finditer(r"[\u0600-\u06ff]", text):
+        before = text[:m.start()]
+        opened = before.count("\u2068") + before.count("\u2066")
+        assert opened == before.count("\u2069") + 1, "Arabic letter outside an isolate"
+    assert text.count("\u2068") + text.count("\u2066") == text.count("\u2069")
+
+
+def test_a_latin_only_citation_carries_no_isolates(corpus_proxy):
+    corpus_proxy.reset()
+    snap = capture_at(corpus_proxy, ELESPANOL_URL, V1_AT, requisites=False).final
+    c = citations.citation_data(snap, public_url=PUBLIC, replay_origin=REPLAY)
+    assert not any(ch in citations.apa(c) for ch in "\u2068\u2069")
 
 
 def test_bibtex_parses_back_with_bibtexparser(watan):

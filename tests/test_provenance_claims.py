@@ -175,6 +175,8 @@ def test_trace_text_output_and_unknown_url(with_gold):
     out = io.StringIO()
     call_command("trace", WATAN_URL, stdout=out)
     assert "translation_of" in out.getvalue() and "ORIGIN" in out.getvalue()
+    # people read the Arabic URL, not a wall of %D8%A7…; --json keeps the exact ASCII URI
+    assert "watanserb.com/2021/11/27/الأمن-السيبراني" in out.getvalue() and "%D8" not in out.getvalue()
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError):

@@ -11,6 +11,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.models import Snapshot
+from archive.uri import uri_to_iri
 from tests.helpers import ELESPANOL_SHORT_URL, WATAN_URL, assert_warcio_check, gold
 from tests.replay_support import URLCONF, V1_AT, V2_AT, capture_at
 
@@ -40,7 +41,9 @@ def test_snapshot_page_shows_the_evidence_and_a_sandboxed_replay(client, two_ver
     assert doc.xpath(f"//a[@href='/s/{v1.guid}.warc.gz']")
     formats = {t.get("data-format"): t.text_content() for t in doc.xpath("//textarea[@data-format]")}
     assert set(formats) == {"apa", "chicago", "mla", "bibtex", "ris", "csl", "robust"}
-    assert all(WATAN_URL in text for text in formats.values())
+    # machine formats keep the ASCII URI; prose citations show it readable (RFC 3987 IRI)
+    assert all(WATAN_URL in formats[k] for k in ("bibtex", "ris", "csl", "robust"))
+    assert all(uri_to_iri(WATAN_URL) in formats[k] and "%D8" not in formats[k] for k in ("apa", "chicago", "mla"))
 
 
 def test_framed_replay_is_not_blocked_by_x_frame_options(client, two_versions):

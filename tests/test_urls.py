@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14
+from archive.uri import iri_to_uri, parse_timestamp14, surt_key, timestamp14, uri_to_iri
 from tests.corpus_server import load_rows
 
 WATAN_IRI = "http://www.watanserb.com/2021/11/27/الأمن-السيبراني-والاستخبارات-مفاتيح-اتفاقية-الدفاع-بين-إسرائيل-والمغرب/"
@@ -81,3 +81,21 @@ def test_parse_timestamp14_pads_prefixes_to_earliest_or_latest(ts, earliest, lat
 def test_parse_timestamp14_rejects_non_timestamps(bad):
     with pytest.raises(ValueError):
         parse_timestamp14(bad)
+
+
+# --- uri_to_iri: display form (RFC 3987 §3.2) -------------------------------------------------
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("https://news.example.org/%D8%AA%D9%82%D8%B1%D9%8A%D8%B1-%D8%AE%D8%A7%D8%B5/?id=7",
+     "https://news.example.org/تقرير-خاص/?id=7"),
+    ("https://xn--mgbh0fb.example/%C3%A9t%C3%A9", "https://مثال.example/été"),
+    ("https://a.example/%D8%B3%2F%D8%B3", "https://a.example/س%2Fس"),  # an escaped "/" stays escaped
+    ("https://a.example/%D9%85%20%D9%85", "https://a.example/م%20م"),  # a space stays escaped
+    ("https://a.example/x%E2%80%AEy", "https://a.example/x%E2%80%AEy"),  # RIGHT-TO-LEFT OVERRIDE stays escaped
+    ("https://a.example/%D8%B3%D8", "https://a.example/س%D8"),  # a cut UTF-8 sequence stays escaped
+    ("https://a.example/plain?q=1", "https://a.example/plain?q=1"),
+])
+def test_uri_to_iri_decodes_text_but_not_structure_or_invisible_characters(uri, shown):
+    assert uri_to_iri(uri) == shown
+    assert iri_to_uri(uri_to_iri(uri)).lower() == uri.lower()  # the display form maps back

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from archive.models import Snapshot
-from archive.uri import is_web_url, public_origin
+from archive.uri import is_web_url, public_origin, uri_to_iri
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
@@ -65,17 +65,42 @@ def citation_data(snap: Snapshot, *, public_url: str | None = None, replay_origi
 # --------------------------------------------------------------------------------------------
 # text styles
 # --------------------------------------------------------------------------------------------
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+def _iso(s: str | None) -> str | None:
+    """``s`` wrapped in FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE when it holds right-to-left
+    letters: plain text has no ``<bdi>``, and without the isolates an Arabic title pulls the
+    following date and brackets into its run ("(November 27 ,2021)"). Unicode TR9, X5c/X6a."""
+    return f"\u2068{s}\u2069" if s and _RTL.search(s) else s
+
+
+def _prose(c: CitationData) -> CitationData:
+    """The fields of a human-readable citation: RTL names isolated, URLs shown as IRIs."""
+    from dataclasses import replace
+
+    return replace(c, title=_iso(c.title), author=_iso(c.author), site=_iso(c.site),
+                   original_url=_ltr(uri_to_iri(c.original_url)))
+
+
+def _ltr(url: str) -> str:
+    """A URL with right-to-left letters in a LEFT-TO-RIGHT ISOLATE (U+2066 … U+2069): its
+    structure (scheme, slashes) reads left to right and it does not reorder its neighbours."""
+    return f"\u2066{url}\u2069" if _RTL.search(url) else url
+
+
 def _long_date(d: datetime) -> str:
     return f"{MONTHS[d.month - 1]} {d.day}, {d.year}"
 
 
 def _end(s: str) -> str:
-    """Terminal period, unless the text already ends with punctuation."""
-    return s if s[-1:] in ".?!؟" else s + "."
+    """Terminal period, unless the text already ends with punctuation (inside an isolate too)."""
+    return s if s.rstrip("\u2069")[-1:] in ".?!؟" else s + "."
 
 
 def apa(c: CitationData) -> str:
     """APA 7 (web page), with the archived copy."""
+    c = _prose(c)
     date = f"{c.published.year}, {MONTHS[c.published.month - 1]} {c.published.day}" if c.published else "n.d."
     who = _end(c.author) if c.author else None
     head = f"{who} ({date}). {_end(c.title)}" if who else f"{_end(c.title)} ({date})."
@@ -86,6 +111,7 @@ def apa(c: CitationData) -> str:
 
 def chicago(c: CitationData) -> str:
     """Chicago 17 notes-bibliography (website content), with the archived copy."""
+    c = _prose(c)
     parts = []
     if c.author:
         parts.append(_end(c.author))
@@ -104,6 +130,7 @@ def chicago(c: CitationData) -> str:
 
 def mla(c: CitationData) -> str:
     """MLA 9, with the archived copy."""
+    c = _prose(c)
     def d(x: datetime) -> str:
         return f"{x.day} {MLA_MONTHS[x.month - 1]} {x.year}"
 

@@ -30,6 +30,7 @@ from archive.errors import ArchiveError
 from archive.ids import canonical_guid
 from archive.jobs import submit
 from archive.models import CaptureJob, Snapshot, Watch
+from archive.uri import uri_to_iri
 from archive.visibility import sees_everything, visible_snapshots
 
 RECENT = 20
@@ -73,7 +74,7 @@ def job_dict(job: CaptureJob, user) -> dict:
         error = {"code": job.error.get("code", "error"), "message": job.error.get("message", ""),
                  "permanent": bool(job.error.get("permanent", True))}
     return {
-        "id": job.guid, "url": job.url, "state": job.state,
+        "id": job.guid, "url": job.url, "display_url": uri_to_iri(job.url), "state": job.state,
         "done": job.state in (CaptureJob.State.SUCCEEDED, CaptureJob.State.FAILED),
         "attempts": job.attempts, "max_attempts": job.max_attempts,
         "created_at": job.created_at.isoformat(),
@@ -82,7 +83,8 @@ def job_dict(job: CaptureJob, user) -> dict:
         "steps": [p.get("step", "") for p in (job.progress or []) if isinstance(p, dict)],
         "error": error,
         "snapshot": None if snap is None else {
-            "id": snap.guid, "page": f"/s/{snap.guid}", "url": snap.url, "title": snap.title,
+            "id": snap.guid, "page": f"/s/{snap.guid}", "url": snap.url, "display_url": uri_to_iri(snap.url),
+            "title": snap.title,
             "status": snap.status, "captured_at": snap.captured_at.isoformat(),
         },
     }

@@ -17,7 +17,7 @@
     var badge = field(panel, "state");
     badge.textContent = job.state + (job.state === "pending" && job.attempts ? " (retry " + job.attempts + ")" : "");
     badge.className = "nq-badge" + (job.state === "succeeded" ? " ok" : job.state === "failed" ? " bad" : " warn");
-    field(panel, "url").textContent = job.url;
+    field(panel, "url").textContent = job.display_url || job.url;
     var done = ["pending"];
     if (job.started_at || job.state !== "pending") done.push("running");
     (job.steps || []).forEach(function (s) { if (done.indexOf(s) < 0) done.push(s); });
