@@ -74,57 +74,148 @@ def reporting_verbs(lang: str | None) -> list[str]:
     return [normalize(v).text for v in rules()["reporting_verbs"].get(base_lang(lang), [])]
 
 
+def _norm_list(key: str, lang: str | None) -> list[str]:
+    return [normalize(v).text for v in rules().get(key, {}).get(base_lang(lang), [])]
+
+
+def _cues(lang: str | None) -> list[str]:
+    """Reporting verbs and attribution cues ("según", "selon", "according to"), normalised."""
+    return sorted(set(reporting_verbs(lang)) | set(_norm_list("attribution_cues", lang)), key=len, reverse=True)
+
+
 def _find_verb(norm: str, lang: str | None) -> re.Match | None:
-    verbs = sorted(reporting_verbs(lang), key=len, reverse=True)
+    verbs = _cues(lang)
     if not verbs:
         return None
-    return re.search(r"(?<!\w)(" + "|".join(re.escape(v) for v in verbs) + r")(?!\w)", norm)
+    # Arabic writes "and"/"so" joined to the verb (وأعلنت, فقال): allow one such prefix.
+    prefix = "[وف]?" if base_lang(lang) == "ar" else ""
+    return re.search(r"(?<!\w)" + prefix + "(" + "|".join(re.escape(v) for v in verbs) + r")(?!\w)", norm)
+
+
+def _quoted_share(text: str, quotes) -> float:
+    words = len(_WORDS.findall(text)) or 1
+    return sum(len(_WORDS.findall(q[2])) for q in quotes) / words
 
 
 def classify(text: str, lang: str | None) -> str:
-    """fact, quote, attributed_statement or background (cues in rules/attribution.json)."""
+    """fact, quote, attributed_statement or background (cues in rules/attribution.json).
+
+    * background: the sentence opens with a background cue ("يذكر أن", "desde que", "pour rappel"),
+      whatever it quotes: a name in quotation marks in a reminder is not a quotation;
+    * quote: it holds a quotation of at least ``quote_min_words`` words and either a reporting
+      verb or cue, or the quotation is most of the sentence (opens it, or covers 60% of its
+      words): quotation marks around a name, a slogan or a title in a plain sentence do not
+      make the sentence a quote;
+    * attributed statement: a reporting verb or cue ("según el ministerio") without a quotation;
+    * otherwise a fact.
+    """
     r = rules()
     norm = normalize(text).text
-    for q in quotations(text):
-        if len(_WORDS.findall(q[2])) >= r["quote_min_words"]:
-            return Claim.Kind.QUOTE
-    if any(re.search(p, norm) for p in r["background_cues"].get(base_lang(lang), [])):
+    # an Arabic opener may carry the conjunction و/ف joined to it ("ويشار إلى أن")
+    clitic = "^[وف]?" if base_lang(lang) == "ar" else "^"
+    cues = [normalize(p).text for p in r["background_cues"].get(base_lang(lang), [])]
+    if any(re.search(clitic + p[1:] if p.startswith("^") else p, norm) for p in cues):
         return Claim.Kind.BACKGROUND
-    if _find_verb(norm, lang):
+    verb = _find_verb(norm, lang)
+    quotes = [q for q in quotations(text) if len(_WORDS.findall(q[2])) >= r["quote_min_words"]]
+    if quotes and (verb or _quoted_share(text, quotes) >= 0.6 or text.lstrip()[:1] in "“«\"„"):
+        return Claim.Kind.QUOTE
+    if verb:
         return Claim.Kind.ATTRIBUTED
     return Claim.Kind.FACT
 
 
-_STOP_AR = frozenset("في على الى إلى ان أن إن عن من مع ،".split())
+_BREAK = re.compile(r"[،,.:;()«»“”\"!?؟…]|\s[-–—]\s")
+_TOKEN = re.compile(r"[^\s،,.:;()«»“”\"!?؟…]+")
+_LATIN_UPPER = re.compile(r"^[A-ZÁÉÍÓÚÑÀÂÇÈÊÎÔÛÜÏËŒ]")
+
+
+def _name_after(outside: str, pos: int, lang: str | None) -> str:
+    """The run of words from ``pos`` that can be a person's or organisation's name ("" if none)."""
+    lg = base_lang(lang)
+    stop = set(_norm_list("speaker_stop", lang))
+    heads = set(_norm_list("organisation_heads", lang))
+    articles = set(_norm_list("speaker_articles", lang))
+    rest = outside[pos:]
+    nrest = normalize(rest)
+    for phrase in sorted(_norm_list("speaker_skip", lang), key=len, reverse=True):
+        m = re.match(re.escape(phrase) + r"(?=\s)", nrest.text)
+        if m:
+            rest = rest[nrest.original_span(m.start(), m.end())[1]:]
+            break
+    name: list[str] = []
+    last = 0
+    limit = 3
+    for m in _TOKEN.finditer(rest):
+        if name and _BREAK.search(rest[last:m.start()]):
+            break
+        if not name and _BREAK.search(rest[:m.start()]):
+            break
+        tok = m.group()
+        low = normalize(tok).text
+        if lg == "ar":
+            if low in stop or low in set(reporting_verbs(lang)):
+                break
+            if not name and low in heads:
+                limit = 7  # an organisation: "الهيئة المغربية لنصرة قضايا الأمة"
+        else:
+            if not name and low in articles:
+                name.append(tok)
+                last = m.end()
+                continue
+            if low in stop or not _LATIN_UPPER.match(tok):
+                break
+        name.append(tok)
+        last = m.end()
+        if len(name) >= limit + (1 if name and normalize(name[0]).text in articles else 0):
+            break
+    if name and normalize(name[-1]).text in articles:
+        name.pop()
+    return " ".join(name)
+
+
+def is_name(candidate: str, lang: str | None) -> bool:
+    """Whether ``candidate`` can be shown as a speaker: a person's or an organisation's name, not a
+    fragment of a sentence. Latin script: capitalised words (after an optional article). Arabic:
+    one to seven words, none of them a function word, title or pronoun (rules ``speaker_stop``)."""
+    words = _TOKEN.findall(candidate or "")
+    if not words or len(words) > 8 or _BREAK.search(candidate):
+        return False
+    stop = set(_norm_list("speaker_stop", lang))
+    articles = set(_norm_list("speaker_articles", lang))
+    if base_lang(lang) == "ar":
+        return not any(normalize(w).text in stop for w in words) and len(words) <= 7
+    rest = words[1:] if normalize(words[0]).text in articles else words
+    return bool(rest) and all(_LATIN_UPPER.match(w) or normalize(w).text in ("de", "del", "la", "al", "bin", "ben", "van",
+                                                                               "von", "du", "des", "y")
+                              for w in rest) and bool(_LATIN_UPPER.match(rest[0]))
 
 
 def speaker(text: str, lang: str | None) -> str:
-    """The name a reporting verb introduces, best effort ("" when none is named)."""
+    """The person or organisation a reporting verb or cue introduces ("" when none is named).
+
+    Words inside quotations are never a speaker. After the verb: the name that follows it
+    ("قال عزيز هناوي، الكاتب…" → "عزيز هناوي"); failing that in Latin script, the capitalised
+    run opening the sentence ("Lucía Ferrer, portavoz…, afirmó" → "Lucía Ferrer"). The result is
+    checked with :func:`is_name`; anything else ("عليها أمام مقر") gives ""."""
     quotes = quotations(text)
     outside = text
     for s, e, _q in reversed(quotes):
-        outside = outside[:s] + " " * (e - s) + outside[e:]
+        outside = outside[:s] + "“" + " " * (e - s - 2) + "”" + outside[e:] if e - s >= 2 else outside
+    norm = normalize(outside)
     lg = base_lang(lang)
-    words = list(re.finditer(r"[^\s،,.:;()«»“”\"]+", outside))
-    verbs = set(reporting_verbs(lang))
-    for k, m in enumerate(words):
-        if normalize(m.group()).text not in verbs:
-            continue
-        name = []
-        for w in words[k + 1:k + 4]:
-            tok = w.group()
-            if lg == "ar":
-                if tok in _STOP_AR or normalize(tok).text in verbs:
-                    break
-            elif not tok[:1].isupper():
-                break
-            name.append(tok)
-        if name:
-            return " ".join(name)
-        if lg != "ar":  # "Zohar Palti, ..., afirmó": the capitalised run opening the sentence
-            lead = re.match(r"\s*((?:[A-ZÁÉÍÓÚÑÀÂÇÈÊÎÔÛ][\w'’-]+\s?){1,4})", outside)
-            if lead:
-                return lead.group(1).strip()
+    cues = _cues(lang)
+    prefix = "[وف]?" if lg == "ar" else ""
+    pattern = re.compile(r"(?<!\w)" + prefix + "(" + "|".join(re.escape(v) for v in cues) + r")(?!\w)") if cues else None
+    if pattern is not None:
+        for m in pattern.finditer(norm.text):
+            name = _name_after(outside, norm.original_span(m.start(), m.end())[1], lang)
+            if name and is_name(name, lang):
+                return name
+            if lg != "ar":  # "Lucía Ferrer, portavoz de la cooperativa, afirmó": the run opening the sentence
+                lead = re.match(r"\s*((?:[A-ZÁÉÍÓÚÑÀÂÇÈÊÎÔÛ][\w'’-]+\s?){1,4})", outside)
+                if lead and is_name(lead.group(1).strip(), lang):
+                    return lead.group(1).strip()
     return ""
 
 
