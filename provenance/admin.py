@@ -178,13 +178,15 @@ class DocumentURLInline(admin.TabularInline):
     model = DocumentURL
     extra = 0
     fields = ("url", "reason")
+    classes = ("collapse",)
+    verbose_name_plural = "other addresses of this document"
 
 
 class UpstreamInline(admin.TabularInline):
     model = Relation
     fk_name = "source"
     extra = 0
-    verbose_name_plural = "relations upstream (this document uses …)"
+    verbose_name_plural = "sources this document uses"
     fields = ("type", "target", "status", "recorded", "evidence_words")
     readonly_fields = ("recorded", "evidence_words")
     autocomplete_fields = ("target",)
@@ -196,16 +198,21 @@ class UpstreamInline(admin.TabularInline):
 
     @admin.display(description="recorded by")
     def recorded(self, obj):
-        return obj.recorded_by_label if obj.pk else ""
+        return obj.recorded_by_display if obj.pk else ""
 
     @admin.display(description="evidence")
     def evidence_words(self, obj):
-        return obj.evidence_text if obj.pk and current_viewer().sees_evidence(obj) else ""
+        """The words that show the relation (when the reader may see them), in their own direction,
+        in a column wide enough to read."""
+        if not obj.pk or not obj.evidence_text or not current_viewer().sees_evidence(obj):
+            return "—"
+        return format_html('<div class="nq-evidence" dir="auto" lang="{}">{}</div>', obj.source.language or "und",
+                           obj.evidence_text)
 
 
 class DownstreamInline(UpstreamInline):
     fk_name = "target"
-    verbose_name_plural = "relations downstream (used by …)"
+    verbose_name_plural = "documents that use this one"
     fields = ("type", "source", "status", "recorded", "evidence_words")
     autocomplete_fields = ("source",)
 
@@ -213,6 +220,8 @@ class DownstreamInline(UpstreamInline):
 class ClaimInline(admin.TabularInline):
     model = Claim
     extra = 0
+    classes = ("collapse",)  # the article view above shows them; the table is for editing kind/speaker
+    verbose_name_plural = "claims (edit kind and speaker)"
     fields = ("text", "kind", "speaker", "anchor_state", "links_count")
     readonly_fields = ("text", "anchor_state", "links_count")
     show_change_link = True
@@ -220,7 +229,8 @@ class ClaimInline(admin.TabularInline):
 
     @admin.display(description="claim")
     def text(self, obj):
-        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), obj.exact)
+        return format_html('<bdi dir="{}" lang="{}">{}</bdi>', text_dir(obj.language), obj.language or "und",
+                           obj.exact)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).annotate(n_links=Count("links"))
@@ -240,18 +250,34 @@ class DocumentAdmin(PrivacyAdmin):
     list_filter = ("publisher", "language", "kind", "relations_up__status")
     search_fields = ("url", "urls__url", "title", "claims__exact")
     autocomplete_fields = ("publisher",)
-    readonly_fields = ("surt", "snapshot_list", "chain_view", "article_view", "created_at", "updated_at")
-    inlines = [DocumentURLInline, UpstreamInline, DownstreamInline, ClaimInline]
+    readonly_fields = ("surt", "url_readable", "public_page", "snapshot_list", "chain_view", "article_view",
+                       "created_at", "updated_at")
+    inlines = [UpstreamInline, DownstreamInline, ClaimInline, DocumentURLInline]
     actions = ["detect_relations", "segment_claims", "reanchor_latest", "suggest_claim_links"]
     redacted_fields = DERIVED_FIELDS
     private_search_fields = ("claims__exact",)
+    # What a reviewer reads first (title, chain, article) on top; the addresses, which are long and
+    # rarely edited, folded at the bottom.
     fieldsets = (
-        (None, {"fields": ("url", "surt", "title", "byline", "publisher", "kind", "language", "published_at")}),
-        ("Snapshots (versions)", {"fields": ("snapshot_list",)}),
+        (None, {"fields": ("title", "public_page", ("publisher", "kind", "language"), ("published_at", "byline"))}),
         ("Chain to the origins", {"fields": ("chain_view",)}),
         ("Article with its claims", {"fields": ("article_view",)}),
+        ("Snapshots (versions)", {"fields": ("snapshot_list",)}),
+        ("Address", {"fields": ("url_readable", "url", "surt"), "classes": ("collapse",)}),
         ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+
+    @admin.display(description="address")
+    def url_readable(self, obj):
+        from archive.admin import readable_url
+
+        return readable_url(obj.url)
+
+    @admin.display(description="public page")
+    def public_page(self, obj):
+        if not obj.pk:
+            return "—"
+        return format_html('<a href="/d/{}">/d/{}</a> (provenance page to share)', obj.pk, obj.pk)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("publisher").with_counts()
@@ -268,7 +294,7 @@ class DocumentAdmin(PrivacyAdmin):
 
     @admin.display(description="title", ordering="title")
     def title_dir(self, obj):
-        return format_html('<span dir="{}">{}</span>', text_dir(obj.language), current_viewer().title(obj))
+        return format_html('<bdi dir="{}">{}</bdi>', text_dir(obj.language), current_viewer().title(obj))
 
     @admin.display(description="snapshots", ordering="n_snapshots")
     def n_snapshots(self, obj):
@@ -280,12 +306,15 @@ class DocumentAdmin(PrivacyAdmin):
 
     @admin.display(description="snapshots")
     def snapshot_list(self, obj):
-        rows = [(reverse("admin:archive_snapshot_change", args=[s.pk]) if _has_snapshot_admin() else "#",
-                 s.guid, s.captured_at.strftime("%Y-%m-%d %H:%M:%SZ"), s.url) for s in current_viewer().versions(obj)]
+        from archive.uri import uri_to_iri
+
+        rows = [(f"/s/{s.guid}", s.guid, s.captured_at.strftime("%Y-%m-%d %H:%M:%SZ"), uri_to_iri(s.url))
+                for s in current_viewer().versions(obj)]
         if not rows:
             return "—"
         return format_html("<ul>{}</ul>", format_html_join(
-            "", '<li><a href="{}"><code>{}</code></a> {} <small>{}</small></li>', rows))
+            "", '<li><a href="{}"><code>{}</code></a> {} UTC <bdi dir="ltr" class="nq-url"><small>{}</small></bdi></li>',
+            rows))
 
     @admin.display(description="chain")
     def chain_view(self, obj):
@@ -354,12 +383,6 @@ class DocumentAdmin(PrivacyAdmin):
             f"reviewed (left alone)" + (f"; {skipped} document(s) without snapshot or upstream relation" if skipped
                                         else "") + ".",
             messages.INFO)
-
-
-def _has_snapshot_admin() -> bool:
-    from archive.models import Snapshot
-
-    return admin.site.is_registered(Snapshot)
 
 
 def article_blocks(document: Document, snap, viewer: ProvenanceViewer | None = None) -> list[dict]:
@@ -476,7 +499,7 @@ class RelationAdmin(PrivacyAdmin):
 
     @admin.display(description="recorded by")
     def recorded(self, obj):
-        return obj.recorded_by_label
+        return obj.recorded_by_display
 
     def save_model(self, request, obj, form, change):
         if not change and not obj.detector and obj.recorded_by_id is None:
@@ -487,6 +510,7 @@ class RelationAdmin(PrivacyAdmin):
 @admin.register(ClaimLink)
 class ClaimLinkAdmin(PrivacyAdmin):
     list_display = ("claim", "relation", "upstream_document", "origin", "status", "method_label", "confidence")
+    list_select_related = ("claim", "upstream_document", "created_by")
     list_filter = ("status", "relation", "origin", "method", "claim__document__publisher", "claim__language")
     search_fields = ("claim__exact", "upstream_claim__exact", "upstream_document__url", "note")
     autocomplete_fields = ("claim", "upstream_claim", "upstream_document")
@@ -496,9 +520,9 @@ class ClaimLinkAdmin(PrivacyAdmin):
     def visible_queryset(self, qs, viewer):
         return qs.filter(pk__in=visible_links(viewer.user).values("pk"))
 
-    @admin.display(description="method")
+    @admin.display(description="how")
     def method_label(self, obj):
-        return obj.method_label
+        return obj.method_display
 
     def save_model(self, request, obj, form, change):
         if not change and obj.created_by_id is None:

@@ -60,7 +60,7 @@ def claim_chain(claim: Claim, *, statuses=(ReviewStatus.ACCEPTED,), max_depth: i
     def walk(c: Claim, depth: int, path: frozenset[int]) -> list[ClaimHop]:
         hops = []
         links = (c.links.filter(status__in=statuses)
-                 .select_related("claim", "upstream_claim__snapshot", "upstream_document").order_by("-origin", "pk"))
+                 .select_related("claim", "upstream_claim__snapshot", "upstream_document", "created_by").order_by("-origin", "pk"))
         for link in links:
             if not viewer.sees_link(link):
                 continue

@@ -224,7 +224,7 @@ class Relation(models.Model):
         TRANSLATION_OF = "translation_of", "translation of"
         QUOTES = "quotes", "quotes"
         CITES = "cites", "cites"
-        ATTRIBUTES_TO = "attributes_to", "attributes to (named, not linked)"
+        ATTRIBUTES_TO = "attributes_to", "names as its source (no link)"
         REPUBLISHES = "republishes", "republishes"
         DERIVED_FROM = "derived_from", "derived from"
 
@@ -262,7 +262,8 @@ class Relation(models.Model):
         constraints = [models.UniqueConstraint(fields=["source", "target", "type"], name="relation_unique")]
 
     def __str__(self) -> str:
-        return f"{self.source} —{self.type}→ {self.target}"
+        # isolates: two Arabic titles around a Latin label would otherwise read backwards
+        return f"\u2068{self.source}\u2069 —{self.get_type_display()}→ \u2068{self.target}\u2069"
 
     def clean(self):
         if self.source_id and self.source_id == self.target_id:
@@ -270,9 +271,21 @@ class Relation(models.Model):
 
     @property
     def recorded_by_label(self) -> str:
+        """Machine label (API, PROV): the detector and its version, or the user name."""
         if self.detector:
             return f"{self.detector} {self.detector_version}".strip()
         return str(self.recorded_by or "unknown")
+
+    @property
+    def recorded_by_display(self) -> str:
+        """Who recorded it, in plain words for the pages ("found automatically", "entered by …")."""
+        from django.utils.translation import gettext
+
+        if self.detector:
+            return gettext("found automatically in the text")
+        if self.recorded_by_id:
+            return gettext("entered by %(user)s") % {"user": self.recorded_by}
+        return gettext("entered by hand")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,11 +318,11 @@ class Claim(models.Model):
         BACKGROUND = "background", "background"
 
     class AnchorState(models.TextChoices):
-        ANCHORED = "anchored", "anchored (on its own snapshot)"
-        UNCHANGED = "unchanged", "unchanged in the newer snapshot"
-        MOVED = "moved", "same text, moved"
-        EDITED = "edited", "edited (fuzzy match)"
-        REMOVED = "removed", "removed"
+        ANCHORED = "anchored", "as first captured"
+        UNCHANGED = "unchanged", "unchanged in a later version"
+        MOVED = "moved", "moved in a later version"
+        EDITED = "edited", "reworded in a later version"
+        REMOVED = "removed", "gone from a later version"
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="claims")
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="+",
@@ -441,9 +454,21 @@ class ClaimLink(models.Model):
 
     @property
     def method_label(self) -> str:
+        """Machine label (API, PROV): "manual" or the automatic method and its version."""
         if self.method == self.Method.MANUAL:
             return "manual"
         return f"{self.method_name} {self.method_version}".strip()
+
+    @property
+    def method_display(self) -> str:
+        """How the link was made, in plain words for the pages."""
+        from django.utils.translation import gettext
+
+        if self.method == self.Method.MANUAL:
+            if self.created_by_id:
+                return gettext("linked by %(user)s") % {"user": self.created_by}
+            return gettext("linked by hand")
+        return gettext("suggested automatically")
 
     def set_status(self, status: str, *, user=None, note: str = "") -> None:
         """Accept or reject; history records who (pass the user when not in a request)."""

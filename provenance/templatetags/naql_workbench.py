@@ -71,6 +71,15 @@ def review_queue(context, limit: int = 10):
 
 
 @register.filter
+def speaker_name(claim: Claim) -> str:
+    """The claim's speaker when it is a person's or organisation's name; "" for anything else
+    (claims segmented before the speaker rule, or a hand-typed note)."""
+    from provenance.text.claims import is_name
+
+    return claim.speaker if claim.speaker and is_name(claim.speaker, claim.language) else ""
+
+
+@register.filter
 def claim_status(claim: Claim) -> str:
     statuses = {link.status for link in claim.links.all()}
     for s in (ReviewStatus.ACCEPTED, ReviewStatus.SUGGESTED, ReviewStatus.REJECTED):
@@ -89,13 +98,13 @@ def review_items(context, document: Document) -> list[dict]:
     (what the page's viewer may see)."""
     viewer = _viewer(context)
     items = []
-    rels = Relation.objects.filter(source=document, status=SUGGESTED).select_related("target", "evidence_snapshot")
+    rels = Relation.objects.filter(source=document, status=SUGGESTED).select_related("target", "evidence_snapshot", "recorded_by")
     for r in rels.order_by("type", "pk"):
         if not viewer.sees_relation(r):
             continue
         items.append({
             "kind": "relation", "model": "relation", "pk": r.pk, "status": r.status,
-            "relation": r.get_type_display(), "confidence": r.confidence, "by": r.recorded_by_label,
+            "relation": r.get_type_display(), "confidence": r.confidence, "by": r.recorded_by_display,
             "down_text": r.evidence_text if viewer.sees_evidence(r) else "", "down_lang": document.language,
             "up_text": viewer.title(r.target), "up_lang": r.target.language, "up_host": _host(r.target.url),
             "action_url": reverse("admin:provenance_relation_changelist"),
@@ -103,7 +112,7 @@ def review_items(context, document: Document) -> list[dict]:
             "history_url": reverse("admin:provenance_relation_history", args=[r.pk]),
         })
     links = (ClaimLink.objects.filter(claim__document=document, status=SUGGESTED)
-             .select_related("claim", "upstream_claim", "upstream_document"))
+             .select_related("claim", "upstream_claim", "upstream_document", "created_by"))
     for link in links.order_by("claim__start", "-confidence", "pk"):
         if not viewer.sees_link(link):
             continue
@@ -111,7 +120,7 @@ def review_items(context, document: Document) -> list[dict]:
         items.append({
             "kind": "claim link", "model": "claimlink", "pk": link.pk, "status": link.status,
             "claim_pk": link.claim_id, "relation": link.get_relation_display(), "confidence": link.confidence,
-            "by": link.method_label, "down_text": link.claim.exact, "down_lang": link.claim.language,
+            "by": link.method_display, "down_text": link.claim.exact, "down_lang": link.claim.language,
             "up_text": up.exact if up else viewer.title(link.upstream_document),
             "up_lang": up.language if up else link.upstream_document.language,
             "up_host": _host(link.upstream_document.url),
