@@ -139,7 +139,32 @@ def postprocess_schema(result, generator, request, public):
 # --------------------------------------------------------------------------------------------
 # routes
 
-router = routers.DefaultRouter(trailing_slash=True)
+class ApiRoot(routers.APIRootView):
+    """Naql's REST API: a web archive (capture jobs, snapshots with their WARC records and citations,
+    TimeMaps) and the provenance of news across languages (publishers, documents, relations between
+    documents, claims with W3C selectors, claim links to the upstream passage and the origin, chains
+    as JSON and as W3C PROV-JSON, and the history of every change).
+
+    Reading public data needs no login; capturing and reviewing need a token
+    (`Authorization: Token <key>`) or the browser session. The OpenAPI description is at `schema/`,
+    interactive documentation at `docs/`."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        base = request.build_absolute_uri("/api/")
+        response.data = {
+            "description": " ".join(self.__doc__.split("\n\n")[0].split()),
+            "documentation": base + "docs/", "schema": base + "schema/", "timemap": base + "timemap/",
+            "endpoints": response.data,
+        }
+        return response
+
+
+class Router(routers.DefaultRouter):
+    APIRootView = ApiRoot
+
+
+router = Router(trailing_slash=True)
 router.include_root_view = True
 router.register("capture-jobs", archive_api.CaptureJobViewSet, basename="capture-job")
 router.register("snapshots", provenance_api.SnapshotViewSet, basename="snapshot")

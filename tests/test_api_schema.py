@@ -182,3 +182,13 @@ def test_wrong_values_name_the_field(alice, objects, path, body, field):
     r = token_client(alice[1]).post(path, body, format="json")
     assert r.status_code == 400, r.content
     assert field in error_of(r)["details"], r.json()
+
+
+@pytest.mark.django_db
+def test_api_root_describes_the_api_and_links_its_documentation(client):
+    data = client.get("/api/", HTTP_ACCEPT="application/json").json()
+    assert "provenance" in data["description"] and "DefaultRouter" not in data["description"]
+    assert data["documentation"].endswith("/api/docs/") and data["schema"].endswith("/api/schema/")
+    assert data["endpoints"]["documents"].endswith("/api/documents/")
+    page = client.get("/api/", HTTP_ACCEPT="text/html").content.decode()
+    assert "The default basic root view" not in page and "W3C PROV-JSON" in page

@@ -20,6 +20,7 @@ from collections import defaultdict
 from itertools import pairwise
 
 from django import forms
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -40,7 +41,8 @@ WATCHES = 12
 class CaptureForm(forms.Form):
     url = forms.CharField(label="URL to capture", max_length=4000,
                           widget=forms.URLInput(attrs={"placeholder": "https://…", "autocomplete": "url",
-                                                       "spellcheck": "false", "dir": "ltr"}))
+                                                       "spellcheck": "false", "dir": "ltr",
+                                                       "aria-describedby": "nq-capture-where"}))
     requisites = forms.BooleanField(required=False, initial=True, label="Also capture page requisites")
     mode = forms.ChoiceField(required=False, label="Capture with", initial="", choices=[
         ("", "the site's default"), ("raw", "Naql's fetch client (raw bytes)"),
@@ -112,7 +114,7 @@ def _watch_rows(user) -> list[dict]:
 def _home_context(user, form=None) -> dict:
     recent = (Snapshot.objects.visible_to(user).pages().filter(redirect_to__isnull=True)
               .defer("text", "main_text", "extracted").order_by("-captured_at", "-pk")[:RECENT])
-    context = {"recent": recent}
+    context = {"recent": recent, "capture_proxy": bool(settings.NAQL_CAPTURE_PROXY)}
     if user.is_authenticated:
         context.update({"form": form or CaptureForm(), "jobs": _visible_jobs(user).filter(created_by=user)[:8],
                         "watches": _watch_rows(user)})
