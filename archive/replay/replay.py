@@ -28,13 +28,14 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotFound, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
 from archive.errors import ArchiveError, CaptureError
 from archive.extract.article import decode_html
 from archive.models import Snapshot
-from archive.replay import codings, memento
+from archive.replay import banner, codings, memento
 from archive.replay.headers import add_header_line
 from archive.replay.rewrite import (
     MODIFIERS,
@@ -273,11 +274,16 @@ def memento_view(request, ts: str, url: str, mod: str | None = None):
     if mod in ("", "mp_") and snap.timestamp != ts:
         # a page: go to the exact URI-M of the chosen memento (embeds are served in place)
         return _isolate(HttpResponseRedirect(archive_path(snap.timestamp, mod, snap.url)))
+    if banner.wants_banner(request, snap, mod):
+        return banner.banner_response(request, snap, memento.replay_origin(request), user)
     try:
-        return build_response(snap, mod, memento.replay_origin(request), user,
-                              accept_encoding=request.META.get("HTTP_ACCEPT_ENCODING"))
+        resp = build_response(snap, mod, memento.replay_origin(request), user,
+                               accept_encoding=request.META.get("HTTP_ACCEPT_ENCODING"))
     except (ArchiveError, OSError) as exc:
         return _read_error(request, snap, exc)
+    if mod == "":
+        patch_vary_headers(resp, ["Sec-Fetch-Dest"])  # a top-level navigation gets the banner page instead
+    return resp
 
 
 @xframe_options_exempt
