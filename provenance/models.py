@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from archive.ids import new_guid
@@ -26,9 +27,9 @@ from archive.uri import iri_to_uri, surt_key
 
 
 class ReviewStatus(models.TextChoices):
-    SUGGESTED = "suggested", "suggested"
-    ACCEPTED = "accepted", "accepted"
-    REJECTED = "rejected", "rejected"
+    SUGGESTED = "suggested", _("suggested")
+    ACCEPTED = "accepted", _("accepted")
+    REJECTED = "rejected", _("rejected")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,12 +222,12 @@ class Relation(models.Model):
     """``source`` (downstream) → ``target`` (upstream), typed, with the evidence that shows it."""
 
     class Type(models.TextChoices):
-        TRANSLATION_OF = "translation_of", "translation of"
-        QUOTES = "quotes", "quotes"
-        CITES = "cites", "cites"
-        ATTRIBUTES_TO = "attributes_to", "names as its source (no link)"
-        REPUBLISHES = "republishes", "republishes"
-        DERIVED_FROM = "derived_from", "derived from"
+        TRANSLATION_OF = "translation_of", _("translation of")
+        QUOTES = "quotes", _("quotes")
+        CITES = "cites", _("cites")
+        ATTRIBUTES_TO = "attributes_to", _("names as its source (no link)")
+        REPUBLISHES = "republishes", _("republishes")
+        DERIVED_FROM = "derived_from", _("derived from")
 
     source = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="relations_up",
                                help_text="The downstream document (the one that uses the other).")
@@ -312,17 +313,17 @@ class Claim(models.Model):
     """A span of one snapshot's text, with W3C Web Annotation selectors over ``Snapshot.text``."""
 
     class Kind(models.TextChoices):
-        FACT = "fact", "fact"
-        QUOTE = "quote", "direct quote"
-        ATTRIBUTED = "attributed_statement", "attributed statement"
-        BACKGROUND = "background", "background"
+        FACT = "fact", _("fact")
+        QUOTE = "quote", _("direct quote")
+        ATTRIBUTED = "attributed_statement", _("attributed statement")
+        BACKGROUND = "background", _("background")
 
     class AnchorState(models.TextChoices):
-        ANCHORED = "anchored", "as first captured"
-        UNCHANGED = "unchanged", "unchanged in a later version"
-        MOVED = "moved", "moved in a later version"
-        EDITED = "edited", "reworded in a later version"
-        REMOVED = "removed", "gone from a later version"
+        ANCHORED = "anchored", _("as first captured")
+        UNCHANGED = "unchanged", _("unchanged in a later version")
+        MOVED = "moved", _("moved in a later version")
+        EDITED = "edited", _("reworded in a later version")
+        REMOVED = "removed", _("gone from a later version")
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="claims")
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="+",
@@ -400,9 +401,9 @@ class ClaimLink(models.Model):
     """Claim → the upstream claim (a span of an upstream snapshot) or upstream document it comes from."""
 
     class Relation(models.TextChoices):
-        TRANSLATION = "translation", "translation"
-        PARAPHRASE = "paraphrase", "paraphrase"
-        QUOTE = "quote", "quote"
+        TRANSLATION = "translation", _("translation")
+        PARAPHRASE = "paraphrase", _("paraphrase")
+        QUOTE = "quote", _("quote")
 
     class Method(models.TextChoices):
         MANUAL = "manual", "manual"

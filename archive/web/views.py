@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -39,15 +40,15 @@ WATCHES = 12
 
 
 class CaptureForm(forms.Form):
-    url = forms.CharField(label="URL to capture", max_length=4000,
+    url = forms.CharField(label=_("URL to capture"), max_length=4000,
                           widget=forms.URLInput(attrs={"placeholder": "https://…", "autocomplete": "url",
                                                        "spellcheck": "false", "dir": "ltr",
                                                        "aria-describedby": "nq-capture-where"}))
-    requisites = forms.BooleanField(required=False, initial=True, label="Also capture page requisites")
-    mode = forms.ChoiceField(required=False, label="Capture with", initial="", choices=[
-        ("", "the site's default"), ("raw", "Naql's fetch client (raw bytes)"),
-        ("browser", "a browser (for pages built by scripts; adds a screenshot)"),
-        ("auto", "automatic (browser when the page has no article text)")])
+    requisites = forms.BooleanField(required=False, initial=True, label=_("Also capture page requisites"))
+    mode = forms.ChoiceField(required=False, label=_("Capture with"), initial="", choices=[
+        ("", _("the site's default")), ("raw", _("Naql's fetch client (raw bytes)")),
+        ("browser", _("a browser (for pages built by scripts; adds a screenshot)")),
+        ("auto", _("automatic (browser when the page has no article text)"))])
 
 
 def _wants_json(request) -> bool:

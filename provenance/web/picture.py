@@ -20,8 +20,9 @@ from provenance.chain import document_chain
 from provenance.models import Document, ReviewStatus
 from provenance.web.page import outlet, text_dir
 
-COL_W, COL_GAP, ROW_H, ROW_GAP, PAD = 250, 70, 74, 14, 10
-CHAR_W = 6.6
+COL_W, COL_GAP, ROW_H, ROW_GAP, PAD = 250, 150, 74, 14, 10
+CHAR_W = 7.0
+META_W = 7.6  # the bold 12 px meta line
 FILL = {"root": ("#e6f0fa", "#0b4f8a"), "origin": ("#e3f5ea", "#17693a"), "node": ("#ffffff", "#5b6578")}
 
 
@@ -41,6 +42,14 @@ def _lines(text: str, width: float, n: int = 2) -> list[str]:
         out = out[:n]
         out[-1] = out[-1][: per - 1].rstrip() + "…"
     return out
+
+
+def _label_lines(r) -> list[str]:
+    """The relation's name in at most two lines that fit between the columns (suggested ones say so)."""
+    text = str(r.get_type_display())
+    if r.status == ReviewStatus.SUGGESTED:
+        text += f" ({_('suggested')})"
+    return _lines(text, COL_GAP - 34, 2)
 
 
 def _nodes(document: Document, visible_relation_ids: set[int]) -> list[dict]:
@@ -81,24 +90,31 @@ def document_chain_svg(document: Document, visible_relation_ids: set[int], *, rt
             px, py = x_of(nodes[p]["depth"]), y_of(p)
             start_x = px if rtl else px + COL_W  # the parent's outer edge, towards the sources
             end_x = x + COL_W if rtl else x
-            mid = (start_x + end_x) / 2
+            mid = start_x - 16 if rtl else start_x + 16  # the trunk near the parent; labels sit beside the child
             r = n["rel"]
             dashed = ' stroke-dasharray="6 4"' if r.status == ReviewStatus.SUGGESTED else ""
             colour = "#17693a" if r.status == ReviewStatus.ACCEPTED else "#7a4f00"
+            label = _label_lines(r)
+            lx = end_x + 6 if rtl else end_x - 6  # beside the child, on the line into it
+            # "end" is the right edge in left-to-right text and the left edge in right-to-left text:
+            # either way the label grows away from the child box
+            anchor, label_dir = "end", ("rtl" if rtl else "ltr")
             edges.append(format_html(
                 '<path d="M{} {} H{} V{} H{}" fill="none" stroke="{}" stroke-width="2"{} marker-start="url(#nq-doc-arrow)"/>'
-                '<text x="{}" y="{}" class="nq-pic-rel" text-anchor="middle">{}</text>',
+                '{}',
                 start_x, py + 22, mid, y + ROW_H / 2, end_x, colour, mark_safe(dashed),  # noqa: S308 - constant
-                mid, y + ROW_H / 2 - 6, r.get_type_display()))
+                format_html_join("", '<text x="{}" y="{}" class="nq-pic-rel" text-anchor="{}" direction="{}">{}</text>',
+                                 ((lx, y + ROW_H / 2 - 6 - (len(label) - 1 - k) * 13, anchor, label_dir, line)
+                                  for k, line in enumerate(label)))))
         kind = "root" if n["parent"] is None else ("origin" if n["origin"] else "node")
         fill, stroke = FILL[kind]
         d = n["doc"]
         lang = d.language or "und"
         meta = f"{lang.upper()} · {outlet(d)}"
-        if n["rel"] is not None and n["rel"].status == ReviewStatus.SUGGESTED:
-            meta += " · " + _("suggested")
         if n["cycle"]:
             meta += " · " + _("cycle")
+        room = int((COL_W - 20 - (64 if n["origin"] else 0)) / META_W)  # keep clear of the ORIGIN badge
+        meta_shown = meta if len(meta) <= room else meta[: room - 1] + "…"
         direction = "rtl" if text_dir(d.language) == "rtl" else "ltr"
         tx, anchor = (x + COL_W - 10, "start") if direction == "rtl" else (x + 10, "start")
         title_lines = _lines(d.title or d.url, COL_W - 20)
@@ -116,13 +132,14 @@ def document_chain_svg(document: Document, visible_relation_ids: set[int], *, rt
         body = format_html(
             '<title>{}</title><rect x="{}" y="{}" width="{}" height="{}" rx="6" fill="{}" stroke="{}" stroke-width="1.5"/>'
             '<text x="{}" y="{}" class="nq-pic-meta" text-anchor="{}" direction="ltr">{}</text>{}{}',
-            f"{d.title or d.url} ({meta})", x, y, COL_W, ROW_H, fill, stroke, mx, y + 18, manchor, meta, text_svg, badge)
+            f"{d.title or d.url} ({meta})", x, y, COL_W, ROW_H, fill, stroke, mx, y + 18, manchor, meta_shown, text_svg,
+            badge)
         boxes.append(format_html('<a href="/d/{}" class="nq-pic-node">{}</a>', d.pk, body) if n["parent"] is not None
                      else format_html('<g class="nq-pic-node">{}</g>', body))
     desc = "; ".join(f"{n['rel'].get_type_display()}: {n['doc'].title or n['doc'].url} ({outlet(n['doc'])})"
                      for n in nodes if n["rel"] is not None) or _("No upstream relations recorded.")
     return format_html(
-        '<svg class="nq-pic" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-labelledby="nq-pic-t nq-pic-d" '
+        '<svg class="nq-pic" viewBox="0 0 {} {}" width="{}" height="{}" role="group" aria-labelledby="nq-pic-t" aria-describedby="nq-pic-d" '
         'xmlns="http://www.w3.org/2000/svg"><title id="nq-pic-t">{}</title><desc id="nq-pic-d">{}</desc>'
         '<defs><marker id="nq-doc-arrow" viewBox="0 0 10 10" refX="5" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#5b6578"/></marker></defs>{}{}</svg>',

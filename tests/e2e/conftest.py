@@ -121,8 +121,8 @@ def new_page(browser, console, live_server):
     contexts = []
 
     def make(viewport=None, **kw):
-        ctx = browser.new_context(viewport=viewport or DESKTOP, locale="en-GB", timezone_id="UTC",
-                                  base_url=live_server.url, **kw)
+        kw.setdefault("locale", "en-GB")
+        ctx = browser.new_context(viewport=viewport or DESKTOP, timezone_id="UTC", base_url=live_server.url, **kw)
         ctx.route("**/*", _guard(console))
         ctx.on("console", console.on_console)
         ctx.set_default_timeout(15_000)

@@ -133,3 +133,18 @@ def login(page, username: str = "researcher", password: str = PASSWORD, next_url
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**{next_url}")
+
+
+AXE_JS = __import__("pathlib").Path(__file__).with_name("vendor") / "axe.min.js"  # axe-core 4.14.1, MPL-2.0
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """Run axe-core (vendored, injected into the page) and return its violations of the given
+    impacts, each as {id, impact, help, targets}."""
+    page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("""async () => {
+      const r = await axe.run(document, {resultTypes: ['violations']});
+      return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                     targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+    }""")
+    return [v for v in result if v["impact"] in impacts]
