@@ -137,5 +137,6 @@ def review(request):
         obj._history_user = request.user
         obj.save(update_fields=["status"])
     return answer(200, id=obj.pk, model=model, status=obj.status,
-                  label=str(ReviewStatus(obj.status).label), reviewer=str(request.user))
+                  label=str(ReviewStatus(obj.status).label), reviewer=str(request.user),
+                  reviewed=_("reviewed by %(who)s") % {"who": request.user})
 

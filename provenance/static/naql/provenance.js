@@ -62,7 +62,7 @@
               badge.className = "nq-badge " + (res.body.status === "accepted" ? "ok" : "bad");
             }
             var who = $('[data-f="reviewer"]', item);
-            if (who) { who.textContent = (document.documentElement.dataset.reviewedBy || "✓ ") + res.body.reviewer; }
+            if (who) { who.textContent = res.body.reviewed; }
             item.setAttribute("data-status", res.body.status);
           }
           if (out) { out.textContent = res.body.label; }
