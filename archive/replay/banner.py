@@ -33,22 +33,20 @@ def wants_banner(request, snap: Snapshot, mod: str) -> bool:
             and (snap.mime or "").lower() in HTML_TYPES)
 
 
-def _citable_origin(request) -> str:
+def _citable_origin(request, on_replay_host: bool) -> str:
     """Where /s/<ID> lives: the app, which is not the replay host when one is configured."""
-    from archive.replay.replay import is_replay_host
-
-    if is_replay_host(request):
+    if on_replay_host:
         return (settings.NAQL_PUBLIC_URL or "").rstrip("/")  # empty: a relative link (set NAQL_PUBLIC_URL)
     return public_origin(request)
 
 
-def banner_response(request, snap: Snapshot, origin: str, user=None) -> HttpResponse:
-    from archive.replay.replay import IFRAME_SANDBOX
-
+def banner_response(request, snap: Snapshot, origin: str, user=None, *, sandbox: str,
+                    on_replay_host: bool = False) -> HttpResponse:
+    """The banner page; ``sandbox`` is the iframe's sandbox attribute (replay's IFRAME_SANDBOX)."""
     frame_src = archive_path(snap.timestamp, "mp_", snap.url)
     resp = render(request, "archive/replay_banner.html", {
-        "snapshot": snap, "frame_src": frame_src, "sandbox": IFRAME_SANDBOX,
-        "citable": f"{_citable_origin(request)}/s/{snap.guid}",
+        "snapshot": snap, "frame_src": frame_src, "sandbox": sandbox,
+        "citable": f"{_citable_origin(request, on_replay_host)}/s/{snap.guid}",
     })
     resp["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                                        f"frame-src 'self' {origin}; frame-ancestors 'self'; base-uri 'none'; "

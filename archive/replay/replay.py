@@ -275,7 +275,8 @@ def memento_view(request, ts: str, url: str, mod: str | None = None):
         # a page: go to the exact URI-M of the chosen memento (embeds are served in place)
         return _isolate(HttpResponseRedirect(archive_path(snap.timestamp, mod, snap.url)))
     if banner.wants_banner(request, snap, mod):
-        return banner.banner_response(request, snap, memento.replay_origin(request), user)
+        return banner.banner_response(request, snap, memento.replay_origin(request), user, sandbox=IFRAME_SANDBOX,
+                                      on_replay_host=is_replay_host(request))
     try:
         resp = build_response(snap, mod, memento.replay_origin(request), user,
                                accept_encoding=request.META.get("HTTP_ACCEPT_ENCODING"))
