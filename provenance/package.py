@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
-
 from archive.errors import PackageError
 from archive.models import Snapshot
 from archive.store.wacz import ExtraFile, Package, Plan, build_planned, plan_package
+from archive.uri import public_origin
 from provenance import export
 from provenance.api_serializers import visible_claims, visible_documents, visible_links
 from provenance.chain import document_chain
@@ -37,7 +36,10 @@ from provenance.visibility import viewer_for
 
 
 def _base() -> str:
-    return settings.NAQL_PUBLIC_URL.rstrip("/")
+    """The origin identifiers in a package name: ``NAQL_PUBLIC_URL``, else where ``run`` listens
+    (``archive.uri.public_origin`` without a request: packages are cached by content and may be
+    built by a worker, so they never take the host of one request)."""
+    return public_origin()
 
 
 def _visible_predicate(user):
