@@ -47,7 +47,7 @@ from django.conf import settings
 from archive.errors import FixityError, PackageError
 from archive.models import Snapshot
 from archive.store.warcstore import warc_storage
-from archive.uri import surt_key
+from archive.uri import public_origin, surt_key
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def _iso(dt: datetime) -> str:
 
 
 def _page_line(s: Snapshot) -> dict:
-    base = settings.NAQL_PUBLIC_URL.rstrip("/")
+    base = public_origin()  # NAQL_PUBLIC_URL, else where `run` listens (packages are built without a request)
     return {"id": s.guid, "url": s.url, "ts": _iso(s.captured_at), "title": s.title or s.url,
             "snapshot": s.guid, "citation": f"{base}/s/{s.guid}", "status": s.status,
             "recordSha256": s.record_sha256}

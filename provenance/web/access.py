@@ -1,13 +1,13 @@
 """Who may see what on the provenance pages: exactly what the REST API lets them see.
 
-One adapter so the pages never decide visibility themselves; it delegates to the API's querysets
-(``provenance.api_serializers``), which follow the archive's ``Snapshot.objects.visible_to``.
+One adapter so the pages never decide visibility themselves; it delegates to the visibility layer
+(``provenance.visibility`` over ``archive.visibility``), the one the API, admin and exports ask.
 """
 
 from __future__ import annotations
 
-from archive.models import Snapshot
-from provenance.api_serializers import visible_claims, visible_documents, visible_links, visible_relations
+from archive.visibility import visible_snapshots
+from provenance.visibility import visible_claims, visible_documents, visible_links, visible_relations
 
 __all__ = ["documents", "claims", "links", "relations", "snapshots", "can_review"]
 
@@ -29,7 +29,7 @@ def relations(user):
 
 
 def snapshots(user):
-    return Snapshot.objects.visible_to(user)
+    return visible_snapshots(user)
 
 
 def can_review(user, model: str) -> bool:
