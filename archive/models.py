@@ -142,6 +142,15 @@ class Snapshot(models.Model):
         indexes = [
             models.Index(fields=["surt", "captured_at"], name="snapshot_surt_time"),
             models.Index(fields=["surt", "payload_digest"], name="snapshot_surt_payload"),
+            # Memento look-ups (TimeGate, first/last/prev/next, TimeMap pages) read live captures
+            # of one SURT in time order. A partial index whose predicate is the query's own
+            # ``withdrawn_at IS NULL`` makes PostgreSQL pick an ordered index scan + LIMIT even
+            # before ANALYZE has run: without statistics it guesses IS NULL keeps 0.5% of rows,
+            # so on (surt, captured_at) it preferred a bitmap AND of two indexes and a sort over
+            # every capture of the URL (linear: 118 ms at 100,000 captures vs 1 ms at 10). The
+            # trailing id serves ``ORDER BY captured_at, id`` (TimeMap paging) without a sort.
+            models.Index(fields=["surt", "captured_at", "id"], condition=models.Q(withdrawn_at__isnull=True),
+                         name="snapshot_live_surt_time"),
         ]
 
     def __str__(self) -> str:

@@ -208,7 +208,79 @@ def test_lookup_query_plan_uses_the_surt_time_index(two_versions):
     with connection.cursor() as cur:
         cur.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " ".join(str(row) for row in cur.fetchall())
-    assert "snapshot_surt_time" in plan and "TEMP B-TREE" not in plan
+    assert ("snapshot_surt_time" in plan or "snapshot_live_surt_time" in plan) and "TEMP B-TREE" not in plan
+
+
+def _pg_plan(sql: str, params: list) -> dict:
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        return cur.fetchone()[0][0]["Plan"]
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize("statistics", ["never analysed", "analysed"])
+def test_postgresql_lookup_plans_stop_after_the_limit_with_or_without_statistics(two_versions, statistics):
+    """PostgreSQL: at 20,000 live captures of one URL (plus withdrawn and private ones), every
+    Memento look-up is an ordered index scan that reads about LIMIT rows, even on a table that
+    has never been analysed (as right after a large import). Without statistics the planner used
+    to pick a bitmap AND of the (surt, payload_digest) and private_to_group_id indexes and sort
+    every capture of the URL."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL planner check (the SQLite plan is checked above)")
+    from django.contrib.auth.models import Group, User
+
+    v1, _ = two_versions
+    n = 20_000
+    cols = [f.column for f in Snapshot._meta.concrete_fields]
+    qn = connection.ops.quote_name
+    override = {
+        "id": "1000000 + g", "guid": "'T' || lpad(g::text, 8, '0')",
+        "captured_at": "%s::timestamptz + g * interval '1 minute'",
+        # every 97th capture withdrawn, every 89th private to a group
+        "withdrawn_at": "CASE WHEN g %% 97 = 0 THEN now() END",
+        "private_to_group_id": "CASE WHEN g %% 89 = 0 THEN %s END",
+    }
+    group = Group.objects.create(name="plan-check")
+    select = ", ".join(override.get(c, f"s.{qn(c)}") for c in cols)
+    with connection.cursor() as cur:
+        # A temporary copy of the table (same columns and indexes) shadows the real one for this
+        # connection: autovacuum never touches temporary tables, so "never analysed" is certain.
+        cur.execute("CREATE TEMP TABLE archive_snapshot (LIKE public.archive_snapshot INCLUDING ALL) "
+                    "ON COMMIT DROP")
+        cur.execute(f"INSERT INTO pg_temp.archive_snapshot ({', '.join(qn(c) for c in cols)}) "  # noqa: S608
+                    f"SELECT {select} FROM public.archive_snapshot s, generate_series(1, %s) g WHERE s.id = %s",
+                    [v1.captured_at, group.pk, n, v1.pk])
+        if statistics == "analysed":
+            cur.execute("ANALYZE pg_temp.archive_snapshot")
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'pg_temp.archive_snapshot'::regclass")
+        assert (cur.fetchone()[0] < 0) == (statistics == "never analysed")
+    member = User.objects.create_user("plan-reader")
+    member.groups.add(group)
+    middle = [memento._dbtime(v1.captured_at + timedelta(minutes=n // 2, seconds=30))]
+    checks = []
+    for user in (None, member):
+        for cond, order in (("captured_at <= %s", "DESC"), ("captured_at > %s", "ASC")):
+            checks.append((memento._rows_sql(v1.surt, user, cond, middle, order, 4), 4))
+        for order in ("ASC", "DESC"):
+            checks.append((memento._rows_sql(v1.surt, user, "", [], order, 1), 1))
+        page = memento.mementos(v1.surt, user).order_by("captured_at", "pk")[:1000]
+        checks.append((page.query.sql_with_params(), 1000))
+    for (sql, params), limit in checks:
+        plan = _pg_plan(sql, list(params))
+        # (a member's TimeMap also joins auth_user_groups: only nodes over snapshots matter)
+        on_snapshots = [node for node in _nodes(plan)
+                        if any(n.get("Relation Name") == "archive_snapshot" for n in _nodes(node))]
+        kinds = [node["Node Type"] for node in on_snapshots]
+        assert not {"Sort", "Incremental Sort", "Bitmap Heap Scan", "Seq Scan"} & set(kinds), (sql, kinds)
+        scan = next(node for node in on_snapshots if node.get("Relation Name") == "archive_snapshot")
+        assert scan["Node Type"] == "Index Scan", (sql, kinds)
+        read = scan["Actual Rows"] + scan.get("Rows Removed by Filter", 0)
+        assert read <= limit * 1.1 + 2, (sql, read)
 
 
 def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client, clean_proxy):

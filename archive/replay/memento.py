@@ -109,7 +109,12 @@ _COLS = ("id", "guid", "url", "surt", "captured_at", "status", "mime", "content_
 _visibility = visibility.privacy_sql
 
 
-def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
+def _rows_sql(surt: str, user, cond: str, params: list, order: str, limit: int) -> tuple[str, list]:
+    """SQL and parameters of one look-up: live captures of ``surt`` in time order, LIMIT ``limit``.
+
+    Its ``withdrawn_at IS NULL`` is the predicate of the partial index ``snapshot_live_surt_time``
+    (surt, captured_at, id), so the plan is an ordered index scan that stops after ``limit`` rows,
+    with or without statistics (tests/test_memento.py checks the plan on PostgreSQL)."""
     assert order in ("ASC", "DESC")
     vis, vis_params = _visibility(user)
     qn = connection.ops.quote_name
@@ -118,7 +123,12 @@ def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> l
     where = f"surt = %s AND {vis}" + (f" AND {cond}" if cond else "")
     table = qn(Snapshot._meta.db_table)
     sql = f"SELECT {cols} FROM {table} WHERE {where} ORDER BY captured_at {order} LIMIT {int(limit)}"  # noqa: S608
-    return list(Snapshot.objects.raw(sql, [surt, *vis_params, *params]))
+    return sql, [surt, *vis_params, *params]
+
+
+def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
+    sql, args = _rows_sql(surt, user, cond, params, order, limit)
+    return list(Snapshot.objects.raw(sql, args))
 
 
 def _dbtime(dt: datetime):
