@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -75,6 +76,9 @@ def encode_host(host: str) -> str:
     return ".".join(labels)
 
 
+# iri_to_uri and surt_key are pure functions of a string and cost ~0.3 ms each; replay calls
+# them several times per request for the same few URLs, so a bounded cache pays.
+@functools.lru_cache(maxsize=4096)
 def iri_to_uri(url: str) -> str:
     """Return the ASCII URI for ``url`` (an IRI or URI); the fragment is dropped.
 
@@ -108,6 +112,7 @@ def iri_to_uri(url: str) -> str:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def surt_key(url: str) -> str:
     """SURT index key of ``url`` (``com,watanserb)/2021/...``), as pywb's CDXJ writes it.
 

@@ -297,3 +297,28 @@ def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client,
     gate_long = client.get(f"/web/{ELESPANOL_URL}")
     assert gate_short["Location"] == _memento_uri(result.snapshot)
     assert gate_long["Location"] == _memento_uri(result.final)
+
+
+def test_links_read_with_the_timegate_lookup_match_the_links_queried_afresh(two_versions):
+    """closest() also reads first/last and tells prev/next from the rows around the requested
+    time when they settle it; whatever it tells must equal the separate query's answer, also
+    with five captures in one second (more than the rows it reads per side)."""
+    v1, _ = two_versions
+    base = v1.captured_at.replace(microsecond=0) + timedelta(days=3)
+    offsets = [0, 60, 120, 120, 120, 120, 120, 180, 600, 660, 661, 662, 663, 664, 900]
+    for i, sec in enumerate(offsets):
+        clone = Snapshot.objects.get(pk=v1.pk)
+        clone.pk, clone.guid = None, f"LNKT{i:04d}"
+        clone.captured_at = base + timedelta(seconds=sec)
+        clone.save()
+    told = 0
+    for sec in [-5000, -1, 0, 30, 90, 119, 120, 121, 150, 179, 181, 400, 659, 660, 662, 664, 665, 899, 900, 9999]:
+        snap = memento.closest(v1.surt, base + timedelta(seconds=sec), None, v1.url)
+        known = snap.memento_around
+        del snap.memento_around
+        fresh = memento.around(snap)
+        if known is not None:
+            told += 1
+            assert [s and s.captured_at for s in known] == [s and s.captured_at for s in fresh], sec
+            assert known[0].pk == fresh[0].pk and known[3].pk == fresh[3].pk
+    assert told >= 15  # the shortcut is the common case, not the exception

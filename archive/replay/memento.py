@@ -200,11 +200,41 @@ def _pick(candidates: list[Snapshot], when: datetime | None, url: str | None) ->
 
 
 def closest(surt: str, when: datetime, user=None, url: str | None = None) -> Snapshot | None:
-    """The memento nearest to ``when``: latest at or before, earliest after (a few rows each,
-    one query)."""
+    """The memento nearest to ``when``: latest at or before, earliest after (a few rows each).
+
+    One query, which also fetches the first and last memento, so that the chosen one's
+    first/prev/next/last (its ``Link`` header) usually need no second query (see :func:`around`)."""
     at = [_dbtime(when)]
-    before, after = _union(surt, user, [("captured_at <= %s", at, "DESC", _TIES), ("captured_at > %s", at, "ASC", _TIES)])
-    return _pick(before + after, when, url)
+    before, after, head, tail = _union(surt, user, [
+        ("captured_at <= %s", at, "DESC", _TIES), ("captured_at > %s", at, "ASC", _TIES),
+        ("", [], "ASC", 1), ("", [], "DESC", 1),
+    ])
+    snap = _pick(before + after, when, url)
+    if snap is not None:
+        snap.memento_around = _around_from_window(snap, before, after, head, tail)
+    return snap
+
+
+def _around_from_window(snap, before, after, head, tail) -> tuple | None:
+    """(first, prev, next, last) of ``snap`` from the rows closest() read, or None when they do
+    not settle it. ``before`` holds the latest rows at or before the requested time and ``after``
+    the earliest after it, so together they are every capture between their extremes; a side
+    that came back short of its LIMIT is every capture on that side."""
+    earlier = [s for s in before + after if s.captured_at < snap.captured_at]
+    later = [s for s in before + after if s.captured_at > snap.captured_at]
+    if earlier:
+        prev = max(earlier, key=lambda s: (s.captured_at, s.pk))
+    elif len(before) < _TIES:
+        prev = None
+    else:
+        return None
+    if later:
+        nxt = min(later, key=lambda s: (s.captured_at, s.pk))
+    elif len(after) < _TIES:
+        nxt = None
+    else:
+        return None
+    return (head[0] if head else None, prev, nxt, tail[0] if tail else None)
 
 
 def first(surt: str, user=None) -> Snapshot | None:
@@ -221,7 +251,11 @@ def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | N
 
 
 def around(snap: Snapshot, user=None) -> tuple[Snapshot | None, ...]:
-    """(first, prev, next, last) live mementos of ``snap``'s URL, in one query."""
+    """(first, prev, next, last) live mementos of ``snap``'s URL, in one query (none when
+    :func:`closest` found ``snap`` for the same reader and could tell them already)."""
+    known = getattr(snap, "memento_around", None)
+    if known is not None:
+        return known
     at = [_dbtime(snap.captured_at)]
     parts = _union(snap.surt, user, [("", [], "ASC", 1), ("captured_at < %s", at, "DESC", 1),
                                      ("captured_at > %s", at, "ASC", 1), ("", [], "DESC", 1)])
