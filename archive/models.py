@@ -122,6 +122,11 @@ class Snapshot(models.Model):
     text_fingerprint = models.CharField(max_length=80, blank=True,
                                         help_text="Digest of the article text with boring variation removed.")
     extracted = models.JSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
+    analysis_pending = models.BooleanField(
+        default=False,
+        help_text="True from the commit of a capture until its analysis (text and metadata extraction, "
+                  "archive.analysis.analyse) has run: the snapshot is citable and replayable meanwhile.",
+    )
     # access and withdrawal
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # PROTECT: deleting a group must never make its snapshots public as a side effect; the
