@@ -36,17 +36,18 @@ def test_unchanged_recaptures_write_no_claim_or_history_rows(clean_proxy, django
 
 
 def test_two_captures_in_the_same_second_do_not_duplicate_claims(clean_proxy, django_capture_on_commit_callbacks):
-    _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT)
-    after_one = _rows()
     _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT + timedelta(milliseconds=400))
+    after_one = _rows()
+    _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT + timedelta(milliseconds=600))
     assert _rows()["claims"] == after_one["claims"]
 
 
 def test_an_edit_captured_in_the_same_second_moves_the_claims_instead_of_copying_them(
         clean_proxy, django_capture_on_commit_callbacks):
-    v1 = _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT)
+    # mid-second, so that capture's clock correction (database vs local clock) keeps both in one second
+    v1 = _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT + timedelta(milliseconds=400))
     on_v1 = set(Claim.objects.filter(snapshot=v1).values_list("exact", flat=True))
-    v2 = _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT + timedelta(milliseconds=300), version=1)
+    v2 = _capture(clean_proxy, django_capture_on_commit_callbacks, V1_AT + timedelta(milliseconds=600), version=1)
     assert v2.captured_at.replace(microsecond=0) == v1.captured_at.replace(microsecond=0)
     assert v2.text != v1.text
     moved = Claim.objects.filter(snapshot=v1, anchor_snapshot=v2)
