@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0004_speed_live_surt_time'),
+        ('archive', '0005_speed_live_surt_time'),
     ]
 
     operations = [
