@@ -300,8 +300,10 @@ class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Snapshot
         fields = ["id", "url", "captured_at", "status", "mime", "title", "language", "record_type", "is_requisite",
-                  "capture_mode", "payload_sha256", "final", "links"]
+                  "capture_mode", "analysis_pending", "payload_sha256", "final", "links"]
         extra_kwargs = {"is_requisite": {"help_text": "A page requisite (stylesheet, image …), not a page."},
+                        "analysis_pending": {"help_text": "The capture is committed but its text and metadata "
+                                                          "(title, language …) are still being extracted."},
                         "title": {"help_text": "Title extracted from the page."},
                         "language": {"help_text": "Language of the page (ISO 639-1) as detected."},
                         "record_type": {"help_text": "response, or revisit (identical payload stored once)."}}

@@ -124,7 +124,7 @@ def run_job(job_id: int) -> CaptureJob:
                   "details": {"type": type(exc).__name__}, "permanent": True}, permanent=True)
         return job
     job.succeed(result.snapshot)
-    if job.watch_id:
+    if job.watch_id and not result.analysis_deferred:  # else the analysis records it, once texts exist
         job.watch.record_capture(result.final)
     return job
 

@@ -123,6 +123,11 @@ class Snapshot(models.Model):
     text_fingerprint = models.CharField(max_length=80, blank=True,
                                         help_text="Digest of the article text with boring variation removed.")
     extracted = models.JSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
+    analysis_pending = models.BooleanField(
+        default=False,
+        help_text="True from the commit of a capture until its analysis (text and metadata extraction, "
+                  "archive.analysis.analyse) has run: the snapshot is citable and replayable meanwhile.",
+    )
     # access and withdrawal
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # PROTECT: deleting a group must never make its snapshots public as a side effect; the
@@ -144,6 +149,15 @@ class Snapshot(models.Model):
             models.Index(fields=["surt", "captured_at"], name="snapshot_surt_time"),
             models.Index(fields=["surt", "payload_digest"], name="snapshot_surt_payload"),
             models.Index(fields=["record_id"], name="snapshot_record_id"),
+            # Memento look-ups (TimeGate, first/last/prev/next, TimeMap pages) read live captures
+            # of one SURT in time order. A partial index whose predicate is the query's own
+            # ``withdrawn_at IS NULL`` makes PostgreSQL pick an ordered index scan + LIMIT even
+            # before ANALYZE has run: without statistics it guesses IS NULL keeps 0.5% of rows,
+            # so on (surt, captured_at) it preferred a bitmap AND of two indexes and a sort over
+            # every capture of the URL (linear: 118 ms at 100,000 captures vs 1 ms at 10). The
+            # trailing id serves ``ORDER BY captured_at, id`` (TimeMap paging) without a sort.
+            models.Index(fields=["surt", "captured_at", "id"], condition=models.Q(withdrawn_at__isnull=True),
+                         name="snapshot_live_surt_time"),
         ]
 
     def __str__(self) -> str:

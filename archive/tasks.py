@@ -12,6 +12,7 @@ def run_capture_job(job_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def sweep_stale_jobs() -> int:
+    from archive.analysis import requeue_pending
     from archive.jobs import run_due_jobs
     from archive.models import CaptureJob
     from archive.store.fixity import cleanup_partial_files
@@ -19,6 +20,7 @@ def sweep_stale_jobs() -> int:
     swept = CaptureJob.sweep_stale()
     run_due_jobs()
     cleanup_partial_files()
+    requeue_pending()
     return swept
 
 
@@ -35,3 +37,13 @@ def analyse_imported(warc_file_id: int) -> int:
     from archive.store.ingest import analyse_warc_file
 
     return analyse_warc_file(warc_file_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def analyse_snapshot(snapshot_id: int) -> bool:
+    """Text and metadata of a freshly captured page (archive.analysis.analyse)."""
+    from archive.analysis import analyse
+    from archive.models import Snapshot
+
+    snap = Snapshot.objects.filter(pk=snapshot_id).first()
+    return bool(snap and not analyse(snap).analysis_pending)

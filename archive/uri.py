@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -83,6 +84,9 @@ def encode_host(host: str) -> str:
     return ".".join(labels)
 
 
+# iri_to_uri and surt_key are pure functions of a string and cost ~0.3 ms each; replay calls
+# them several times per request for the same few URLs, so a bounded cache pays.
+@functools.lru_cache(maxsize=4096)
 def iri_to_uri(url: str) -> str:
     """Return the ASCII URI for ``url`` (an IRI or URI); the fragment is dropped.
 
@@ -130,6 +134,7 @@ def is_web_url(url: str | None) -> bool:
     return bool(sep) and scheme.lower() in WEB_SCHEMES and rest.startswith("//") and len(rest) > 2
 
 
+@functools.lru_cache(maxsize=4096)
 def surt_key(url: str) -> str:
     """SURT index key of ``url`` (``com,watanserb)/2021/...``), as pywb's CDXJ writes it.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capture throughput: Naql's full ``archive.capture.capture.capture()`` against a bare warcio baseline.
 
-Usage: python bench/capture.py [--pages N] [--runs R] [--requisites] [--browser-pages M]
+Usage: python bench/capture.py [--pages N] [--runs R] [--requisites] [--browser-pages M] [--memory]
 
 Everything happens on 127.0.0.1 and in a temp directory; the script needs no running service:
 
@@ -88,6 +88,33 @@ def make_corpus(dest: Path, tags: dict[str, int]) -> dict[str, list[str]]:
                 fh.write(f"{url}\tbench/page-{i}.html\t200\ttext/html; charset=UTF-8\t{ARTICLE_HEADERS}\n")
                 urls[tag].append(url)
     return urls
+
+
+BIG_SIZES = (10 * 2**20, 40 * 2**20)
+
+
+def add_big_bodies(corpus: Path, sizes) -> dict[int, str]:
+    """Media files of the given sizes (incompressible bytes) served at their own URLs."""
+    urls = {}
+    with open(corpus / "urls.tsv", "a", encoding="utf-8") as fh:
+        for size in sizes:
+            name = f"bench/big-{size}.bin"
+            (corpus / name).write_bytes(os.urandom(size))
+            url = f"http://{HOST}/bench/big/{size}.bin"
+            fh.write(f"{url}\t{name}\t200\tapplication/octet-stream\t-\n")
+            urls[size] = url
+    return urls
+
+
+def capture_peak(capture, url: str) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        capture(url, requisites=False)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 class Profiler:
@@ -260,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp directory and print its path")
     ap.add_argument("--browser-pages", type=int, default=5,
                     help="pages per mode for the raw-vs-browser column (default 5; 0: skip; needs Chromium)")
+    ap.add_argument("--memory", action="store_true",
+                    help="also measure the peak memory of capturing 10 MB and 40 MB bodies")
     args = ap.parse_args(argv)
     if args.pages < 1 or args.runs < 1 or args.warmup < 1:
         ap.error("--pages, --runs and --warmup must be at least 1")
@@ -272,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.browser_pages > 0:
         tags.update({"mode-raw": args.browser_pages, "mode-browser": args.browser_pages})
     urls = make_corpus(tmp / "corpus", tags)
+    big_urls = add_big_bodies(tmp / "corpus", BIG_SIZES) if args.memory else {}
     server = CorpusServer("proxy", tmp / "corpus").start()
     try:
         data_dir = tmp / "data"
@@ -320,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
         prof.patch(WarcBuilder, "write_record", "WARC write (records, digests)")
         prof.patch(WarcBuilder, "write_warcinfo", "WARC write (records, digests)")
         prof.patch(WarcBuilder, "publish", "WARC publish (fsync, sha256, link)")
-        prof.patch(cap, "apply_extraction", "extraction (charset, text, metadata)")
+        if hasattr(cap, "apply_extraction"):  # before issue 19: extraction inside capture()
+            prof.patch(cap, "apply_extraction", "extraction (charset, text, metadata)")
+        else:  # commit first, derive later: capture() only queues the analysis
+            import archive.analysis
+
+            prof.patch(archive.analysis, "schedule", "analysis enqueue (extraction deferred)")
         prof.patch(cap, "_find_revisit_target", "DB (revisit lookup, rows, commit)")
         prof.patch(cap, "_index", "DB (revisit lookup, rows, commit)")
         prof.patch(snapshot_captured, "send", "provenance follow-up enqueue")
@@ -384,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
                 raw_pps, browser_pps = rows[0][1], rows[1][1]
                 print(f"{'ratio browser/raw':<12}{browser_pps / raw_pps:>10.3f}{raw_pps / browser_pps:>10.1f}x"
                       f"{rows[1][2] / rows[0][2]:>9.1f}x")
+        if big_urls:
+            print("\npeak Python memory of one capture (tracemalloc) ÷ body size (issue 19 goal: flat)")
+            for size, url in big_urls.items():
+                peak = capture_peak(cap.capture, url)
+                print(f"  {size / 2**20:>4.0f} MiB body: peak {peak / 2**20:7.1f} MiB, ×{peak / size:.2f} the body")
         if args.keep:
             print(f"\nkept: {tmp}")
     finally:

@@ -4,7 +4,12 @@ should be flat; the printed ratios are against the 10-capture URL measured in th
 
     .venv/bin/python bench/memento.py [--repeat 200] [--sizes 10,1000,100000]
 
-Runs standalone: a temporary NAQL_DATA_DIR, migrated on the spot. One real response record is
+Runs standalone: a temporary NAQL_DATA_DIR and a fresh test database (``test_<name>`` of
+``DATABASE_URL`` when set, so PostgreSQL works: ``DATABASE_URL=postgres://... bench/memento.py``),
+migrated on the spot and dropped at the end. On PostgreSQL autovacuum is switched off for the
+snapshot table, so every figure is taken with no statistics at all, as right after a large import
+before autovacuum has analysed the table (``--analyze`` runs ANALYZE first, for comparison).
+One real response record is
 written to a WARC; the synthetic Snapshot rows (one capture a minute) all point at it, bulk
 inserted. Requests go through Django's test client (the full middleware and view stack, no
 network), so the numbers are per-request server time.
@@ -33,9 +38,14 @@ def setup_django() -> None:
     from django.conf import settings
 
     django.setup()
-    from django.core.management import call_command
+    from django.db import connection
 
-    call_command("migrate", verbosity=0, interactive=False)
+    global _ORIGINAL_DB
+    _ORIGINAL_DB = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ALTER TABLE archive_snapshot SET (autovacuum_enabled = false)")
     from django.urls import include, path
 
     urls = types.ModuleType("bench_memento_urls")
@@ -44,6 +54,7 @@ def setup_django() -> None:
     settings.ROOT_URLCONF = "bench_memento_urls"
 
 
+_ORIGINAL_DB = None
 BASE = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -113,6 +124,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--sizes", default="10,1000,100000")
+    ap.add_argument("--analyze", action="store_true", help="run ANALYZE after inserting (fresh statistics)")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
 
@@ -129,10 +141,16 @@ def main() -> int:
         t0 = time.perf_counter()
         url = populate(n, wf, info, body)
         load_s = time.perf_counter() - t0
+        if args.analyze:
+            from django.db import connection
+
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE archive_snapshot")
         mid = BASE + timedelta(minutes=n // 2, seconds=20)
         mid_ts = (BASE + timedelta(minutes=n // 2)).strftime("%Y%m%d%H%M%S")
         cases = {
             "TimeGate (Accept-Datetime, middle)": (f"/web/{url}", {"HTTP_ACCEPT_DATETIME": http_date(mid.timestamp())}),
+            "TimeGate (no Accept-Datetime: latest)": (f"/web/{url}", {}),
             "memento id_ (middle, all Link rels)": (f"/web/{mid_ts}id_/{url}", {}),
             "TimeMap link, first page (min(n, 1000) entries)": (f"/web/timemap/link/{url}", {}),
             "TimeMap link, 10-entry page in the middle": (f"/web/timemap/link/from/{mid_ts}/{url}", {}),
@@ -144,14 +162,25 @@ def main() -> int:
             size = 10 if "10-entry" in label else 1000
             with override_settings(NAQL_TIMEMAP_PAGE_SIZE=size):
                 row[label] = timed(client, path, args.repeat, **headers)
-        t1 = time.perf_counter()
+        lat = []
         for _ in range(args.repeat):
+            t1 = time.perf_counter()
             memento.closest(memento.surt_key(url), mid, None, url)
-        row["closest() lookup alone"] = ((time.perf_counter() - t1) / args.repeat * 1000, float("nan"))
+            lat.append(time.perf_counter() - t1)
+        row["closest() lookup alone"] = (statistics.median(lat) * 1000, float("nan"))
         results[n] = row
         print(f"{n:>7} captures inserted in {load_s:.1f} s", file=sys.stderr)
 
+    from django.db import connection
+
+    stats = "fresh statistics (ANALYZE run)" if args.analyze else "no statistics (never analysed)"
+    if connection.vendor == "postgresql" and not args.analyze:
+        with connection.cursor() as cur:
+            cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'archive_snapshot'")
+            reltuples = cur.fetchone()[0]
+        stats += f"; pg_class.reltuples = {reltuples:g}"
     base_n = sizes[0]
+    print(f"database: {connection.vendor}; {stats}")
     print(f"median (p99) ms per request; ratio = median / median at {base_n} captures")
     for label in results[base_n]:
         print(label)
@@ -160,6 +189,19 @@ def main() -> int:
             ratio = p50 / results[base_n][label][0]
             p99s = "" if p99 != p99 else f" ({p99:.2f})"
             print(f"  {n:>7} captures: {p50:7.2f}{p99s:>10}  ×{ratio:.2f}")
+    # the issue-19 table rows: a full TimeMap page is compared with a full page (the smallest
+    # size that fills it), not with a shorter one that needs no paging queries
+    big = sizes[-1]
+    full = next((n for n in sizes if n >= 1000), base_n)
+    full10 = next((n for n in sizes if n >= 20), base_n)  # a full 10-entry page in the middle, plus a next page
+    print(f"\nsummary ({connection.vendor}, {stats.split(';')[0]})")
+    for label, base in (("TimeGate (Accept-Datetime, middle)", base_n), ("TimeGate (no Accept-Datetime: latest)", base_n),
+                        ("memento id_ (middle, all Link rels)", base_n),
+                        ("TimeMap link, first page (min(n, 1000) entries)", full),
+                        ("TimeMap link, 10-entry page in the middle", full10)):
+        ratio = results[big][label][0] / results[base][label][0]
+        print(f"  {label}: {big} ÷ {base} captures = {ratio:.2f}")
+    connection.creation.destroy_test_db(_ORIGINAL_DB, verbosity=0)
     return 0
 
 

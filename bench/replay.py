@@ -7,10 +7,11 @@ Set-up (all in a temporary NAQL_DATA_DIR, migrated on the spot): the Watan page,
 and logo are written into a WARC as another tool would, imported with ``archive.store.ingest``, and
 the WARC *Naql wrote* is handed to pywb (``wayback``, from ``$NAQL_PYWB_BIN`` or
 ``.venv-pywb/bin``; see tests/replay_support.py for why pywb has its own virtualenv). Naql runs
-under gunicorn when installed (``pip install gunicorn``; one process, 4 threads, as pywb's
-gevent server is one process), else in a threaded stdlib WSGI server. Every request opens
-a new connection on both sides. Prints req/s, p50 and p99 per case and Naql/pywb ratios
-(req/s ratio > 1 and latency ratio < 1 mean Naql is faster).
+under ``--server gunicorn`` (default) or ``granian`` when installed (``pip install '.[server]'``;
+``--workers 1 --threads 4`` by default, as pywb's gevent server is one process), else in a
+threaded stdlib WSGI server. Every request opens a new connection on both sides; naql and pywb
+alternate ``--rounds`` times per case and the medians are compared. Prints req/s, p50 and p99 per
+case and Naql/pywb ratios (req/s ratio > 1 and latency ratio < 1 mean Naql is faster).
 """
 
 from __future__ import annotations
@@ -93,25 +94,32 @@ def naql_wsgi(environ, start_response):
     return _app(environ, start_response)
 
 
-class Gunicorn:
-    """Naql under gunicorn (one process, gthread, 4 threads), if gunicorn is installed."""
+class AppServer:
+    """Naql under a production WSGI server on loopback: gunicorn (gthread) or granian (Rust HTTP
+    front, WSGI app in blocking threads); ``workers`` processes with ``threads`` threads each."""
 
-    def __init__(self, data: Path):
-        self.data = data
+    def __init__(self, data: Path, kind: str, workers: int, threads: int):
+        self.data, self.kind, self.workers, self.threads = data, kind, workers, threads
         self.proc = None
+
+    def command(self, port: int) -> list[str]:
+        exe = str(Path(sys.executable).with_name(self.kind))
+        if self.kind == "gunicorn":
+            return [exe, "-w", str(self.workers), "-k", "gthread", "--threads", str(self.threads), "-b",
+                    f"127.0.0.1:{port}", "--log-level", "warning", "bench.replay:naql_wsgi"]
+        return [exe, "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port), "--workers",
+                str(self.workers), "--blocking-threads", str(self.threads), "--log-level", "warning",
+                "bench.replay:naql_wsgi"]
 
     def __enter__(self):
         import socket
         import subprocess
 
-        exe = Path(sys.executable).with_name("gunicorn")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {**os.environ, "NAQL_DATA_DIR": str(self.data), "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([str(exe), "-w", "1", "-k", "gthread", "--threads", "4", "-b",
-                                      f"127.0.0.1:{port}", "--log-level", "warning", "bench.replay:naql_wsgi"],
-                                     cwd=ROOT, env=env)
+        self.proc = subprocess.Popen(self.command(port), cwd=ROOT, env=env)
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -120,7 +128,7 @@ class Gunicorn:
                     return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError(f"{self.kind} did not start")
 
     def __exit__(self, *exc):
         self.proc.terminate()
@@ -178,7 +186,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--wsgiref", action="store_true", help="serve Naql with the stdlib server even if gunicorn exists")
+    ap.add_argument("--rounds", type=int, default=3, help="naql and pywb alternate this many times per case")
+    ap.add_argument("--server", choices=["gunicorn", "granian", "wsgiref"], default="gunicorn")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=4)
     args = ap.parse_args()
 
     data = setup_django()
@@ -191,13 +202,13 @@ def main() -> int:
     from contextlib import ExitStack
 
     stack = ExitStack()
-    if Path(sys.executable).with_name("gunicorn").exists() and not args.wsgiref:
-        naql = stack.enter_context(Gunicorn(data)).base
-        server = "gunicorn (1 process, gthread, 4 threads)"
+    if args.server != "wsgiref" and Path(sys.executable).with_name(args.server).exists():
+        naql = stack.enter_context(AppServer(data, args.server, args.workers, args.threads)).base
+        server = f"{args.server} ({args.workers} process(es) × {args.threads} threads)"
     else:
         httpd, naql = serve_naql()
         stack.callback(httpd.shutdown)
-        server = "stdlib wsgiref, threaded (install gunicorn for a production-like server)"
+        server = "stdlib wsgiref, threaded (install gunicorn or granian for a production server)"
     ts, url = page.timestamp, page.url
     accept = {"Accept-Datetime": "Sun, 28 Nov 2021 09:00:00 GMT"}
     cases = [
@@ -208,18 +219,32 @@ def main() -> int:
         ("TimeGate (Accept-Datetime)", f"/web/{url}", f"/{url}", accept),
     ]
     work = Path(tempfile.mkdtemp(prefix="naql-bench-pywb-"))
-    print(f"naql: {server}; pywb: wayback (gevent), 4 threads")
-    print(f"requests per case: {args.requests}, concurrency: {args.concurrency}, new connection per request")
+    print(f"naql: {server}; pywb: wayback (gevent), 1 process")
+    print(f"requests per case and round: {args.requests}, concurrency: {args.concurrency}, "
+          f"new connection per request; {args.rounds} alternating rounds, medians")
     print(f"{'case':44} {'server':6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  status")
+    summary = []
     with PywbServer([warc], work) as pywb:
         for label, ours, theirs, headers in cases:
-            a = load(naql, ours, n=args.requests, concurrency=args.concurrency, headers=headers)
-            b = load(pywb.base, theirs, n=args.requests, concurrency=args.concurrency, headers=headers)
-            for name, r in (("naql", a), ("pywb", b)):
-                print(f"{label:44} {name:6} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f}  {r['status']}")
+            runs = {"naql": [], "pywb": []}
+            for _ in range(args.rounds):  # alternate, so a burst of load on the machine hits both
+                runs["naql"].append(load(naql, ours, n=args.requests, concurrency=args.concurrency, headers=headers))
+                runs["pywb"].append(load(pywb.base, theirs, n=args.requests, concurrency=args.concurrency,
+                                         headers=headers))
+            med = {name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+                   for name, rs in runs.items()}
+            for name in ("naql", "pywb"):
+                r = med[name]
+                print(f"{label:44} {name:6} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f}  "
+                      f"{runs[name][0]['status']}")
+            a, b = med["naql"], med["pywb"]
             print(f"{'':44} {'ratio':6} {a['rps'] / b['rps']:8.2f} {a['p50'] / b['p50']:8.2f} "
                   f"{a['p99'] / b['p99']:8.2f}  (naql / pywb)")
+            summary.append((label, a["rps"] / b["rps"]))
     stack.close()
+    print("\nsummary: req/s ratio naql / pywb (issue 19 goals: id_ >= 2.0, rewritten >= 1.5, TimeGate >= 2.0)")
+    for label, ratio in summary:
+        print(f"  {label}: {ratio:.2f}")
     return 0
 
 

@@ -138,6 +138,10 @@ NAQL_IMPORT_RATIO_FLOOR = env.int("NAQL_IMPORT_RATIO_FLOOR", default=8 * 1024 * 
 NAQL_CAPTURE_MAX_REDIRECTS = env.int("NAQL_CAPTURE_MAX_REDIRECTS", default=10)
 NAQL_CAPTURE_MAX_REQUISITES = env.int("NAQL_CAPTURE_MAX_REQUISITES", default=60)
 NAQL_CAPTURE_MAX_REQUISITE_BYTES = env.int("NAQL_CAPTURE_MAX_REQUISITE_BYTES", default=30 * 1024 * 1024)
+# Commit first, derive later: a capture is done when its bytes are written, fsynced, checksummed
+# and indexed; text extraction then runs in the archive.tasks.analyse_snapshot task. True runs
+# it right after the capture's commit in the capturing process instead (tests, scripts).
+NAQL_ANALYSE_INLINE = env.bool("NAQL_ANALYSE_INLINE", default=False)
 NAQL_CAPTURE_MAX_ATTEMPTS = env.int("NAQL_CAPTURE_MAX_ATTEMPTS", default=3)
 # Browser captures (archive/capture/browser.py): Chromium behind Naql's recording proxy.
 NAQL_BROWSER_EXECUTABLE = env.str("NAQL_BROWSER_EXECUTABLE", default="/usr/bin/chromium")

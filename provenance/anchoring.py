@@ -165,7 +165,9 @@ def reanchor_document(document, snapshot=None, *, user=None) -> dict[int, Match]
               .select_related("snapshot", "anchor_snapshot"))
     for claim in claims:
         current = claim.current_snapshot
-        if current.pk == snapshot.pk or current.captured_at >= snapshot.captured_at:
+        # newer by (captured_at, pk), the order of Document.snapshots(): two captures within the
+        # same second are still an older and a newer one
+        if (current.captured_at, current.pk) >= (snapshot.captured_at, snapshot.pk):
             continue
         old_text = current.text
         if claim.anchor_snapshot_id:

@@ -200,6 +200,7 @@ def document_for_snapshot(snap: Snapshot, *, create: bool = True) -> Document | 
             # a public version is "newest" when only private versions are newer
             newest = not doc.snapshots().filter(captured_at__gt=snap.captured_at,
                                                 private_to_group__isnull=True).exists()
+        before = (doc.title, doc.byline, doc.language, doc.published_at, doc.publisher_id)
         if newest:
             doc.title = snap.title or doc.title
             doc.byline = snap.byline or doc.byline
@@ -209,7 +210,8 @@ def document_for_snapshot(snap: Snapshot, *, create: bool = True) -> Document | 
                 doc.kind = _document_kind(snap)
         if doc.publisher_id is None:
             doc.publisher = publisher_for(snap)
-        if doc.pk is None or newest:
+        changed = before != (doc.title, doc.byline, doc.language, doc.published_at, doc.publisher_id)
+        if doc.pk is None or changed:  # an unchanged recapture writes no row (nor a history row)
             doc.save()
         for u, reason in [(snap.url, "page"), *[(h, "redirect") for h in hops]]:
             _add_alias(doc, u, reason)

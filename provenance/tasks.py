@@ -25,6 +25,9 @@ def process_snapshot(snapshot_id: int) -> dict:
     snap = Snapshot.objects.filter(pk=snapshot_id).first()
     if snap is None or snap.is_requisite:
         return {"skipped": "no such page snapshot"}
+    from archive.analysis import analyse
+
+    snap = analyse(snap)  # commit first, derive later: the text may not be extracted yet
     doc = document_for_snapshot(snap)
     if doc is None:
         return {"skipped": "not a text page"}

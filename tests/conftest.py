@@ -13,6 +13,9 @@ Test servers (see tests/corpus_server.py); nothing here leaves 127.0.0.1:
 * ``local_origin`` (function): a plain loopback origin serving the lab paths
   (``.url(path)``, ``.requests``); fetch it with ``allowed_networks=["127.0.0.1/32"]``.
 * ``tls_client_context`` (session): an SSLContext trusting the self-signed test certificate.
+* ``_analyse_inline`` (session, autouse): ``NAQL_ANALYSE_INLINE=True``, so a capture's text is
+  extracted right after its commit, as a worker would soon after; tests of the deferred
+  analysis set it back to False (tests/test_analysis.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:  # so `tests.cor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.corpus_server import TLS_HOST, CorpusServer, FakeDNS, make_self_signed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _analyse_inline():
+    from django.test import override_settings
+
+    with override_settings(NAQL_ANALYSE_INLINE=True):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ def test_capture_one_url_runs_the_job_and_reports_progress_and_snapshot(alice, v
     assert job["state"] == "pending" and job["created_by"] == "alice" and job["requisites"] is False
     got = c.get(f"/api/capture-jobs/{job['id']}/").json()
     assert got["state"] == "succeeded" and got["attempts"] == 1 and got["error"] is None
-    assert [p["step"] for p in got["progress"]] == ["fetched", "written"]
+    assert [p["step"] for p in got["progress"]] == ["fetched", "written", "archived", "analysed"]
     snap = Snapshot.objects.get(guid=got["final_snapshot"])
     assert snap.url == WATAN_URL and got["links"]["snapshot"].endswith(f"/s/{snap.guid}")
     # the ID is canonicalised on lookup

@@ -31,7 +31,10 @@ def test_job_moves_pending_running_succeeded_and_records_progress(via_proxy):
     job = jobs.run_job(job.pk)
     assert job.state == CaptureJob.State.SUCCEEDED and job.attempts == 1
     assert job.snapshot.url == WATAN_URL and job.started_at <= job.finished_at
-    assert [p["step"] for p in job.progress] == ["fetched", "written"]
+    # commit first, derive later: archived (bytes and index committed), then analysed (text)
+    assert [p["step"] for p in job.progress] == ["fetched", "written", "archived", "analysed"]
+    job.refresh_from_db()
+    assert [p["step"] for p in job.progress] == ["fetched", "written", "archived", "analysed"]
 
 
 def test_claim_is_atomic_only_one_worker_wins(via_proxy):

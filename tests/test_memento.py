@@ -208,7 +208,86 @@ def test_lookup_query_plan_uses_the_surt_time_index(two_versions):
     with connection.cursor() as cur:
         cur.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " ".join(str(row) for row in cur.fetchall())
-    assert "snapshot_surt_time" in plan and "TEMP B-TREE" not in plan
+    assert ("snapshot_surt_time" in plan or "snapshot_live_surt_time" in plan) and "TEMP B-TREE" not in plan
+
+
+def _pg_plan(sql: str, params: list) -> dict:
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params or None)
+        return cur.fetchone()[0][0]["Plan"]
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize("statistics", ["never analysed", "analysed"])
+def test_postgresql_lookup_plans_stop_after_the_limit_with_or_without_statistics(two_versions, statistics):
+    """PostgreSQL: at 20,000 live captures of one URL (plus withdrawn and private ones), every
+    Memento look-up is an ordered index scan that reads about LIMIT rows, even on a table that
+    has never been analysed (as right after a large import). Without statistics the planner used
+    to pick a bitmap AND of the (surt, payload_digest) and private_to_group_id indexes and sort
+    every capture of the URL."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL planner check (the SQLite plan is checked above)")
+    from django.contrib.auth.models import Group, User
+
+    v1, _ = two_versions
+    n = 20_000
+    cols = [f.column for f in Snapshot._meta.concrete_fields]
+    qn = connection.ops.quote_name
+    override = {
+        "id": "1000000 + g", "guid": "'T' || lpad(g::text, 8, '0')",
+        "captured_at": "%s::timestamptz + g * interval '1 minute'",
+        # every 97th capture withdrawn, every 89th private to a group
+        "withdrawn_at": "CASE WHEN g %% 97 = 0 THEN now() END",
+        "private_to_group_id": "CASE WHEN g %% 89 = 0 THEN %s END",
+    }
+    group = Group.objects.create(name="plan-check")
+    select = ", ".join(override.get(c, f"s.{qn(c)}") for c in cols)
+    with connection.cursor() as cur:
+        # A temporary copy of the table (same columns and indexes) shadows the real one for this
+        # connection: autovacuum never touches temporary tables, so "never analysed" is certain.
+        cur.execute("CREATE TEMP TABLE archive_snapshot (LIKE public.archive_snapshot INCLUDING ALL) "
+                    "ON COMMIT DROP")
+        cur.execute(f"INSERT INTO pg_temp.archive_snapshot ({', '.join(qn(c) for c in cols)}) "  # noqa: S608
+                    f"SELECT {select} FROM public.archive_snapshot s, generate_series(1, %s) g WHERE s.id = %s",
+                    [v1.captured_at, group.pk, n, v1.pk])
+        if statistics == "analysed":
+            cur.execute("ANALYZE pg_temp.archive_snapshot")
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'pg_temp.archive_snapshot'::regclass")
+        assert (cur.fetchone()[0] < 0) == (statistics == "never analysed")
+    member = User.objects.create_user("plan-reader")
+    member.groups.add(group)
+    middle = v1.captured_at + timedelta(minutes=n // 2, seconds=30)
+    some = Snapshot.objects.get(pk=1000000 + n // 3)
+    with CaptureQueriesContext(connection) as ctx:  # the queries replay really sends
+        for user in (None, member):
+            memento.closest(v1.surt, middle, user, v1.url)
+            memento.last(v1.surt, user, v1.url)
+            memento.memento_links(some, HOST, user)
+            memento.timemap_page(v1.url, user)
+            memento.timemap_page(v1.url, user, from_ts=some.timestamp, size=10)
+    checked = 0
+    for query in ctx.captured_queries:
+        sql = query["sql"]
+        if "archive_snapshot" not in sql:
+            continue
+        limits = [int(x) for x in re.findall(r"LIMIT (\d+)", sql)] or [0]
+        plan = _pg_plan(sql, [])
+        # (a member's look-ups also read auth_user_groups: only nodes over snapshots matter)
+        on_snapshots = [node for node in _nodes(plan)
+                        if any(n.get("Relation Name") == "archive_snapshot" for n in _nodes(node))]
+        kinds = [node["Node Type"] for node in on_snapshots]
+        assert not {"Sort", "Incremental Sort", "Bitmap Heap Scan", "Seq Scan"} & set(kinds), (sql, kinds)
+        for scan in (node for node in on_snapshots if node.get("Relation Name") == "archive_snapshot"):
+            assert scan["Node Type"] == "Index Scan", (sql, kinds)
+            read = scan["Actual Rows"] * scan["Actual Loops"] + scan.get("Rows Removed by Filter", 0)
+            assert read <= max(limits) * 1.1 + 2, (sql, read)
+        checked += 1
+    assert checked >= 10
 
 
 def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client, clean_proxy):
@@ -218,3 +297,28 @@ def test_301_hop_and_its_target_share_a_surt_but_each_url_replays_itself(client,
     gate_long = client.get(f"/web/{ELESPANOL_URL}")
     assert gate_short["Location"] == _memento_uri(result.snapshot)
     assert gate_long["Location"] == _memento_uri(result.final)
+
+
+def test_links_read_with_the_timegate_lookup_match_the_links_queried_afresh(two_versions):
+    """closest() also reads first/last and tells prev/next from the rows around the requested
+    time when they settle it; whatever it tells must equal the separate query's answer, also
+    with five captures in one second (more than the rows it reads per side)."""
+    v1, _ = two_versions
+    base = v1.captured_at.replace(microsecond=0) + timedelta(days=3)
+    offsets = [0, 60, 120, 120, 120, 120, 120, 180, 600, 660, 661, 662, 663, 664, 900]
+    for i, sec in enumerate(offsets):
+        clone = Snapshot.objects.get(pk=v1.pk)
+        clone.pk, clone.guid = None, f"LNKT{i:04d}"
+        clone.captured_at = base + timedelta(seconds=sec)
+        clone.save()
+    told = 0
+    for sec in [-5000, -1, 0, 30, 90, 119, 120, 121, 150, 179, 181, 400, 659, 660, 662, 664, 665, 899, 900, 9999]:
+        snap = memento.closest(v1.surt, base + timedelta(seconds=sec), None, v1.url)
+        known = snap.memento_around
+        del snap.memento_around
+        fresh = memento.around(snap)
+        if known is not None:
+            told += 1
+            assert [s and s.captured_at for s in known] == [s and s.captured_at for s in fresh], sec
+            assert known[0].pk == fresh[0].pk and known[3].pk == fresh[3].pk
+    assert told >= 15  # the shortcut is the common case, not the exception

@@ -51,7 +51,13 @@ def test_capture_job_queued_from_admin_runs_on_a_real_celery_worker(corpus_proxy
         _wait(lambda: CaptureJob.objects.get(pk=job.pk).state == CaptureJob.State.SUCCEEDED, 90,
               "the worker to finish the job")
         job.refresh_from_db()
-        assert job.snapshot.status == 200 and job.snapshot.title
+        assert job.snapshot.status == 200
+        # commit first, derive later: the same worker then runs the analysis task it queued
+        _wait(lambda: not Snapshot.objects.get(pk=job.snapshot_id).analysis_pending, 90,
+              "the worker to analyse the page")
+        job.refresh_from_db()
+        assert job.snapshot.title
+        assert [p["step"] for p in job.progress][-2:] == ["archived", "analysed"]
         assert job.snapshot.requisites.count() >= 2
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -3,7 +3,9 @@
 Order of work, chosen so that a failure at any point leaves nothing half-done:
 1. fetch everything into memory (guarded, limited); any error before step 2 writes nothing;
 2. write all records into a temporary WARC, fsync, checksum, publish it (immutable);
-3. create all snapshot rows in one transaction pointing at the published bytes.
+3. create all snapshot rows in one transaction pointing at the published bytes;
+4. after the commit, the text of the page is extracted (derived data, :mod:`archive.analysis`):
+   the capture is done, citable and replayable before that.
 A crash between 2 and 3 leaves an unreferenced but valid file (``verify`` lists it); never a
 row pointing at missing bytes.
 """
@@ -28,7 +30,7 @@ from archive.capture.requisites import css_requisites, html_requisites
 from archive.errors import CaptureError, RedirectLoop, TooManyRedirects
 from archive.extract.charset import decode_css
 from archive.models import CaptureJob, Snapshot, WarcFile
-from archive.store.snapshots import apply_extraction
+from archive.store.snapshots import TEXT_TYPES
 from archive.store.warcstore import (
     HTTP_REQUEST_TYPE,
     HTTP_RESPONSE_TYPE,
@@ -54,6 +56,7 @@ class CaptureResult:
     snapshots: list[Snapshot]
     warc_file: WarcFile
     requisite_errors: list[dict] = field(default_factory=list)
+    analysis_deferred: bool = False  # text extraction of a hop runs after the commit (archive.analysis)
 
 
 def _limits() -> FetchLimits:
@@ -172,7 +175,7 @@ def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
 def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
     block = ex.response_bytes
     body_at = http_payload_offset(block)
-    payload_digest = warc_digest(block[body_at:])
+    payload_digest = warc_digest(memoryview(block)[body_at:])  # a view: no copy of a large body
     original = _find_revisit_target(ex, payload_digest)
     if original is not None:
         head = block[:body_at]
@@ -267,8 +270,9 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
            rendered_dom: bytes | None = None) -> CaptureResult:
     """Index a published WARC: one snapshot per GET exchange (``written``: page hops first, then
     requisites; other methods stay in the WARC unindexed), in one transaction. Browser captures add
-    their ``resources`` (screenshot, DOM) to the final page's ``records`` and, when the page's own
-    HTML has no article text, extract the text from ``rendered_dom``."""
+    their ``resources`` (screenshot, DOM) to the final page's ``records``; when the page's own HTML
+    has no article text, the analysis after the commit (archive.analysis) extracts the text from
+    that DOM record (``rendered_dom`` is the same bytes, no longer needed here)."""
     with transaction.atomic():
         wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
                                      record_count=len(published.records))
@@ -291,11 +295,8 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
                 capture_mode=mode,
             )
-            if i < n_hops and (body := _safe_decoded(ex)) is not None:
-                apply_extraction(snap, body, snap.content_type)
-            if i == n_hops - 1 and rendered_dom and not (snap.main_text or "").strip():
-                apply_extraction(snap, rendered_dom, "text/html; charset=utf-8")
-                snap.extracted = {**(snap.extracted or {}), "text_source": "rendered_dom"}
+            # commit first, derive later: text extraction runs after the commit (archive.analysis)
+            snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and bool(ex.payload)
             snap.save()
             snaps.append(snap)
         hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]
@@ -307,7 +308,28 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
         for s in snaps[n_hops:]:
             s.page = final
             s.save(update_fields=["page"])
-        from archive.signals import snapshot_captured
+        deferred = any(s.analysis_pending for s in hop_snaps)
+        transaction.on_commit(lambda: _after_commit(hop_snaps, final))
+    if job:
+        job.heartbeat("archived", snapshot=final.guid, analysis="pending" if deferred else "none needed")
+    if deferred and settings.NAQL_ANALYSE_INLINE:  # the rows are committed (or, in a test, saved)
+        from archive.analysis import schedule
 
-        transaction.on_commit(lambda: snapshot_captured.send(sender=Snapshot, snapshot=final))
-    return CaptureResult(snaps[0], final, snaps, wf, req_errors)
+        for s in hop_snaps:
+            if s.analysis_pending:
+                schedule(s)
+    return CaptureResult(snaps[0], final, snaps, wf, req_errors, analysis_deferred=deferred)
+
+
+def _after_commit(hop_snaps: list[Snapshot], final: Snapshot) -> None:
+    """Queue the analysis first, so that a follow-up queued by a snapshot_captured receiver
+    usually finds the text ready (it calls analyse() anyway). With NAQL_ANALYSE_INLINE the
+    analysis runs right after the transaction instead, in capture itself."""
+    from archive.analysis import schedule
+    from archive.signals import snapshot_captured
+
+    if not settings.NAQL_ANALYSE_INLINE:
+        for s in hop_snaps:
+            if s.analysis_pending:
+                schedule(s)
+    snapshot_captured.send(sender=Snapshot, snapshot=final)

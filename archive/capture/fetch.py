@@ -358,7 +358,7 @@ class _Reader:
         while len(self.raw) - self.pos < n:
             if not self._fill():
                 return None
-        data = bytes(self.raw[self.pos : self.pos + n])
+        data = bytes(memoryview(self.raw)[self.pos : self.pos + n])  # one copy (a bytearray slice is two)
         self.pos += n
         return data
 
@@ -372,7 +372,7 @@ class _Reader:
         if len(self.raw) - start > cap:
             on_over()
         self.pos = len(self.raw)
-        return bytes(self.raw[start:])
+        return bytes(memoryview(self.raw)[start:])  # one copy (a bytearray slice is two)
 
 
 def _parse_head(block: bytes, url: str) -> tuple[str, int, str, list[tuple[str, str]]]:
@@ -713,11 +713,13 @@ def fetch(
     if proxy:
         _raise_for_proxy_status(resp_headers, status, target.url, proxy)
 
+    response_bytes = bytes(memoryview(reader.raw)[start:end])  # one copy (a bytearray slice is two)
+    reader.raw = bytearray()  # the received bytes now live in response_bytes and payload only
     return Exchange(
         url=target.url,
         method=method,
         request_bytes=request_bytes,
-        response_bytes=bytes(reader.raw[start:end]),
+        response_bytes=response_bytes,
         status=status,
         reason=reason,
         http_version=version,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from django.db import connection
 from django.utils.http import http_date, parse_http_date
 
 from archive import visibility
-from archive.models import Snapshot
+from archive.models import Snapshot, WarcFile
 from archive.replay.rewrite import archive_path
 from archive.uri import iri_to_uri, parse_timestamp14, public_origin, surt_key, timestamp14
 
@@ -111,24 +111,84 @@ def mementos(surt: str, user=None):
 # The hot look-ups are hand-written SQL over the (surt, captured_at) index: compiling an ORM
 # query costs more than running it, and replay does several per request. Same visibility
 # rules as ``Snapshot.objects.visible_to`` (both from :mod:`archive.visibility`).
-_COLS = ("id", "guid", "url", "surt", "captured_at", "status", "mime", "content_type", "payload_digest",
-         "length", "offset", "record_type", "record_id", "record_sha256", "warc_file_id",
-         "payload_snapshot_id", "redirect_to_id", "final_id", "withdrawn_at")
+_COLS = tuple(f.column for f in Snapshot._meta.concrete_fields if f.column in {
+    "id", "guid", "url", "surt", "captured_at", "status", "mime", "content_type", "payload_digest", "length",
+    "offset", "record_type", "record_id", "record_sha256", "warc_file_id", "payload_snapshot_id", "redirect_to_id",
+    "final_id", "withdrawn_at"})  # in model field order, as Model.from_db wants them
 
 
 _visibility = visibility.privacy_sql
 
 
-def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
+def _rows_sql(surt: str, user, cond: str, params: list, order: str, limit: int, part: int = 0) -> tuple[str, list]:
+    """SQL and parameters of one look-up: live captures of ``surt`` in time order, LIMIT ``limit``,
+    with the WARC file's name (``warc_name``) and the constant ``part`` (to tell the look-ups of
+    a UNION ALL apart).
+
+    Its ``withdrawn_at IS NULL`` is the predicate of the partial index ``snapshot_live_surt_time``
+    (surt, captured_at, id), so the plan is an ordered index scan that stops after ``limit`` rows,
+    with or without statistics (tests/test_memento.py checks the plan on PostgreSQL)."""
     assert order in ("ASC", "DESC")
     vis, vis_params = _visibility(user)
     qn = connection.ops.quote_name
-    cols = ", ".join(qn(c) for c in _COLS)
+    table = qn(Snapshot._meta.db_table)
+    files = qn(WarcFile._meta.db_table)
+    cols = ", ".join(f"{table}.{qn(c)}" for c in _COLS)
+    # the file name rides along (a scalar subquery per returned row), so replay needs no second query
+    cols += f", (SELECT w.{qn('name')} FROM {files} w WHERE w.{qn('id')} = {table}.{qn('warc_file_id')}) AS warc_name"  # noqa: S608
     # every interpolated piece is a constant of this module; values travel as parameters
     where = f"surt = %s AND {vis}" + (f" AND {cond}" if cond else "")
-    table = qn(Snapshot._meta.db_table)
-    sql = f"SELECT {cols} FROM {table} WHERE {where} ORDER BY captured_at {order} LIMIT {int(limit)}"  # noqa: S608
-    return list(Snapshot.objects.raw(sql, [surt, *vis_params, *params]))
+    sql = (f"SELECT {cols}, {int(part)} AS part FROM {table} WHERE {where} "  # noqa: S608
+           f"ORDER BY captured_at {order} LIMIT {int(limit)}")
+    return sql, [surt, *vis_params, *params]
+
+
+def _union(surt: str, user, lookups: list[tuple[str, list, str, int]]) -> list[list[Snapshot]]:
+    """Several look-ups in one round trip (``SELECT * FROM (...) UNION ALL ...``, a form SQLite
+    and PostgreSQL both accept with ORDER BY/LIMIT inside); the rows of each, in its order."""
+    sqls, args = [], []
+    for i, (cond, params, order, limit) in enumerate(lookups):
+        sql, a = _rows_sql(surt, user, cond, params, order, limit, part=i)
+        sqls.append(f"SELECT * FROM ({sql}) AS p{i}")  # noqa: S608 - constants only, see _rows_sql
+        args.extend(a)
+    out: list[list[Snapshot]] = [[] for _ in lookups]
+    with connection.cursor() as cur:
+        cur.execute(" UNION ALL ".join(sqls), args)
+        for row in cur.fetchall():
+            out[row[-1]].append(_snapshot(row))
+    return out
+
+
+_ATTNAMES = {f.column: f.attname for f in Snapshot._meta.concrete_fields}
+_FIELDS = [_ATTNAMES[c] for c in _COLS]
+
+
+def _aware(value):
+    """A datetime column from a raw cursor as Django's converters would give it (SQLite returns
+    naive UTC datetimes, or strings inside a UNION; PostgreSQL aware ones)."""
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _snapshot(row) -> Snapshot:
+    """A Snapshot from a raw row of _COLS (+ warc_name, part): the other fields stay deferred.
+    Building it directly costs a fraction of RawQuerySet's per-query column mapping."""
+    values = list(row[:len(_COLS)])
+    for i in _DATETIME_COLS:
+        values[i] = _aware(values[i])
+    snap = Snapshot.from_db(connection.alias, _FIELDS, values)
+    snap.warc_name = row[len(_COLS)]
+    return snap
+
+
+_DATETIME_COLS = [i for i, c in enumerate(_COLS) if c in ("captured_at", "withdrawn_at")]
+
+
+def _rows(surt: str, user, cond: str, params: list, order: str, limit: int) -> list[Snapshot]:
+    return _union(surt, user, [(cond, params, order, limit)])[0]
 
 
 def _dbtime(dt: datetime):
@@ -150,10 +210,41 @@ def _pick(candidates: list[Snapshot], when: datetime | None, url: str | None) ->
 
 
 def closest(surt: str, when: datetime, user=None, url: str | None = None) -> Snapshot | None:
-    """The memento nearest to ``when``: latest at or before, earliest after (a few rows each)."""
-    before = _rows(surt, user, "captured_at <= %s", [_dbtime(when)], "DESC", _TIES)
-    after = _rows(surt, user, "captured_at > %s", [_dbtime(when)], "ASC", _TIES)
-    return _pick(before + after, when, url)
+    """The memento nearest to ``when``: latest at or before, earliest after (a few rows each).
+
+    One query, which also fetches the first and last memento, so that the chosen one's
+    first/prev/next/last (its ``Link`` header) usually need no second query (see :func:`around`)."""
+    at = [_dbtime(when)]
+    before, after, head, tail = _union(surt, user, [
+        ("captured_at <= %s", at, "DESC", _TIES), ("captured_at > %s", at, "ASC", _TIES),
+        ("", [], "ASC", 1), ("", [], "DESC", 1),
+    ])
+    snap = _pick(before + after, when, url)
+    if snap is not None:
+        snap.memento_around = _around_from_window(snap, before, after, head, tail)
+    return snap
+
+
+def _around_from_window(snap, before, after, head, tail) -> tuple | None:
+    """(first, prev, next, last) of ``snap`` from the rows closest() read, or None when they do
+    not settle it. ``before`` holds the latest rows at or before the requested time and ``after``
+    the earliest after it, so together they are every capture between their extremes; a side
+    that came back short of its LIMIT is every capture on that side."""
+    earlier = [s for s in before + after if s.captured_at < snap.captured_at]
+    later = [s for s in before + after if s.captured_at > snap.captured_at]
+    if earlier:
+        prev = max(earlier, key=lambda s: (s.captured_at, s.pk))
+    elif len(before) < _TIES:
+        prev = None
+    else:
+        return None
+    if later:
+        nxt = min(later, key=lambda s: (s.captured_at, s.pk))
+    elif len(after) < _TIES:
+        nxt = None
+    else:
+        return None
+    return (head[0] if head else None, prev, nxt, tail[0] if tail else None)
 
 
 def first(surt: str, user=None) -> Snapshot | None:
@@ -166,10 +257,19 @@ def last(surt: str, user=None, url: str | None = None) -> Snapshot | None:
 
 
 def neighbours(snap: Snapshot, user=None) -> tuple[Snapshot | None, Snapshot | None]:
+    return around(snap, user)[1:3]
+
+
+def around(snap: Snapshot, user=None) -> tuple[Snapshot | None, ...]:
+    """(first, prev, next, last) live mementos of ``snap``'s URL, in one query (none when
+    :func:`closest` found ``snap`` for the same reader and could tell them already)."""
+    known = getattr(snap, "memento_around", None)
+    if known is not None:
+        return known
     at = [_dbtime(snap.captured_at)]
-    prev = _rows(snap.surt, user, "captured_at < %s", at, "DESC", 1)
-    nxt = _rows(snap.surt, user, "captured_at > %s", at, "ASC", 1)
-    return (prev[0] if prev else None), (nxt[0] if nxt else None)
+    parts = _union(snap.surt, user, [("", [], "ASC", 1), ("captured_at < %s", at, "DESC", 1),
+                                     ("captured_at > %s", at, "ASC", 1), ("", [], "DESC", 1)])
+    return tuple(rows[0] if rows else None for rows in parts)
 
 
 def withdrawn_at(surt: str, when: datetime, user=None) -> Snapshot | None:
@@ -237,8 +337,7 @@ def _dt(snap: Snapshot) -> str:
 
 def memento_links(snap: Snapshot, origin: str, user=None) -> str:
     """``Link`` header of a memento: original, timegate, timemap, first/last/prev/next + self."""
-    f, la = first(snap.surt, user), last(snap.surt, user)
-    prev, nxt = neighbours(snap, user)
+    f, prev, nxt, la = around(snap, user)
     rels: dict[int, tuple[Snapshot, list[str]]] = {}
     for s, rel in ((f, "first"), (prev, "prev"), (snap, ""), (nxt, "next"), (la, "last")):
         if s is not None:

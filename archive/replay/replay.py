@@ -26,12 +26,13 @@ import logging
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseNotFound, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotFound, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
+from archive.capture.fetch import decode_content
 from archive.errors import ArchiveError, CaptureError
 from archive.extract.article import decode_html
 from archive.models import Snapshot
@@ -45,7 +46,7 @@ from archive.replay.rewrite import (
     rewrite_css,
     rewrite_html,
 )
-from archive.store.snapshots import decoded_body, stored_response
+from archive.store.stream import StreamedResponse, open_response
 from archive.uri import iri_to_uri
 
 log = logging.getLogger(__name__)
@@ -97,15 +98,45 @@ def _wrong_host(request) -> HttpResponse | None:
 
 class ReplayHostMiddleware:
     """With NAQL_REPLAY_HOST set, the replay host serves ``/web/`` and nothing else (no admin,
-    API, citable pages or sessions on the origin that runs archived scripts)."""
+    API, citable pages or sessions on the origin that runs archived scripts).
+
+    Fast path: an anonymous ``/web/`` request (no session cookie, no Authorization header) is
+    answered here, by the replay view directly, without the middleware below this one (static
+    files, sessions, CSRF, auth, messages, history): none of them has anything to do for an
+    anonymous read-only replay request, and together they cost as much as the look-up itself.
+    ``SecurityMiddleware`` above still runs. A request with credentials takes the full stack,
+    so a group member still sees the group's private mementos."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if replay_host() and not request.path.startswith("/web/") and is_replay_host(request):
+        if request.path.startswith("/web/"):
+            if (settings.SESSION_COOKIE_NAME not in request.COOKIES and "HTTP_AUTHORIZATION" not in request.META
+                    and (resp := _anonymous_replay(request)) is not None):
+                return resp
+        elif replay_host() and is_replay_host(request):
             return HttpResponseNotFound("Not found on the replay host.", content_type="text/plain")
         return self.get_response(request)
+
+
+def _anonymous_replay(request) -> HttpResponse | None:
+    from django.contrib.auth.models import AnonymousUser
+    from django.urls import Resolver404, resolve
+    from django.utils.cache import patch_vary_headers
+
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return None
+    if match.func not in _FAST_VIEWS:
+        return None
+    request.user = AnonymousUser()
+    resp = match.func(request, *match.args, **match.kwargs)
+    patch_vary_headers(resp, ("Cookie",))  # as the session middleware would: the answer depends on who asks
+    if not resp.streaming and not resp.has_header("Content-Length"):
+        resp.headers["Content-Length"] = str(len(resp.content))  # as CommonMiddleware would
+    return resp
 
 
 def _isolate(resp: HttpResponse) -> HttpResponse:
@@ -150,25 +181,71 @@ def _decode_css(body: bytes, content_type: str) -> str:
     return decode_css(body, content_type)[0]  # BOM, header, @charset, UTF-8: the WHATWG/CSS order
 
 
-def _decoded_or_none(snap: Snapshot, stored) -> bytes | None:
+def _decoded_or_none(snap: Snapshot, stored: StreamedResponse) -> bytes | None:
+    """The body with Content-Encoding undone, for rewriting; None when it cannot be (corrupt or
+    unknown coding, or over the capture body limit: then it is served as archived, streamed)."""
+    body = stored.read(settings.NAQL_CAPTURE_MAX_BODY)
+    if body is None:
+        log.info("replaying %s as archived: body over NAQL_CAPTURE_MAX_BODY", snap.guid)
+        return None
+    encodings = [v for k, v in stored.headers if k.lower() == "content-encoding"]
     try:
-        return decoded_body(stored)
+        return decode_content(body, encodings, max_size=settings.NAQL_CAPTURE_MAX_BODY)
     except CaptureError as exc:  # the server sent it corrupt: nothing to rewrite
         log.info("replaying %s as archived: %s", snap.guid, exc.message)
         return None
+
+
+def _warc_name(snap: Snapshot) -> str:
+    # memento look-ups select the file name with the row (no second query per request)
+    return getattr(snap, "warc_name", None) or snap.warc_file.name
+
+
+def open_stored(snap: Snapshot) -> StreamedResponse:
+    """The stored response of ``snap``, verified, body streamed: for a revisit, the headers of
+    the revisit record and the body of the original it refers to."""
+    body_from = None
+    if snap.record_type == Snapshot.RecordType.REVISIT and snap.payload_snapshot_id:
+        src = snap.payload_snapshot
+        body_from = (src.warc_file.name, src.offset, src.length, src.record_sha256)
+    return open_response(_warc_name(snap), snap.offset, snap.length, expected_sha256=snap.record_sha256,
+                         body_from=body_from)
+
+
+def _archived_body(stored: StreamedResponse, status: int) -> HttpResponse:
+    """The archived body as it is: a plain response up to one chunk, streamed beyond (memory
+    flat in the body size)."""
+    body = stored.small_or_stream()
+    if isinstance(body, bytes):
+        return HttpResponse(body, status=status)
+    return StreamingHttpResponse(body, status=status)
 
 
 def build_response(snap: Snapshot, mod: str, origin: str, user=None, accept_encoding: str | None = None
                    ) -> HttpResponse:
     """The replay response of ``snap`` in mode ``mod`` (``id_`` raw, else rewritten).
     ``accept_encoding``: the request's Accept-Encoding (None: header absent), see ``codings``."""
-    stored = stored_response(snap)
+    stored = open_stored(snap)
+    try:
+        out = _build(snap, stored, mod, accept_encoding)
+    except BaseException:
+        stored.close()
+        raise
+    for k, v in memento.memento_headers(snap, origin, user).items():
+        out[k] = v
+    return _isolate(out)
+
+
+def _build(snap: Snapshot, stored: StreamedResponse, mod: str, accept_encoding: str | None) -> HttpResponse:
     raw = mod == "id_"
     mime = snap.mime or (stored.header("Content-Type") or "").split(";")[0].strip().lower()
     location = stored.header("Location")
     if stored.status in _REDIRECTS and location:
-        body = stored.body if raw else b""
-        out = HttpResponse(body, status=stored.status)
+        if raw:
+            out = _archived_body(stored, stored.status)
+        else:
+            stored.close()
+            out = HttpResponse(b"", status=stored.status)
         _archived_headers(stored, out, raw=raw)
         target = snap.redirect_to
         if target is not None and target.withdrawn_at is None:
@@ -178,23 +255,31 @@ def build_response(snap: Snapshot, mod: str, origin: str, user=None, accept_enco
                 out["Location"] = archive_path(snap.timestamp, mod, iri_to_uri(urljoin(snap.url, location.strip())))
             except ValueError:
                 out["Location"] = "/web/"
-    elif not raw and mime in (*HTML_TYPES, "text/css") and (body := _decoded_or_none(snap, stored)) is not None:
-        if mime == "text/css":
-            css = rewrite_css(_decode_css(body, stored.header("Content-Type") or ""),
-                              Rewriter(snap.url, snap.timestamp))
-            out = HttpResponse(css.encode("utf-8"), status=stored.status, content_type="text/css; charset=utf-8")
-        else:
-            text, _charset = decode_html(body, stored.header("Content-Type") or snap.content_type)
-            rw = Rewriter(snap.url, snap.timestamp)
-            html = rewrite_html(text, rw)
-            if "<script" in text[:5_000_000].lower():  # a page with scripts may load its content by script
-                html = inject_client_shim(html, rw)
-            out = HttpResponse(html.encode("utf-8"), status=stored.status, content_type=f"{mime}; charset=utf-8")
-        _archived_headers(stored, out, raw=False)
-    elif not codings.accepts(accept_encoding, codings.content_codings(stored.headers)):
+        return out
+    if not raw and mime in (*HTML_TYPES, "text/css"):
+        body = _decoded_or_none(snap, stored)
+        if body is not None:
+            if mime == "text/css":
+                css = rewrite_css(_decode_css(body, stored.header("Content-Type") or ""),
+                                  Rewriter(snap.url, snap.timestamp))
+                out = HttpResponse(css.encode("utf-8"), status=stored.status, content_type="text/css; charset=utf-8")
+            else:
+                text, _charset = decode_html(body, stored.header("Content-Type") or snap.content_type)
+                rw = Rewriter(snap.url, snap.timestamp)
+                html = rewrite_html(text, rw)
+                if "<script" in text[:5_000_000].lower():  # a page with scripts may load its content by script
+                    html = inject_client_shim(html, rw)
+                out = HttpResponse(html.encode("utf-8"), status=stored.status, content_type=f"{mime}; charset=utf-8")
+            _archived_headers(stored, out, raw=False)
+            return out
+        stored = open_stored(snap)  # the first read consumed (part of) the body: start again
+    archived_codings = codings.content_codings(stored.headers)
+    if archived_codings and not codings.accepts(accept_encoding, archived_codings):
         # the client does not accept the archived coding: decode it for the client, or refuse (406)
-        coding = ", ".join(codings.content_codings(stored.headers))
-        if (body := _decoded_or_none(snap, stored)) is None:
+        coding = ", ".join(archived_codings)
+        body = _decoded_or_none(snap, stored)
+        stored.close()
+        if body is None:
             out = HttpResponse(f"The archived body is {coding}-encoded, cannot be decoded here, and this client "
                                f"does not accept {coding}.\n", status=406, content_type="text/plain; charset=utf-8")
         else:
@@ -205,16 +290,15 @@ def build_response(snap: Snapshot, mod: str, origin: str, user=None, accept_enco
             if not stored.header("Content-Type"):
                 del out["Content-Type"]
         out["Vary"] = "Accept-Encoding"
-    else:  # id_, media, and pages whose Content-Encoding cannot be undone: the archived bytes as they are
-        out = HttpResponse(stored.body, status=stored.status)
-        _archived_headers(stored, out, raw=True)
-        if not stored.header("Content-Type"):
-            del out["Content-Type"]
-        if codings.content_codings(stored.headers):
-            out["Vary"] = "Accept-Encoding"
-    for k, v in memento.memento_headers(snap, origin, user).items():
-        out[k] = v
-    return _isolate(out)
+        return out
+    # id_, media, and pages whose Content-Encoding cannot be undone: the archived bytes as they are
+    out = _archived_body(stored, stored.status)
+    _archived_headers(stored, out, raw=True)
+    if not stored.header("Content-Type"):
+        del out["Content-Type"]
+    if archived_codings:
+        out["Vary"] = "Accept-Encoding"
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,3 +421,6 @@ def timemap_view(request, fmt: str, url: str, from_ts: str | None = None):
         resp = HttpResponse(memento.render_link_format(page, origin), content_type=memento.LINK_FORMAT)
     resp["Link"] = ", ".join(memento.timemap_links(page, origin, fmt))
     return _isolate(resp)
+
+
+_FAST_VIEWS = (memento_view, timegate_view, timemap_view)

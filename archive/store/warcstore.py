@@ -212,12 +212,10 @@ class WarcBuilder:
         for k, v in lines:
             if "\r" in str(v) or "\n" in str(v):
                 raise StorageError(f"WARC header {k} contains a line break")
-        member = gzip.compress(head.encode("utf-8") + block + b"\r\n\r\n", mtime=0)
-        info = RecordInfo(warc_type, record_id, uri, self.size, len(member), hashlib.sha256(member).hexdigest(),
-                          block_digest, payload_digest, date)
-        self._fh.write(member)
-        self._file_hash.update(member)
-        self.size += len(member)
+        length, member_sha = self._write_member(head.encode("utf-8"), block)
+        info = RecordInfo(warc_type, record_id, uri, self.size, length, member_sha, block_digest, payload_digest,
+                          date)
+        self.size += length
         self.records.append(info)
         return info
 
@@ -249,6 +247,31 @@ class WarcBuilder:
                           block_digest, payload_digest, date)
         self.records.append(info)
         return info
+
+    _PIECE = 1 << 20
+
+    def _write_member(self, head: bytes, block: bytes) -> tuple[int, str]:
+        """Write ``head + block + CRLF CRLF`` as one gzip member, compressed and hashed a piece at
+        a time (``gzip.compress`` of the concatenation held two more copies of a large body).
+        Returns the member's length and SHA-256."""
+        z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container, mtime 0
+        member_hash, length = hashlib.sha256(), 0
+
+        def emit(data: bytes) -> None:
+            nonlocal length
+            if data:
+                self._fh.write(data)
+                self._file_hash.update(data)
+                member_hash.update(data)
+                length += len(data)
+
+        emit(z.compress(head))
+        view = memoryview(block)
+        for at in range(0, len(view), self._PIECE):
+            emit(z.compress(view[at:at + self._PIECE]))
+        emit(z.compress(b"\r\n\r\n"))
+        emit(z.flush())
+        return length, member_hash.hexdigest()
 
     def write_warcinfo(self, filename_hint: str = "", extra: dict | None = None) -> RecordInfo:
         from archive import software_versions  # local: avoids import-time Django settings access
