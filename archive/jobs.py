@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from archive.capture.guard import check_url
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, StorageError
 from archive.models import CaptureJob, CaptureMode, Watch
 from archive.uri import iri_to_uri
 
@@ -113,7 +113,7 @@ def run_job(job_id: int) -> CaptureJob:
     try:
         result = capture_with_mode(job.url, mode=job.mode, job=job, requisites=job.requisites, user=job.created_by)
     except ArchiveError as exc:
-        job.fail(exc.as_dict(), permanent=exc.permanent)
+        job.fail(exc.as_dict(), permanent=exc.permanent, counts=not isinstance(exc, StorageError))
         if job.state == CaptureJob.State.PENDING:  # transient: retry after back-off
             delay = max(0.0, (job.not_before - timezone.now()).total_seconds())
             transaction.on_commit(lambda: enqueue_job(job, countdown=delay))

@@ -332,13 +332,19 @@ class CaptureJob(models.Model):
     def succeed(self, snapshot: Snapshot) -> None:
         self._finish(self.State.SUCCEEDED, snapshot=snapshot, error=None)
 
-    def fail(self, error: dict, *, permanent: bool) -> None:
-        """Fail this attempt: retry later with back-off when transient and attempts remain."""
-        if not permanent and self.attempts < self.max_attempts:
+    def fail(self, error: dict, *, permanent: bool, counts: bool = True) -> None:
+        """Fail this attempt: retry later with back-off when transient and attempts remain.
+
+        ``counts=False``: the failure was Naql's own (its WARC store unreachable or full), not the
+        URL's: the attempt is given back, so an outage of the store delays captures instead of
+        failing them for good; the back-off then stays at its base interval."""
+        if not permanent and (not counts or self.attempts < self.max_attempts):
             delay = timedelta(seconds=settings.NAQL_JOB_RETRY_BACKOFF * 2 ** max(0, self.attempts - 1))
-            CaptureJob.objects.filter(pk=self.pk).update(
-                state=self.State.PENDING, error=error, not_before=timezone.now() + delay, heartbeat_at=None
-            )
+            update = {"state": self.State.PENDING, "error": error, "not_before": timezone.now() + delay,
+                      "heartbeat_at": None}
+            if not counts:
+                update["attempts"] = models.F("attempts") - 1
+            CaptureJob.objects.filter(pk=self.pk).update(**update)
             self.refresh_from_db()
             return
         self._finish(self.State.FAILED, snapshot=None, error=error)

@@ -185,3 +185,22 @@ def test_attempt_that_indexed_its_capture_but_died_before_succeeding_is_not_capt
     assert job.state == CaptureJob.State.SUCCEEDED and job.snapshot == result.snapshot
     assert Snapshot.objects.filter(url=WATAN_URL).count() == 1 and WarcFile.objects.count() == 1
     assert len(via_proxy.requests) == requests_before  # nothing fetched again
+
+
+def test_an_unreachable_warc_store_delays_a_job_without_using_up_its_attempts(via_proxy, monkeypatch):
+    from archive.errors import StorageUnavailable
+
+    def down(*args, **kwargs):
+        raise StorageUnavailable("the object store is unreachable")
+
+    monkeypatch.setattr("archive.capture.capture.WarcBuilder.publish", down)
+    job = jobs.submit(WATAN_URL, enqueue=False)
+    for _ in range(job.max_attempts + 2):
+        CaptureJob.objects.filter(pk=job.pk).update(not_before=timezone.now())
+        job = jobs.run_job(job.pk)
+        assert job.state == CaptureJob.State.PENDING and job.attempts == 0
+        assert job.error["code"] == "storage_unavailable" and job.not_before > timezone.now()
+    monkeypatch.undo()
+    CaptureJob.objects.filter(pk=job.pk).update(not_before=timezone.now())
+    job = jobs.run_job(job.pk)
+    assert job.state == CaptureJob.State.SUCCEEDED and job.attempts == 1
