@@ -16,6 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
+#: Smallest skew that is corrected (WARC-Date has one-second precision).
+SIGNIFICANT = timedelta(seconds=1)
+
 
 def offset() -> timedelta:
     """Database clock minus this host's clock (``timedelta``; zero where the database is local).
@@ -29,4 +32,7 @@ def offset() -> timedelta:
         cur.execute("SELECT clock_timestamp()")
         db_now = cur.fetchone()[0]
     after = datetime.now(UTC)
-    return db_now - (before + (after - before) / 2)
+    skew = db_now - (before + (after - before) / 2)
+    # Below a second the two clocks agree at WARC-Date's precision; applying a few milliseconds
+    # would only move a time sitting on a second boundary into the previous second.
+    return skew if abs(skew) >= SIGNIFICANT else timedelta(0)
