@@ -554,7 +554,10 @@ class TraceAdmin(admin.ModelAdmin):
         return False  # traces start from the home page, the API or the command
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by").annotate(n_docs=Count("documents"))
+        qs = super().get_queryset(request)
+        if not request.user.is_superuser:  # the visibility rule of the API: one's own traces
+            qs = qs.filter(pk__in=Trace.objects.visible_to(request.user).values("pk"))
+        return qs.select_related("created_by").annotate(n_docs=Count("documents"))
 
     @admin.display(description="URL")
     def short_url(self, obj):
@@ -607,7 +610,7 @@ class TraceAdmin(admin.ModelAdmin):
         rows = [(u.get("message"),) for u in obj.unresolved or []]
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", rows)) if rows else "—"
 
-    @admin.action(description="Run again")
+    @admin.action(description="Run again", permissions=["change"])
     def run_again(self, request, queryset):
         from provenance.trace import enqueue_trace
 

@@ -181,6 +181,13 @@ def build_world(*, privatise_later: bool = False) -> World:
                                     snapshot=hidden_snap)
     withdrawn = page(HIDDEN_URL, "2024-05-09T10:00:00", ["نسخة ثانية من التقرير."], group="desk", lang="ar")
     withdrawn.withdraw(user=member, reason=f"duplicate of the {MARKER} report")
+    # a trace the member ran from the public article, which reached the hidden document
+    from provenance.models import Trace
+
+    trace = Trace.objects.create(url=v1.url, surt=v1.surt, created_by=member, state=Trace.State.SUCCEEDED,
+                                 document=public,
+                                 unresolved=[{"name": f"the {MARKER} desk", "note": "named, not archived"}])
+    trace.documents.add(public, hidden)
     return World(people, public, hidden, upstream, v1, v2, hidden_snap, withdrawn, job)
 
 
@@ -255,7 +262,16 @@ def fill(route: Route, world: World) -> list[dict] | None:
         return [{}]
     if params == {"format"}:
         return [{"format": "json"}]
-    m = re.fullmatch(r"([a-z-]+)-(detail|history|chain|prov|accept|reject|suggest)", name)
+    traces = list(apps.get_model("provenance.Trace").objects.values_list("guid", flat=True))
+    if name in ("trace-json", "trace-page", "trace-add-source", "trace-rerun") and params == {"guid"}:
+        return [{"guid": g} for g in traces]
+    if name == "provenance-document" and params == {"pk"}:
+        return [{"pk": pk} for pk in _pks(Document)]
+    if name == "provenance-claim" and params == {"pk"}:
+        return [{"pk": pk} for pk in _pks(Claim)]
+    if name == "provenance-parallel" and params == {"pk", "other"}:
+        return [{"pk": a, "other": b} for a, b in itertools.permutations(_pks(Document, 4), 2)]
+    m = re.fullmatch(r"([a-z-]+)-(detail|history|chain|prov|accept|reject|suggest|rerun)", name)
     if m and params - {"format"} in ({"pk"}, {"id"}):
         base = m.group(1)
         key = next(iter(params - {"format"}))
@@ -264,6 +280,8 @@ def fill(route: Route, world: World) -> list[dict] | None:
             values = [s.guid for s in _snaps()]
         elif base == "capture-job":
             values = list(CaptureJob.objects.values_list("guid", flat=True))
+        elif base == "trace":
+            values = traces
         elif base in API_MODELS:
             values = _pks(API_MODELS[base])
         else:

@@ -26,7 +26,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from apitokens.models import ApiToken
 from archive.models import CaptureJob, WithdrawalLog
-from provenance.models import Claim, ClaimLink, Publisher, Relation
+from provenance.models import Claim, ClaimLink, Publisher, Relation, Trace
 from tests.security_support import ROLES, build_world, role_client
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +48,10 @@ API = {
     ("/api/capture-jobs/", "get", "-"): "401 200 200 200 200 200",
     ("/api/capture-jobs/", "post", "-"): WRITE_400,
     ("/api/capture-jobs/{id}/", "get", "priv"): "401 404 200 404 404 200",  # the member's own job
+    ("/api/traces/", "get", "-"): WRITE_200,  # a list of one's own traces: signed-in readers only
+    ("/api/traces/", "post", "-"): WRITE_400,
+    ("/api/traces/{id}/", "get", "priv"): "401 404 200 404 404 200",  # the member's own trace
+    ("/api/traces/{id}/rerun/", "post", "priv"): "401 404 409 404 404 409",  # still pending: 409
     ("/api/claim-links/", "get", "-"): READ,
     ("/api/claim-links/", "post", "-"): WRITE_400,
     ("/api/claim-links/{id}/", "get", "pub"): READ,
@@ -125,6 +129,7 @@ HIDDEN_SNAP = "302 302 302 302 302 200"
 HIDDEN_HISTORY = "302 302 302 404 404 200"  # checked before the permission: nothing to tell
 
 ADMIN = {
+    ("provenance.trace", "changelist", "-"): VIEW, ("provenance.trace", "add", "-"): NO,
     ("archive.snapshot", "changelist", "-"): VIEW_SNAP, ("archive.snapshot", "add", "-"): NO,
     ("archive.snapshot", "change", "pub"): VIEW_SNAP, ("archive.snapshot", "change", "priv"): HIDDEN_SNAP,
     ("archive.snapshot", "delete", "pub"): NO, ("archive.snapshot", "history", "pub"): VIEW_SNAP,
@@ -183,6 +188,8 @@ ACTIONS = {
     ("provenance.relation", "accept"): "no no no no no yes",
     ("provenance.relation", "reject"): "no no no no no yes",
     ("provenance.claimlink", "delete_selected"): "no no no no no yes",
+    ("provenance.trace", "delete_selected"): "no no no no no yes",
+    ("provenance.trace", "run_again"): "no no no no no yes",
     ("provenance.claimlink", "accept"): "no no no no no yes",
     ("provenance.claimlink", "reject"): "no no no no no yes",
     ("apitokens.apitoken", "revoke"): "no no no no no yes",
@@ -205,6 +212,8 @@ def api_targets(world) -> dict:
     public_claim = ClaimLink.objects.filter(claim__snapshot=world.v1, upstream_claim__snapshot__url__contains="example.net")
     return {
         "capture-jobs": {"priv": world.job.guid},
+        "traces": {"priv": Trace.objects.create(url=world.v1.url, surt=world.v1.surt,
+                                                created_by=world.people["member"]).guid},  # pending
         "claim-links": {"pub": public_claim.first().pk,
                         "priv": ClaimLink.objects.get(upstream_claim__snapshot=world.hidden_snap).pk},
         "claims": {"pub": Claim.objects.filter(snapshot=world.v1).first().pk,

@@ -26,6 +26,7 @@ from archive.uri import public_origin
 from archive.web import citations
 from provenance.models import ClaimLink, Document, Relation, ReviewStatus
 from provenance.suggest import NoSnapshot
+from provenance.visibility import request_viewer
 from provenance.web import access, page
 from provenance.web.parallel import parallel
 from provenance.web.picture import document_chain_svg
@@ -35,7 +36,16 @@ def _document(request, pk: int) -> Document:
     doc = access.documents(request.user).select_related("publisher").filter(pk=pk).first()
     if doc is None:
         raise Http404("No such document.")
+    # The row's title, byline and date may come from a version this reader may not see: the page
+    # renders the values the visibility layer gives (an in-memory copy for rendering, never saved).
+    for field, value in request_viewer(request).document_meta(doc).items():
+        setattr(doc, field, value)
+    doc.save = _never_saved
     return doc
+
+
+def _never_saved(*args, **kwargs):
+    raise RuntimeError("a document redacted for display must not be saved")
 
 
 def _latest_visible(doc: Document, user):

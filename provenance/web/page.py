@@ -215,9 +215,15 @@ def relation_rows(document: Document, user) -> dict[str, list[Relation]]:
     snaps = set(access.snapshots(user).values_list("pk", flat=True))
     up = list(rels.filter(source=document).live().order_by("type", "pk"))
     down = list(rels.filter(target=document).live().order_by("type", "pk"))
+    from provenance.visibility import viewer_for
+
+    viewer = viewer_for(user)
     for r in up + down:
         r.evidence_visible = r.evidence_snapshot_id is None or r.evidence_snapshot_id in snaps
         r.coverage = coverage_of(r)
+        for doc in (r.source, r.target):  # titles as this reader may see them (render-only copies)
+            for name, value in viewer.document_meta(doc).items():
+                setattr(doc, name, value)
     return {"upstream": up, "downstream": down}
 
 
