@@ -304,8 +304,12 @@ def fill(route: Route, world: World) -> list[dict] | None:
     if name == "admin:view_on_site":
         return []  # no model has get_absolute_url: every such URL is a 404
     snaps = _snaps()
-    if name == "document-wacz" and params == {"pk"}:
+    if name in ("document-wacz", "provenance-document") and params == {"pk"}:
         return [{"pk": pk} for pk in _pks(Document)]
+    if name == "provenance-claim" and params == {"pk"}:
+        return [{"pk": pk} for pk in _pks(apps.get_model("provenance", "Claim"))]
+    if name == "provenance-parallel" and params == {"pk", "other"}:
+        return [{"pk": a, "other": b} for a, b in itertools.permutations(_pks(Document), 2)]
     if name in ("snapshot", "snapshot-warc", "snapshot-compare", "snapshot-screenshot", "snapshot-wacz") \
             and params == {"guid"}:
         return [{"guid": s.guid} for s in snaps]

@@ -71,6 +71,24 @@ def review_queue(context, limit: int = 10):
 
 
 @register.filter
+def doc_title(doc: Document) -> str:
+    """The document's title (or URL) as the person being served may see it (a title taken from a
+    version private to another group is not shown): :func:`provenance.visibility.display_title`."""
+    from provenance.visibility import display_title
+
+    return display_title(doc)
+
+
+@register.filter
+def doc_published(doc: Document):
+    """The publication date as the person being served may see it (None when it came from a hidden version)."""
+    from provenance.visibility import current_viewer
+
+    viewer = current_viewer()
+    return doc.published_at if viewer is None or viewer.everything else viewer.document_meta(doc)["published_at"]
+
+
+@register.filter
 def speaker_name(claim: Claim) -> str:
     """The claim's speaker when it is a person's or organisation's name; "" for anything else
     (claims segmented before the speaker rule, or a hand-typed note)."""

@@ -20,6 +20,7 @@ from archive.models import Snapshot
 from provenance.chain import claim_chain
 from provenance.models import Claim, ClaimLink, Document, Relation, ReviewStatus
 from provenance.text.textnorm import base_lang
+from provenance.visibility import display_title
 from provenance.web import access
 
 RTL = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "ckb", "sd"})
@@ -180,7 +181,7 @@ def claim_paths(claim: Claim, user, visible_link_ids: set[int], visible_snap_ids
             snap = h.snapshot
             withheld = snap is not None and snap.pk not in visible_snap_ids
             up = h.upstream_claim
-            text = "" if withheld else (up.exact if up else (h.upstream_document.title or h.upstream_document.url))
+            text = "" if withheld else (up.exact if up else display_title(h.upstream_document))
             lang = (up.language if up else "") or h.upstream_document.language
             hop = Hop(h.link, h.upstream_document, text, lang, None if withheld else snap, withheld,
                       reviewer(h.link), h.depth, h.link.origin, h.cycle)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from provenance.chain import document_chain
 from provenance.models import Document, ReviewStatus
+from provenance.visibility import display_title
 from provenance.web.page import outlet, text_dir
 
 COL_W, COL_GAP, ROW_H, ROW_GAP, PAD = 250, 150, 74, 14, 10
@@ -117,7 +118,7 @@ def document_chain_svg(document: Document, visible_relation_ids: set[int], *, rt
         meta_shown = meta if len(meta) <= room else meta[: room - 1] + "…"
         direction = "rtl" if text_dir(d.language) == "rtl" else "ltr"
         tx, anchor = (x + COL_W - 10, "start") if direction == "rtl" else (x + 10, "start")
-        title_lines = _lines(d.title or d.url, COL_W - 20)
+        title_lines = _lines(display_title(d), COL_W - 20)
         text_svg = format_html_join("", '<text x="{}" y="{}" direction="{}" text-anchor="{}" unicode-bidi="embed" '
                                         'lang="{}" class="nq-pic-title">{}</text>',
                                     ((tx, y + 40 + k * 17, direction, anchor, lang, line)
@@ -132,11 +133,11 @@ def document_chain_svg(document: Document, visible_relation_ids: set[int], *, rt
         body = format_html(
             '<title>{}</title><rect x="{}" y="{}" width="{}" height="{}" rx="6" fill="{}" stroke="{}" stroke-width="1.5"/>'
             '<text x="{}" y="{}" class="nq-pic-meta" text-anchor="{}" direction="ltr">{}</text>{}{}',
-            f"{d.title or d.url} ({meta})", x, y, COL_W, ROW_H, fill, stroke, mx, y + 18, manchor, meta_shown, text_svg,
+            f"{display_title(d)} ({meta})", x, y, COL_W, ROW_H, fill, stroke, mx, y + 18, manchor, meta_shown, text_svg,
             badge)
         boxes.append(format_html('<a href="/d/{}" class="nq-pic-node">{}</a>', d.pk, body) if n["parent"] is not None
                      else format_html('<g class="nq-pic-node">{}</g>', body))
-    desc = "; ".join(f"{n['rel'].get_type_display()}: {n['doc'].title or n['doc'].url} ({outlet(n['doc'])})"
+    desc = "; ".join(f"{n['rel'].get_type_display()}: {display_title(n['doc'])} ({outlet(n['doc'])})"
                      for n in nodes if n["rel"] is not None) or _("No upstream relations recorded.")
     return format_html(
         '<svg class="nq-pic" viewBox="0 0 {} {}" width="{}" height="{}" role="group" aria-labelledby="nq-pic-t" aria-describedby="nq-pic-d" '
