@@ -207,7 +207,7 @@ def open_stored(snap: Snapshot) -> StreamedResponse:
     body_from = None
     if snap.record_type == Snapshot.RecordType.REVISIT and snap.payload_snapshot_id:
         src = snap.payload_snapshot
-        body_from = (src.warc_file.name, src.offset, src.length, src.record_sha256)
+        body_from = (src.warc_file.name, src.offset, src.length, src.record_sha256, snap.status != 304)
     return open_response(_warc_name(snap), snap.offset, snap.length, expected_sha256=snap.record_sha256,
                          body_from=body_from)
 

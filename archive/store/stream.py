@@ -174,7 +174,7 @@ class StreamedResponse:
 
 
 def open_response(name: str, offset: int, length: int, *, expected_sha256: str | None,
-                  body_from: tuple[str, int, int, str | None] | None = None) -> StreamedResponse:
+                  body_from: tuple | None = None) -> StreamedResponse:
     """The response record at ``offset`` of WARC ``name``, verified, with a streaming body.
 
     ``body_from`` (name, offset, length, sha256) takes the body from another record, as a
@@ -186,18 +186,33 @@ def open_response(name: str, offset: int, length: int, *, expected_sha256: str |
     http = rec.http_headers
     headers = list(http.headers) if http else []
     status = int(http.get_statuscode()) if http else 0
+    if body_from is not None and (not http or status == 304) and body_from_status_ok(body_from):
+        # a server-not-modified revisit (or one without an HTTP head) stands for its original
+        # response, status and headers included (WARC 1.1 §6.7.3; see archive.store.ingest)
+        fh.close()
+        return open_response(*body_from[:3], expected_sha256=body_from[3])
+    if http is None and rec.rec_type == "resource":
+        # a resource record with an http(s) target is archived content: its block is the body
+        ctype = rec.rec_headers.get_header("Content-Type")
+        headers, status = ([("Content-Type", ctype)] if ctype else []), 200
     if body_from is None:
         body_fh, body_rec = fh, rec
     else:
         fh.close()
         if body_from[3]:
-            verify_range(*body_from)
+            verify_range(*body_from[:4])
         body_fh, body_rec = _open_record(*body_from[:3])
     body_http = body_rec.http_headers
     stream = body_rec.raw_stream
     if body_http and (body_http.get_header("Transfer-Encoding") or "").lower() == "chunked":
         stream = ChunkedDataReader(stream)
     return StreamedResponse(status, headers, body_fh, stream)
+
+
+def body_from_status_ok(body_from) -> bool:
+    """Whether a revisit's 304 stands for its original (set by the caller through ``body_from``'s
+    optional fifth item: the indexed status of the snapshot is not 304)."""
+    return len(body_from) < 5 or bool(body_from[4])
 
 
 def _open_record(name: str, offset: int, length: int):
