@@ -32,6 +32,7 @@ from naql.api_base import (
     CaptureThrottle,
     CursorPagination,
     IntegerFilter,
+    IsoDateTimeFilter,
     StrictCharField,
     StrictSerializer,
     max_batch,
@@ -170,9 +171,9 @@ class CaptureBatchSerializer(serializers.Serializer):
 
 class CaptureJobFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=CaptureJob.State.choices, help_text="Only jobs in this state.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
                                                      help_text="Submitted at or after (ISO 8601).")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
                                                       help_text="Submitted before (ISO 8601).")
 
     class Meta:
@@ -351,9 +352,9 @@ class SnapshotFilter(django_filters.FilterSet):
     surt_prefix = django_filters.CharFilter(field_name="surt", lookup_expr="startswith",
                                             help_text="SURT key prefix, e.g. `com,elespanol)/` or `com,elespanol`.")
     host = django_filters.CharFilter(method="filter_host", help_text="Host name; includes its subdomains.")
-    captured_after = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="gte",
+    captured_after = IsoDateTimeFilter(field_name="captured_at", lookup_expr="gte",
                                                       help_text="Captured at or after (ISO 8601).")
-    captured_before = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="lt",
+    captured_before = IsoDateTimeFilter(field_name="captured_at", lookup_expr="lt",
                                                        help_text="Captured before (ISO 8601).")
     status = IntegerFilter(help_text="HTTP status code.")
     mime = django_filters.CharFilter(help_text="MIME type, e.g. text/html.")

@@ -6,9 +6,11 @@ apps' API modules can import these without an import cycle.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 
 import django_filters
+import django_filters.fields
 import django_filters.rest_framework
 from django import forms
 from django.conf import settings
@@ -69,6 +71,30 @@ class IntegerFilter(django_filters.NumberFilter):
     """An integer (``status=404``, ``publisher=3``); ``0.5`` is a 400, not a decimal."""
 
     field_class = forms.IntegerField
+
+
+class _UTCDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 date-time, turned into UTC before it reaches the database.
+
+    Python accepts any UTC offset under 24 h (``-16:44``); PostgreSQL refuses offsets past
+    ±15:59 with a DataError, so an unconverted value was a 500 on PostgreSQL and fine on SQLite.
+    Real zones span -12:00..+14:00; a value whose UTC form leaves the representable range is a 400.
+    """
+
+    def to_python(self, value):
+        parsed = super().to_python(value)  # Django's own ISO 8601 parse comes first, then strptime
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(datetime.UTC)
+        except OverflowError as exc:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time (``2021-11-27T10:00:00+01:00``), compared in UTC on every database."""
+
+    field_class = _UTCDateTimeField
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from archive.models import Snapshot
 from archive.uri import iri_to_uri, surt_key
@@ -182,13 +182,25 @@ def document_for_snapshot(snap: Snapshot, *, create: bool = True) -> Document | 
         return None
     canon = canonical_url(snap)
     hops = [s.url for s in Snapshot.objects.filter(final=snap)]
-    doc = None
-    for u in [canon, snap.url, *hops]:
-        doc = Document.objects.for_url(u).first()
-        if doc:
-            break
-    if doc is None and not create:
-        return None
+    for attempt in range(3):
+        doc = None
+        for u in [canon, snap.url, *hops]:
+            doc = Document.objects.for_url(u).first()
+            if doc:
+                break
+        if doc is None and not create:
+            return None
+        try:
+            return _write_document(doc, canon, snap, hops)
+        except IntegrityError:
+            # Another worker (or a second trace of the same URL) created this document, or one of
+            # its URL aliases, between our lookup and our insert: look it up again and update it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write_document(doc: Document | None, canon: str, snap: Snapshot, hops: list[str]) -> Document:
     with transaction.atomic():
         if doc is None:
             doc = Document(url=canon)

@@ -87,12 +87,17 @@ CATCH_UP_LIMIT = 200
 
 def pending_snapshots(limit: int = CATCH_UP_LIMIT) -> list[int]:
     """Page snapshots whose follow-up has not run yet: the latest snapshot of a URL that no
-    document's detection index records (a capture whose follow-up waits for a worker)."""
+    document's detection index records (a capture whose follow-up waits for a worker). A
+    snapshot whose text analysis is itself still queued (``analysis_pending``) counts: the
+    follow-up runs that analysis first."""
+    from django.db.models import Q
+
     from archive.models import Snapshot
     from provenance.models import DocumentIndex
 
     done = DocumentIndex.objects.filter(snapshot__isnull=False).values("snapshot_id")
-    qs = (Snapshot.objects.live().pages().filter(status=200, final__isnull=True).exclude(text="")
+    qs = (Snapshot.objects.live().pages().filter(status=200, final__isnull=True)
+          .filter(~Q(text="") | Q(analysis_pending=True))
           .exclude(pk__in=done).order_by("-captured_at").values_list("pk", "surt"))
     seen, out = set(), []
     for pk, surt in qs[: limit * 4]:

@@ -68,6 +68,7 @@ LAB_PATHS = {
     "/proxy-error/CODE": "502 Proxy-Status error=CODE with details",
     "/huge-header": "a header block over 64 KiB",
     "/truncated": "Content-Length 100, 10 bytes, close",
+    "/odd-dates": "an HTML article whose stated dates carry impossible UTC offsets (+22:30, year 1 at +05:00)",
     "/no-length": "body delimited by connection close",
     "/interim": "a 100 Continue, then the real 200",
     "/silent": "reads the request and sends nothing for 5 s",
@@ -444,6 +445,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n"
                         b"Connection: close\r\n\r\n0123456789")
+        elif path == "/odd-dates":
+            self._respond(200, "OK", [("Content-Type", "text/html; charset=utf-8")], ODD_DATES_PAGE)
         elif path == "/no-length":
             self._respond(200, "OK", [*text], b"delimited by close\n", content_length=False)
         elif path == "/interim":
@@ -460,6 +463,22 @@ class _Handler(BaseHTTPRequestHandler):
                           b"<!doctype html><title>lab</title><p>lab</p>\n")
         else:
             self._respond(404, "Not Found", [*text], b"no such lab path\n")
+
+
+#: A CMS with a broken time-zone setting: JSON-LD datePublished at +22:30, a modified time in
+#: year 1 east of Greenwich (its UTC form is year 0, which Python cannot represent).
+ODD_DATES_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<title>Le conseil municipal adopte le budget des bibliothèques</title>
+<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Budget des bibliothèques",
+ "datePublished": "2024-03-14T08:05:00+22:30"}</script>
+<meta property="article:modified_time" content="0001-01-01T02:00:00+05:00">
+</head><body><article><h1>Le conseil municipal adopte le budget des bibliothèques</h1>
+<p>Réuni jeudi soir, le conseil municipal a voté à une large majorité le budget annuel des
+bibliothèques de quartier, en hausse de quatre pour cent par rapport à l'an dernier.</p>
+<p>L'adjointe chargée de la culture a indiqué que les horaires d'ouverture seraient élargis le
+samedi dès le mois d'avril, une demande ancienne des associations de parents d'élèves.</p>
+</article></body></html>
+""".encode()
 
 
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",

@@ -47,6 +47,10 @@ def test_anonymous_lists_public_snapshots_newest_first(api, snaps):
     ("host=news.elespanol.com", ["b"]),
     ("captured_after=2021-11-26T00:00:00Z&captured_before=2021-11-27T00:00:00Z", ["b", "a2"]),
     ("status=404", ["a3"]),
+    # offsets PostgreSQL refuses as such (past ±15:59) are compared in UTC, as on SQLite:
+    # 2021-11-26T16:30-17:30 is 2021-11-27T10:00Z; 2021-11-26T21:00+22:00 is 2021-11-25T23:00Z
+    ("captured_after=2021-11-26T16:30:00-17:30", ["c", "a3"]),
+    ("captured_after=2021-11-26T21:00:00%2B22:00&captured_before=2021-11-26T12:00:00Z", ["a2"]),
     ("mime=image/png", ["b"]),
     ("is_requisite=false&surt_prefix=com,elespanol", ["a3", "a2", "a1"]),
 ])
@@ -55,7 +59,8 @@ def test_snapshot_filters(api, snaps, query, expected):
 
 
 @pytest.mark.parametrize("query", ["captured_after=yesterday", "status=abc", "url=ftp://x", "cursor=garbage",
-                                   "is_requisite=maybe", "record_type=other"])
+                                   "is_requisite=maybe", "record_type=other",
+                                   "captured_before=9999-12-31T23:00:00-05:00"])
 def test_bad_filter_values_are_400(api, snaps, query):
     r = api.get(f"/api/snapshots/?{query}")
     assert r.status_code == 400, (query, r.content)

@@ -397,3 +397,19 @@ def test_as_dict_is_json_and_from_dict_round_trips(v1):
     assert again.as_dict() == v1.as_dict()
     assert again.published == v1.published and again.visible.text == v1.visible.text
     assert again.article_text == v1.article_text
+
+
+@pytest.mark.parametrize("stated, kept", [
+    ("2023-06-02T17:45:00-04:00", True),   # a real zone: kept with its offset
+    ("2023-06-02T17:45:00+14:00", True),   # Kiribati, the easternmost zone
+    ("2023-06-02T17:45:00+22:30", False),  # Python accepts it; PostgreSQL refuses it; no zone has it
+    ("2023-06-02T17:45:00-16:44", False),
+    ("0001-01-01T03:00:00+04:00", False),  # its UTC form is year 0: stored, it could never be read back
+    ("9999-12-31T22:00:00-03:00", False),  # past year 9999 in UTC
+])
+def test_a_stated_date_is_kept_only_when_a_real_zone_could_state_it(stated, kept):
+    got = parse_datetime(stated)
+    if kept:
+        assert got == datetime.fromisoformat(stated) and got.utcoffset() == datetime.fromisoformat(stated).utcoffset()
+    else:
+        assert got is None

@@ -71,8 +71,9 @@ def test_the_worker_dies_with_run_even_when_run_is_killed(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = subprocess_env(NAQL_DATA_DIR=str(tmp_path), NAQL_ADDR=f"127.0.0.1:{port}")
-    proc = subprocess.Popen([sys.executable, "manage.py", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    # --with-worker: in service mode (a broker configured) `run` starts no worker of its own otherwise
+    proc = subprocess.Popen([sys.executable, "manage.py", "run", "--with-worker"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90
         while not [p for p in _procs_with(str(tmp_path)) if p != proc.pid] and time.monotonic() < deadline:

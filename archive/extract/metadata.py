@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -276,7 +276,17 @@ def parse_datetime(value: str | None) -> datetime | None:
             except (TypeError, ValueError, IndexError):
                 return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        return dt.replace(tzinfo=UTC)
+    # The stated offset is kept (it is what the page says), but only a real one: a page may state
+    # any offset Python accepts (under 24 h), PostgreSQL refuses those past ±15:59 (a capture
+    # crashed on such a page), and no zone is past ±14:00. A date whose UTC form leaves Python's
+    # range (year 1 east of Greenwich) could be stored but never read back.
+    if abs(dt.utcoffset()) > timedelta(hours=14):
+        return None
+    try:
+        dt.astimezone(UTC)
+    except OverflowError:
+        return None
     return dt
 
 
