@@ -387,36 +387,14 @@ class DocumentAdmin(PrivacyAdmin):
 
 def article_blocks(document: Document, snap, viewer: ProvenanceViewer | None = None) -> list[dict]:
     """Article paragraphs of ``snap`` cut into plain and claim pieces, for highlighting (only the
-    claims ``viewer`` sees; all when None)."""
-    from provenance.text.claims import article_paragraphs
+    claims ``viewer`` sees; all when None); the cutting is the public page's."""
+    from provenance.web.page import article_blocks as cut
 
-    spans = []
-    claims = Claim.objects.filter(document=document).select_related("document", "snapshot").prefetch_related("links")
-    for c in claims:
-        if viewer is not None and not viewer.sees_claim(c):
-            continue
-        if c.snapshot_id == snap.pk:
-            spans.append((c.start, c.end, c))
-        elif c.anchor_snapshot_id == snap.pk and c.anchor_start is not None:
-            spans.append((c.anchor_start, c.anchor_end, c))
-    spans.sort(key=lambda x: (x[0], -x[1]))
-    out = []
-    for p in article_paragraphs(snap):
-        pieces, pos = [], p.start
-        for s, e, c in spans:
-            s, e = max(s, p.start, pos), min(e, p.end)
-            if s >= e:
-                continue
-            if s > pos:
-                pieces.append({"text": snap.text[pos:s]})
-            pieces.append({"text": snap.text[s:e], "claim": c,
-                           "url": reverse("admin:provenance_claim_change", args=[c.pk]),
-                           "linked": any(ln.status == ReviewStatus.ACCEPTED for ln in c.links.all())})
-            pos = e
-        if pos < p.end:
-            pieces.append({"text": snap.text[pos:p.end]})
-        out.append({"tag": p.tag, "pieces": pieces})
-    return out
+    claims = [c for c in Claim.objects.filter(document=document).select_related("document", "snapshot")
+              .prefetch_related("links") if viewer is None or viewer.sees_claim(c)]
+    return cut(snap, claims, lambda c: {
+        "url": reverse("admin:provenance_claim_change", args=[c.pk]),
+        "linked": any(ln.status == ReviewStatus.ACCEPTED for ln in c.links.all())})
 
 
 class ClaimLinkInline(admin.TabularInline):

@@ -161,23 +161,10 @@ COLOURS = {
 
 
 def _wrap(text: str, width_px: float, rtl: bool, lines: int = 2) -> list[str]:
-    """Greedy word wrap for SVG text (which does not wrap), at most ``lines`` lines, "…" if cut."""
-    per_line = max(12, int(width_px / CHAR_W["rtl" if rtl else "ltr"]))
-    out: list[str] = []
-    cur = ""
-    for word in text.split():
-        word = word if len(word) <= per_line else word[: per_line - 1] + "…"
-        if cur and len(cur) + 1 + len(word) > per_line:
-            out.append(cur)
-            cur = word
-        else:
-            cur = f"{cur} {word}" if cur else word
-    if cur:
-        out.append(cur)
-    if len(out) > lines:
-        out = out[:lines]
-        out[-1] = out[-1][: per_line - 1].rstrip() + "…"
-    return out
+    """Word wrap for SVG text, at most ``lines`` lines, "…" if cut (Arabic glyphs are narrower)."""
+    from provenance.web.picture import wrap_words
+
+    return wrap_words(text, max(12, int(width_px / CHAR_W["rtl" if rtl else "ltr"])), lines)
 
 
 def _nodes(claim: Claim, viewer: ProvenanceViewer) -> list[dict]:

@@ -63,7 +63,7 @@ def document_page(request, pk: int):
                   .order_by("snapshot__captured_at", "start", "pk"))
     views = page.claim_views(doc, user, claims)
     by_pk = {v.claim.pk: v for v in views}
-    blocks = page.article_blocks(snap, claims, lambda c: by_pk[c.pk].status) if snap is not None else []
+    blocks = page.article_blocks(snap, claims, lambda c: {"status": by_pk[c.pk].status}) if snap is not None else []
     shown = {piece["claim"].pk for b in blocks for piece in b["pieces"] if "claim" in piece}
     selected = request.GET.get("claim", "")
     selected = int(selected) if selected.isdigit() and int(selected) in by_pk else None

@@ -52,10 +52,11 @@ def claim_status(claim: Claim, links: list[ClaimLink]) -> str:
 # article
 
 
-def article_blocks(snap: Snapshot, claims: list[Claim], status_of) -> list[dict]:
+def article_blocks(snap: Snapshot, claims: list[Claim], annotate) -> list[dict]:
     """Paragraphs of ``snap``'s article body as ``{"tag", "pieces": [{"text"} | {"text", "claim",
-    "status"}]}``; ``claims`` are placed at their span on ``snap`` (their own, or where they were
-    re-anchored); ``status_of(claim)`` gives the highlight."""
+    ...}]}``; ``claims`` are placed at their span on ``snap`` (their own, or where they were
+    re-anchored); ``annotate(claim)`` gives the extra keys of a claim piece (its highlight status
+    on the public page; its admin URL and accepted state in the admin)."""
     from provenance.text.claims import article_paragraphs
 
     spans = []
@@ -74,7 +75,7 @@ def article_blocks(snap: Snapshot, claims: list[Claim], status_of) -> list[dict]
                 continue
             if s > pos:
                 pieces.append({"text": snap.text[pos:s]})
-            pieces.append({"text": snap.text[s:e], "claim": c, "status": status_of(c)})
+            pieces.append({"text": snap.text[s:e], "claim": c, **annotate(c)})
             pos = e
         if pos < p.end:
             pieces.append({"text": snap.text[pos:p.end]})

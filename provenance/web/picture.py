@@ -27,22 +27,29 @@ META_W = 7.6  # the bold 12 px meta line
 FILL = {"root": ("#e6f0fa", "#0b4f8a"), "origin": ("#e3f5ea", "#17693a"), "node": ("#ffffff", "#5b6578")}
 
 
-def _lines(text: str, width: float, n: int = 2) -> list[str]:
-    per = max(10, int(width / CHAR_W))
-    out, cur = [], ""
+def wrap_words(text: str, per_line: int, lines: int = 2) -> list[str]:
+    """Greedy word wrap for SVG text (which does not wrap): at most ``lines`` lines of at most
+    ``per_line`` characters, a word longer than a line cut, "…" where the text was cut. Shared by
+    the document chain here and the claim chain of the admin workbench."""
+    out: list[str] = []
+    cur = ""
     for w in text.split():
-        w = w if len(w) <= per else w[: per - 1] + "…"
-        if cur and len(cur) + 1 + len(w) > per:
+        w = w if len(w) <= per_line else w[: per_line - 1] + "…"
+        if cur and len(cur) + 1 + len(w) > per_line:
             out.append(cur)
             cur = w
         else:
             cur = f"{cur} {w}" if cur else w
     if cur:
         out.append(cur)
-    if len(out) > n:
-        out = out[:n]
-        out[-1] = out[-1][: per - 1].rstrip() + "…"
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: per_line - 1].rstrip() + "…"
     return out
+
+
+def _lines(text: str, width: float, n: int = 2) -> list[str]:
+    return wrap_words(text, max(10, int(width / CHAR_W)), n)
 
 
 def _label_lines(r) -> list[str]:
