@@ -23,7 +23,6 @@ from provenance.models import Document, DocumentURL, Publisher
 from provenance.text.textnorm import base_lang, normalize
 
 RULES = Path(__file__).with_name("rules") / "attribution.json"
-_SECOND_LEVEL = frozenset("co com org net gov gob gouv ac edu nic mil".split())
 
 
 @lru_cache(maxsize=1)
@@ -36,13 +35,22 @@ def host_of(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
+@lru_cache(maxsize=1)
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList  # the list ships with the package: no network
+
+    return PublicSuffixList()
+
+
 def registered_domain(url_or_host: str) -> str:
-    """``www.elespanol.com`` → ``elespanol.com``; ``news.bbc.co.uk`` → ``bbc.co.uk`` (heuristic, no PSL)."""
+    """The registrable domain (public suffix + one label) of a URL or host, by the Public Suffix
+    List: ``www.elespanol.com`` → ``elespanol.com``, ``news.bbc.co.uk`` → ``bbc.co.uk``,
+    ``x.blogspot.com`` → ``x.blogspot.com`` (a private suffix: each blog is its own site).
+    An IP address, or a host that is itself a public suffix, is returned as it is."""
     host = host_of(url_or_host) if "/" in url_or_host else url_or_host.lower().strip(".")
-    parts = host.split(".")
-    if len(parts) >= 3 and parts[-2] in _SECOND_LEVEL and len(parts[-1]) == 2:
-        return ".".join(parts[-3:])
-    return ".".join(parts[-2:])
+    if not host or host.replace(".", "").isdigit() or ":" in host:
+        return host
+    return _public_suffixes().privatesuffix(host) or host
 
 
 def same_site(a: str, b: str) -> bool:

@@ -36,10 +36,18 @@ def test_anchoring_unchanged_moved_edited_removed():
     assert rewritten.state == "removed"  # below the threshold: not the same sentence
 
 
-def test_registered_domain_heuristic():
+def test_registered_domain_follows_the_public_suffix_list():
     assert registered_domain("www.elespanol.com") == "elespanol.com"
     assert registered_domain("news.bbc.co.uk") == "bbc.co.uk"
     assert registered_domain("http://old.watanserb.com/x") == "watanserb.com"
+    # suffixes a two-letter-country guess gets wrong
+    assert registered_domain("https://www.abc.net.au/news/") == "abc.net.au"
+    assert registered_domain("www.presidencia.gob.ar") == "presidencia.gob.ar"
+    assert registered_domain("actualite.gouv.qc.ca") == "gouv.qc.ca"
+    assert registered_domain("https://www.kyoto-np.co.jp/articles/") == "kyoto-np.co.jp"
+    # two blogs on one platform are two sites, not one publisher
+    assert registered_domain("https://lecteur-engage.blogspot.com/") != registered_domain("https://autre.blogspot.com/")
+    assert registered_domain("203.0.113.7") == "203.0.113.7"
 
 
 @pytest.mark.parametrize(("text", "lang"), [
