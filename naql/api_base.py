@@ -15,7 +15,7 @@ import django_filters.rest_framework
 from django import forms
 from django.conf import settings
 from django.db import models
-from rest_framework import exceptions, pagination, serializers, throttling
+from rest_framework import exceptions, pagination, parsers, serializers, throttling
 from rest_framework.settings import api_settings
 
 MAX_PAGE_SIZE = 200
@@ -95,6 +95,35 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 date-time (``2021-11-27T10:00:00+01:00``), compared in UTC on every database."""
 
     field_class = _UTCDateTimeField
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing a body with a NUL character (U+0000) in any key or string (400).
+
+    DRF's CharField refuses NUL, but not every field is one: a slug lookup (``"snapshot":
+    "\u0000…"``) went to the database, where PostgreSQL raises a DataError (a 500). No Naql field
+    can hold a NUL; query parameters get the same rule from ``naql.middleware.RefuseNulMiddleware``.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        if _has_nul(data):
+            raise exceptions.ParseError("JSON parse error - NUL characters (\\u0000) are not allowed.")
+        return data
 
 
 # --------------------------------------------------------------------------------------------
