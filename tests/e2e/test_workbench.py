@@ -124,6 +124,23 @@ def test_snapshot_page_shows_replay_metadata_versions_and_copies_a_citation(demo
     shot(narrow, "snapshot-narrow")
 
 
+def test_the_scripts_speak_the_pages_language_copy_and_compare_in_arabic(demo, new_page):
+    """The scripts' own messages (copy status, the diff chooser's note) come translated with the page."""
+    v2 = demo["v2"]
+    page = new_page(locale="ar", extra_http_headers={"Accept-Language": "ar"},
+                    permissions=["clipboard-read", "clipboard-write"])
+    page.goto(f"/s/{v2.guid}")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    page.locator("#cite .nq-cite").first.locator("button[data-copy]").click()
+    page.wait_for_function("document.getElementById('nq-cite-status').textContent.includes('الحافظة')")
+    assert "Copied" not in page.locator("#nq-cite-status").inner_text()
+    # the same capture as A and B: the chooser's note, in Arabic
+    page.locator(f'#nq-compare input[name=a][value="{v2.guid}"]').check()
+    page.locator(f'#nq-compare input[name=b][value="{v2.guid}"]').check()
+    page.wait_for_function("document.getElementById('nq-compare-note').textContent.length > 0")
+    assert page.locator("#nq-compare-note").inner_text() == "اختر التقاطتين مختلفتين."
+
+
 def test_comparing_v1_and_v2_shows_the_diff(demo, new_page, shot):
     v1, v2 = demo["v1"], demo["v2"]
     page = new_page()

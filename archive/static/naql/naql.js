@@ -4,6 +4,19 @@
   "use strict";
 
   var STEPS = ["pending", "running", "fetched", "written", "succeeded"];
+  /* Messages in the page's language, from the JSON block the server renders (naql_js_messages);
+     the English text is the fallback. */
+  var MSGS = null;
+  function t(key, fallback, params) {
+    if (MSGS === null) {
+      var el = document.getElementById("nq-msgs");
+      try { MSGS = el ? JSON.parse(el.textContent) : {}; } catch (e) { MSGS = {}; }
+    }
+    var s = MSGS[key] || fallback;
+    Object.keys(params || {}).forEach(function (k) { s = s.split("%(" + k + ")s").join(params[k]); });
+    return s;
+  }
+  window.naqlT = t;  /* for the other scripts of Naql's pages (workbench.js in the admin) */
 
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
@@ -15,7 +28,8 @@
     panel.dataset.state = job.state;
     field(panel, "id").textContent = job.id;
     var badge = field(panel, "state");
-    badge.textContent = job.state + (job.state === "pending" && job.attempts ? " (retry " + job.attempts + ")" : "");
+    badge.textContent = t(job.state, job.state) +
+      (job.state === "pending" && job.attempts ? " (" + t("retry", "retry %(n)s", { n: job.attempts }) + ")" : "");
     badge.className = "nq-badge" + (job.state === "succeeded" ? " ok" : job.state === "failed" ? " bad" : " warn");
     field(panel, "url").textContent = job.display_url || job.url;
     var done = ["pending"];
@@ -26,13 +40,13 @@
     list.textContent = "";
     STEPS.forEach(function (s) {
       var li = document.createElement("li");
-      li.textContent = s === "pending" ? "queued" : s;
+      li.textContent = t(s, s === "pending" ? "queued" : s);
       if (done.indexOf(s) >= 0) { li.className = "done"; }
       list.appendChild(li);
     });
     if (job.state === "failed") {
       var li = document.createElement("li");
-      li.textContent = "failed";
+      li.textContent = t("failed", "failed");
       li.className = "failed";
       list.appendChild(li);
     }
@@ -41,7 +55,7 @@
     var result = field(panel, "result");
     result.textContent = "";
     if (job.snapshot) {
-      result.appendChild(document.createTextNode("Captured: "));
+      result.appendChild(document.createTextNode(t("captured", "Captured:") + " "));
       var a = document.createElement("a");
       a.href = job.snapshot.page;
       a.className = "nq-guid";
@@ -49,17 +63,18 @@
       a.textContent = job.snapshot.id;
       result.appendChild(a);
       if (job.snapshot.title) {
-        var t = document.createElement("bdi");
-        t.textContent = job.snapshot.title;
+        var title = document.createElement("bdi");
+        title.textContent = job.snapshot.title;
         result.appendChild(document.createTextNode(" "));
-        result.appendChild(t);
+        result.appendChild(title);
       }
       result.appendChild(document.createTextNode(" (HTTP " + job.snapshot.status + ")"));
     } else if (job.error) {
-      result.textContent = "Failed: " + job.error.message + " [" + job.error.code + "]";
+      result.textContent = t("failed_because", "Failed: %(message)s [%(code)s]",
+                             { message: job.error.message, code: job.error.code });
     } else {
-      result.textContent = job.state === "pending" ? "Waiting for a worker…" :
-        job.done ? "Done; its snapshot is not available to you." : "Capturing…";
+      result.textContent = job.state === "pending" ? t("waiting", "Waiting for a worker…") :
+        job.done ? t("done_hidden", "Done; its snapshot is not available to you.") : t("capturing", "Capturing…");
     }
   }
 
@@ -96,11 +111,11 @@
         .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
         .then(function (res) {
           button.disabled = false;
-          if (!res.ok) { error.textContent = (res.data.error && res.data.error.message) || "Could not queue the capture."; return; }
+          if (!res.ok) { error.textContent = (res.data.error && res.data.error.message) || t("not_queued", "Could not queue the capture."); return; }
           renderJob(panel, res.data.job);
           if (!res.data.job.done) { poll(panel, res.data.status_url, 500, 0); }
         })
-        .catch(function () { button.disabled = false; error.textContent = "Naql did not answer; try again."; });
+        .catch(function () { button.disabled = false; error.textContent = t("no_answer", "Naql did not answer; try again."); });
     });
   }
 
@@ -129,10 +144,11 @@
         var status = document.getElementById(button.getAttribute("data-status") || "nq-copy-status");
         copyText(text, target).then(function () {
           button.dataset.copied = "1";
-          announce(status, "Copied " + (button.getAttribute("data-label") || "") + " to the clipboard.");
+          announce(status, t("copied", "Copied %(what)s to the clipboard.",
+                             { what: button.getAttribute("data-label") || "" }));
         }, function () {
           if (target.select) { target.select(); }
-          announce(status, "Press Ctrl+C to copy the selected text.");
+          announce(status, t("press_copy", "Press Ctrl+C to copy the selected text."));
         });
       });
     });
@@ -149,7 +165,7 @@
       var b = form.querySelector("input[name=b]:checked");
       var same = !a || !b || a.value === b.value;
       if (button) { button.disabled = same; }
-      if (note) { note.textContent = same ? "Choose two different captures." : ""; }
+      if (note) { note.textContent = same ? t("choose_two", "Choose two different captures.") : ""; }
     }
     form.addEventListener("change", check);
     check();

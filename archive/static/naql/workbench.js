@@ -4,6 +4,9 @@
 (function () {
   "use strict";
 
+  /* Messages in the page's language: naql.js's t(), loaded before this script. */
+  function t(key, fallback, params) { return window.naqlT ? window.naqlT(key, fallback, params) : fallback; }
+
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
 
@@ -67,7 +70,7 @@
     data.set("action", action);
     buttons.forEach(function (b) { b.disabled = true; });
     result.className = "nq-result";
-    result.textContent = "Saving…";
+    result.textContent = t("saving", "Saving…");
     // The buttons are named "action" (the admin's action field), so form.action is not the URL.
     var target = new URL(form.getAttribute("action"), window.location.href);
     return fetch(target.href, { method: "POST", body: data, credentials: "same-origin" })
@@ -77,14 +80,15 @@
         var status = action === "accept" ? "accepted" : "rejected";
         item.dataset.status = status;
         result.className = "nq-result ok";
-        result.textContent = (action === "accept" ? "Accepted" : "Rejected") + " — recorded in the history.";
+        result.textContent = action === "accept" ? t("accepted_recorded", "Accepted — recorded in the history.")
+          : t("rejected_recorded", "Rejected — recorded in the history.");
         buttons.forEach(function (b) { b.disabled = (b.value === action); });
         return refreshFromServer().then(function () { item.dataset.synced = "1"; });
       })
       .catch(function () {
         buttons.forEach(function (b) { b.disabled = false; });
         result.className = "nq-result bad";
-        result.textContent = "Not saved (permission or network problem). Try again, or use Edit.";
+        result.textContent = t("not_saved", "Not saved (permission or network problem). Try again, or use Edit.");
       });
   }
 
