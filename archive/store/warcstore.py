@@ -187,15 +187,22 @@ class WarcBuilder:
 
     def write_record(self, warc_type: str, *, block: bytes, content_type: str, uri: str | None = None,
                      date: datetime | None = None, headers: dict | None = None, http_payload: bool = False,
-                     record_id: str | None = None) -> RecordInfo:
+                     record_id: str | None = None, block_tail=None, block_digest: str | None = None) -> RecordInfo:
+        """Write one record whose block is ``block``, followed by ``block_tail`` when given: a
+        streamed body (``.length`` and ``.chunks()``, e.g. :class:`archive.capture.spool.Body`),
+        copied a piece at a time. With a tail, ``block_digest`` (of ``block`` + tail, computed
+        while the body was read) is required: the block is not hashed again here."""
         date = (date or datetime.now(UTC)).replace(microsecond=0)
         self.first_date = self.first_date or date
         record_id = record_id or new_record_id()
         headers = headers or {}
-        block_digest = warc_digest(block)
+        if block_tail is not None and not block_digest:
+            raise ValueError("a streamed block needs the block digest computed while it was read")
+        block_digest = block_digest or warc_digest(block)
+        block_length = len(block) + (block_tail.length if block_tail is not None else 0)
         # a WARC-Payload-Digest the caller already computed is used, not computed again
         payload_digest = headers.get("WARC-Payload-Digest")
-        if http_payload and not payload_digest:
+        if http_payload and not payload_digest and block_tail is None:
             payload_digest = warc_digest(block[http_payload_offset(block):])
         lines = [("WARC-Type", warc_type), ("WARC-Record-ID", record_id), ("WARC-Date", warc_date(date))]
         if uri:
@@ -207,12 +214,12 @@ class WarcBuilder:
         lines.append(("WARC-Block-Digest", block_digest))
         if payload_digest and "WARC-Payload-Digest" not in headers:
             lines.append(("WARC-Payload-Digest", payload_digest))
-        lines.append(("Content-Length", str(len(block))))
+        lines.append(("Content-Length", str(block_length)))
         head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
         for k, v in lines:
             if "\r" in str(v) or "\n" in str(v):
                 raise StorageError(f"WARC header {k} contains a line break")
-        length, member_sha = self._write_member(head.encode("utf-8"), block)
+        length, member_sha = self._write_member(head.encode("utf-8"), block, block_tail)
         info = RecordInfo(warc_type, record_id, uri, self.size, length, member_sha, block_digest, payload_digest,
                           date)
         self.size += length
@@ -250,10 +257,10 @@ class WarcBuilder:
 
     _PIECE = 1 << 20
 
-    def _write_member(self, head: bytes, block: bytes) -> tuple[int, str]:
-        """Write ``head + block + CRLF CRLF`` as one gzip member, compressed and hashed a piece at
-        a time (``gzip.compress`` of the concatenation held two more copies of a large body).
-        Returns the member's length and SHA-256."""
+    def _write_member(self, head: bytes, block: bytes, tail=None) -> tuple[int, str]:
+        """Write ``head + block (+ tail) + CRLF CRLF`` as one gzip member, compressed and hashed a
+        piece at a time (``gzip.compress`` of the concatenation held two more copies of a large
+        body). Returns the member's length and SHA-256."""
         z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container, mtime 0
         member_hash, length = hashlib.sha256(), 0
 
@@ -269,6 +276,9 @@ class WarcBuilder:
         view = memoryview(block)
         for at in range(0, len(view), self._PIECE):
             emit(z.compress(view[at:at + self._PIECE]))
+        if tail is not None:
+            for piece in tail.chunks(self._PIECE):
+                emit(z.compress(piece))
         emit(z.compress(b"\r\n\r\n"))
         emit(z.flush())
         return length, member_hash.hexdigest()
