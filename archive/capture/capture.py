@@ -205,9 +205,11 @@ def has_article_text(ex: Exchange) -> bool:
     """Whether a fetched page has article text of its own (the ``auto`` mode's test)."""
     from archive.extract.article import extract
 
-    body = _safe_decoded(ex)
-    if body is None or ex.status != 200 or _mime(ex) not in HTML_TYPES:
+    if ex.status != 200 or _mime(ex) not in HTML_TYPES:
         return True  # not an HTML page: a browser would not make text appear either
+    body = _safe_decoded(ex)  # only an HTML page is read whole, to be parsed
+    if body is None:
+        return True
     try:
         return bool((extract(body, ex.header("Content-Type"), ex.url).main_text or "").strip())
     except Exception:  # noqa: BLE001 - an extractor failure is no reason to open a browser
