@@ -61,7 +61,7 @@ class ImmutableFileSystemStorage(FileSystemStorage):
 
     def _save(self, name, content):
         full = Path(self.path(name))
-        full.parent.mkdir(parents=True, exist_ok=True)
+        _durable_mkdir(full.parent)
         fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=".publish-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -78,7 +78,7 @@ class ImmutableFileSystemStorage(FileSystemStorage):
     def publish_path(self, src: Path, name: str) -> str:
         """Publish an already fsynced local file (same filesystem: a link, no copy)."""
         full = Path(self.path(name))
-        full.parent.mkdir(parents=True, exist_ok=True)
+        _durable_mkdir(full.parent)
         try:
             self._link_into_place(src, full)
         except OSError as exc:  # cross-device: fall back to a copy through _save
@@ -95,14 +95,36 @@ class ImmutableFileSystemStorage(FileSystemStorage):
         except FileExistsError as exc:
             raise ImmutableFileExists(f"refusing to overwrite published WARC {full.name}") from exc
         os.chmod(full, 0o444)
-        dir_fd = os.open(full.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(full.parent)  # the new name is durable, not only the bytes
 
     def delete(self, name):
         raise StorageError("published WARC files are never deleted; withdraw the snapshot instead")
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _durable_mkdir(path: Path) -> None:
+    """``mkdir -p`` whose new entries survive a power cut: each directory created is fsynced in its
+    parent (the day and shard directories are new a few hundred times a day; most captures find
+    theirs and pay one ``stat``)."""
+    if path.is_dir():
+        return
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir()
+        except FileExistsError:  # another worker made it just now: fsynced below all the same
+            pass
+        _fsync_dir(new.parent)
 
 
 def warc_storage():
