@@ -336,11 +336,11 @@ class WarcBuilder:
             name = f"{when:%Y/%m/%d}/{sha[:2]}/{prefix}-{when:%Y%m%d%H%M%S}-{sha[:16]}.warc.gz"
             storage = warc_storage()
             try:
-                if storage.exists(name):
-                    raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
                 if isinstance(storage, ImmutableFileSystemStorage):
-                    storage.publish_path(self.path, name)
+                    storage.publish_path(self.path, name)  # link(2) refuses an existing name by itself
                 else:
+                    if storage.exists(name):
+                        raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
                     with open(self.path, "rb") as fh:
                         storage.save(name, File(fh))
             except ArchiveError:
