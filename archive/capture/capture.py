@@ -1,7 +1,8 @@
 """Capture a URL: guarded fetches, redirects hop by hop, page requisites, one WARC, snapshots.
 
 Order of work, chosen so that a failure at any point leaves nothing half-done:
-1. fetch everything into memory (guarded, limited); any error before step 2 writes nothing;
+1. fetch everything (guarded, limited; bodies streamed into spooled, hashed buffers, never held
+   whole in memory); any error before step 2 writes nothing;
 2. write all records into a temporary WARC, fsync, checksum, publish it (immutable);
 3. create all snapshot rows in one transaction pointing at the published bytes;
 4. after the commit, the text of the page is extracted (derived data, :mod:`archive.analysis`):

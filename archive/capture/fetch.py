@@ -3,10 +3,16 @@
 :func:`fetch` sends exactly one request and returns an :class:`Exchange`; it never follows
 redirects (the caller archives every hop). It is a small raw-socket client rather than
 ``http.client`` so that what is archived is what crossed the wire: ``request_bytes`` is the
-serialised request as sent and ``response_bytes`` the status line, header block (any bytes,
-e.g. a raw ``0xE9``) and body (still chunked if it was) exactly as read. Parsing happens on
-those bytes; nothing is re-serialised. Interim ``1xx`` responses are skipped and not part of
-``response_bytes``.
+serialised request as sent, ``response_head`` the status line and header block (any bytes,
+e.g. a raw ``0xE9``) and ``body`` the body (still chunked if it was) exactly as read. Parsing
+happens on those bytes; nothing is re-serialised. Interim ``1xx`` responses are skipped and not
+part of the response.
+
+The body is never held whole: it is streamed from the socket into a
+:class:`~archive.capture.spool.Body` (memory up to 1 MiB, then an anonymous temporary file),
+which hashes it as it goes (payload digest of the body as sent, SHA-256 of head + body for the
+WARC block digest, and of the dechunked payload when chunked). The WARC writer copies it from
+there a piece at a time, so a capture's memory is flat in the body's size.
 
 Safety:
 

@@ -8,8 +8,14 @@ Publishing: a WARC is assembled in ``NAQL_TMP_DIR`` under a ``.part`` name, fsyn
 and only then published to the ``warcs`` storage under a deterministic, content-addressed,
 sharded name (``YYYY/MM/DD/<sha[:2]>/naql-<timestamp>-<sha[:16]>.warc.gz``). A published file is
 never opened for writing again; the filesystem backend links it into place (no overwrite
-possible), makes it read-only, and refuses deletion. A crash before publishing leaves only a
-``.part`` file, which nothing points to.
+possible), makes it read-only, fsyncs the directory (the name is durable, not only the bytes;
+a day or shard directory created for it is fsynced into its parent too), and refuses deletion.
+A crash before publishing leaves only a ``.part`` file, which nothing points to. These two
+fsyncs (file, directory) are the per-capture floor of a durable commit: one WARC file per
+capture, page and requisites together.
+
+Large bodies: :meth:`WarcBuilder.write_record` takes a ``block_tail`` (a spooled response body)
+with the block digest computed while it was read, and copies it a piece at a time.
 """
 
 from __future__ import annotations
