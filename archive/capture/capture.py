@@ -1,7 +1,8 @@
 """Capture a URL: guarded fetches, redirects hop by hop, page requisites, one WARC, snapshots.
 
 Order of work, chosen so that a failure at any point leaves nothing half-done:
-1. fetch everything into memory (guarded, limited); any error before step 2 writes nothing;
+1. fetch everything (guarded, limited; bodies streamed into spooled, hashed buffers, never held
+   whole in memory); any error before step 2 writes nothing;
 2. write all records into a temporary WARC, fsync, checksum, publish it (immutable);
 3. create all snapshot rows in one transaction pointing at the published bytes;
 4. after the commit, the text of the page is extracted (derived data, :mod:`archive.analysis`):
@@ -12,12 +13,12 @@ row pointing at missing bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from urllib.parse import urljoin
 
 from django.conf import settings
@@ -36,7 +37,6 @@ from archive.store.warcstore import (
     HTTP_RESPONSE_TYPE,
     REVISIT_PROFILE,
     WarcBuilder,
-    http_payload_offset,
     storage_os_error,
     warc_digest,
 )
@@ -69,9 +69,13 @@ def _limits() -> FetchLimits:
 
 
 def _fetch(url: str, limits: FetchLimits | None = None) -> Exchange:
-    return fetch(url, limits=limits or _limits(), proxy=settings.NAQL_CAPTURE_PROXY,
-                 allowed_networks=tuple(settings.NAQL_CAPTURE_ALLOWED_NETWORKS),
-                 proxy_local_dns=settings.NAQL_CAPTURE_PROXY_LOCAL_DNS)
+    """One guarded exchange; its body is spooled (past 1 MiB) into NAQL_TMP_DIR as it arrives."""
+    try:
+        return fetch(url, limits=limits or _limits(), proxy=settings.NAQL_CAPTURE_PROXY,
+                     allowed_networks=tuple(settings.NAQL_CAPTURE_ALLOWED_NETWORKS),
+                     proxy_local_dns=settings.NAQL_CAPTURE_PROXY_LOCAL_DNS, spool_dir=str(settings.NAQL_TMP_DIR))
+    except OSError as exc:  # spooling a large body: a full disk is a clear, retryable error
+        raise storage_os_error(exc, "spooled response body") from exc
 
 
 def _mime(ex: Exchange) -> str:
@@ -88,6 +92,7 @@ def follow_redirects(url: str, *, max_hops: int | None = None, limits: FetchLimi
     """Fetch ``url`` and every redirect hop after it. Each hop is guarded and kept."""
     max_hops = settings.NAQL_CAPTURE_MAX_REDIRECTS if max_hops is None else max_hops
     current = check_url(iri_to_uri(url), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
+    Path(settings.NAQL_TMP_DIR).mkdir(parents=True, exist_ok=True)  # where large bodies are spooled
     seen = {current}
     hops: list[Exchange] = []
     while True:
@@ -149,7 +154,7 @@ def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
                 except CaptureError as exc:
                     errors.append({"url": url, **exc.as_dict()})
                     continue
-                size = sum(len(h.response_bytes) for h in hops)
+                size = sum(h.response_length for h in hops)
                 if size > budget or len(got) + len(hops) > settings.NAQL_CAPTURE_MAX_REQUISITES:
                     errors.append({"url": url, "code": "requisite_budget",
                                    "message": "requisite count or size limit reached"})
@@ -173,22 +178,22 @@ def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
 
 
 def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
-    block = ex.response_bytes
-    body_at = http_payload_offset(block)
-    payload_digest = warc_digest(memoryview(block)[body_at:])  # a view: no copy of a large body
+    """The exchange's records; the body is copied from its spool, its digests were computed while
+    it was read (the payload digest over the body as sent, chunk framing included)."""
+    payload_digest = warc_digest(ex.body.hash)
     original = _find_revisit_target(ex, payload_digest)
     if original is not None:
-        head = block[:body_at]
         resp = builder.write_record(
-            "revisit", block=head, content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
+            "revisit", block=ex.response_head, content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
             headers={"WARC-Profile": REVISIT_PROFILE, "WARC-Refers-To": original.record_id,
                      "WARC-Refers-To-Target-URI": original.url,
                      "WARC-Refers-To-Date": original.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "WARC-Payload-Digest": payload_digest, "WARC-IP-Address": _ip(ex)},
         )
     else:
-        resp = builder.write_record("response", block=block, content_type=HTTP_RESPONSE_TYPE, uri=ex.url,
-                                    date=ex.started_at,
+        resp = builder.write_record("response", block=ex.response_head, block_tail=ex.body,
+                                    block_digest=warc_digest(ex.body.block_hash),
+                                    content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
                                     headers={"WARC-IP-Address": _ip(ex), "WARC-Payload-Digest": payload_digest})
     req = builder.write_record("request", block=ex.request_bytes, content_type=HTTP_REQUEST_TYPE, uri=ex.url,
                                date=ex.started_at, http_payload=True,
@@ -201,9 +206,11 @@ def has_article_text(ex: Exchange) -> bool:
     """Whether a fetched page has article text of its own (the ``auto`` mode's test)."""
     from archive.extract.article import extract
 
-    body = _safe_decoded(ex)
-    if body is None or ex.status != 200 or _mime(ex) not in HTML_TYPES:
+    if ex.status != 200 or _mime(ex) not in HTML_TYPES:
         return True  # not an HTML page: a browser would not make text appear either
+    body = _safe_decoded(ex)  # only an HTML page is read whole, to be parsed
+    if body is None:
+        return True
     try:
         return bool((extract(body, ex.header("Content-Type"), ex.url).main_text or "").strip())
     except Exception:  # noqa: BLE001 - an extractor failure is no reason to open a browser
@@ -288,15 +295,15 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
                 records.extend(resources)
             snap = Snapshot(
                 url=ex.url, captured_at=resp.date, status=ex.status, mime=_mime(ex),
-                content_type=ex.header("Content-Type") or "", payload_sha256=hashlib.sha256(ex.payload).hexdigest(),
-                payload_length=len(ex.payload), payload_digest=w["payload_digest"],
+                content_type=ex.header("Content-Type") or "", payload_sha256=ex.payload_body.hexdigest(),
+                payload_length=ex.payload_body.length, payload_digest=w["payload_digest"],
                 record_type=resp.type, record_id=resp.record_id, record_sha256=resp.sha256, warc_file=wf,
                 offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
                 capture_mode=mode,
             )
             # commit first, derive later: text extraction runs after the commit (archive.analysis)
-            snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and bool(ex.payload)
+            snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and ex.payload_body.length > 0
             snap.save()
             snaps.append(snap)
         hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]

@@ -3,10 +3,16 @@
 :func:`fetch` sends exactly one request and returns an :class:`Exchange`; it never follows
 redirects (the caller archives every hop). It is a small raw-socket client rather than
 ``http.client`` so that what is archived is what crossed the wire: ``request_bytes`` is the
-serialised request as sent and ``response_bytes`` the status line, header block (any bytes,
-e.g. a raw ``0xE9``) and body (still chunked if it was) exactly as read. Parsing happens on
-those bytes; nothing is re-serialised. Interim ``1xx`` responses are skipped and not part of
-``response_bytes``.
+serialised request as sent, ``response_head`` the status line and header block (any bytes,
+e.g. a raw ``0xE9``) and ``body`` the body (still chunked if it was) exactly as read. Parsing
+happens on those bytes; nothing is re-serialised. Interim ``1xx`` responses are skipped and not
+part of the response.
+
+The body is never held whole: it is streamed from the socket into a
+:class:`~archive.capture.spool.Body` (memory up to 1 MiB, then an anonymous temporary file),
+which hashes it as it goes (payload digest of the body as sent, SHA-256 of head + body for the
+WARC block digest, and of the dechunked payload when chunked). The WARC writer copies it from
+there a piece at a time, so a capture's memory is flat in the body's size.
 
 Safety:
 
@@ -43,13 +49,14 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from archive.capture.guard import Target, check_url, resolve
+from archive.capture.proxy_status import PROXY_STATUS_ERRORS, raise_for_proxy_status
+from archive.capture.spool import Body
 from archive.errors import (
     BodyTooLarge,
     CaptureError,
     ConnectionFailed,
     DNSFailure,
     FetchTimeout,
-    ForbiddenAddress,
     ProtocolError,
     ProxyFailure,
     TLSFailure,
@@ -98,18 +105,42 @@ class Exchange:
     url: str
     method: str
     request_bytes: bytes
-    response_bytes: bytes
+    response_head: bytes  # status line and header block up to the blank line, as read
     status: int
     reason: str
     http_version: str  # "HTTP/1.1"
     headers: list[tuple[str, str]]  # in order, decoded latin-1
-    payload: bytes  # entity body after transfer decoding (dechunked), before content decoding
+    body: Body  # entity body as read, chunk framing included; ``body.block_hash``: head + body
+    payload_body: Body  # entity body after transfer decoding (dechunked): ``body`` itself unless chunked
     remote_addr: str  # "ip:port" actually connected to ("[v6]:port" for IPv6)
     started_at: datetime
     finished_at: datetime
     timings: dict[str, float] = field(default_factory=dict)  # connect_ms, ttfb_ms, total_ms
     via_proxy: bool = False
     limits: FetchLimits = field(default_factory=FetchLimits, repr=False)
+
+    @property
+    def response_bytes(self) -> bytes:
+        """Head and body as one ``bytes``: reads the whole body into memory (small bodies, tests)."""
+        return self.response_head + self.body.read()
+
+    @property
+    def response_length(self) -> int:
+        return len(self.response_head) + self.body.length
+
+    @property
+    def payload(self) -> bytes:
+        """The dechunked body, content-coded as sent, read whole into memory (see ``payload_body``)."""
+        return self.payload_body.read()
+
+    @payload.setter
+    def payload(self, data: bytes) -> None:
+        self.payload_body = Body.from_bytes(data)
+
+    def close(self) -> None:
+        """Release the spooled body (a temporary file past 1 MiB; it goes with the object anyway)."""
+        self.body.close()
+        self.payload_body.close()
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """First header named ``name`` (case-insensitive), or ``default``."""
@@ -201,80 +232,6 @@ def _decode(coding: str, data: bytes, cap: int, url: str) -> bytes:
     raise ProtocolError(f"unsupported Content-Encoding {coding!r}", details={"url": url, "content_encoding": coding})
 
 
-# --- Proxy-Status (RFC 9209) -----------------------------------------------------------------
-
-PROXY_STATUS_ERRORS: dict[str, type[CaptureError]] = {
-    "dns_timeout": DNSFailure,
-    "dns_error": DNSFailure,
-    "destination_not_found": DNSFailure,
-    "destination_unavailable": ConnectionFailed,
-    "destination_ip_prohibited": ForbiddenAddress,
-    "destination_ip_unroutable": ConnectionFailed,
-    "connection_refused": ConnectionFailed,
-    "connection_terminated": ConnectionFailed,
-    "connection_timeout": FetchTimeout,
-    "connection_read_timeout": FetchTimeout,
-    "connection_write_timeout": FetchTimeout,
-    "connection_limit_reached": ProxyFailure,
-    "tls_protocol_error": TLSFailure,
-    "tls_certificate_error": TLSFailure,
-    "tls_alert_received": TLSFailure,
-    "http_request_error": ProxyFailure,
-    "http_request_denied": ProxyFailure,
-    "http_response_incomplete": ProtocolError,
-    "http_response_header_section_size": ProtocolError,
-    "http_response_header_size": ProtocolError,
-    "http_response_body_size": BodyTooLarge,
-    "http_response_trailer_section_size": ProtocolError,
-    "http_response_trailer_size": ProtocolError,
-    "http_response_transfer_coding": ProtocolError,
-    "http_response_content_coding": ProtocolError,
-    "http_response_timeout": FetchTimeout,
-    "http_upgrade_failed": ProtocolError,
-    "http_protocol_error": ProtocolError,
-    "proxy_internal_response": ProxyFailure,
-    "proxy_internal_error": ProxyFailure,
-    "proxy_configuration_error": ProxyFailure,
-    "proxy_loop_detected": ProxyFailure,
-}
-
-_SF_PARAM_RE = re.compile(r'\s*;\s*([a-z*][a-z0-9_\-.*]*)(?:=("(?:[^"\\]|\\.)*"|[^;,\s]*))?')
-
-
-def _parse_proxy_status(values: list[str]) -> list[dict[str, str]]:
-    """Members of a Proxy-Status field as dicts (``proxy`` + params), best effort."""
-    members = []
-    for value in values:
-        for raw in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', value):
-            raw = raw.strip()
-            if not raw:
-                continue
-            name, _, params = raw.partition(";")
-            member = {"proxy": name.strip().strip('"')}
-            for m in _SF_PARAM_RE.finditer(";" + params):
-                val = m.group(2) or ""
-                if val.startswith('"'):
-                    val = re.sub(r"\\(.)", r"\1", val[1:-1])
-                member[m.group(1)] = val
-            members.append(member)
-    return members
-
-
-def _raise_for_proxy_status(headers: list[tuple[str, str]], status: int, url: str, proxy: str) -> None:
-    values = [v for k, v in headers if k.lower() == "proxy-status"]
-    if not values:
-        return
-    for member in _parse_proxy_status(values):
-        err = member.get("error")
-        if not err:
-            continue
-        exc_cls = PROXY_STATUS_ERRORS.get(err, ProxyFailure)
-        text = member.get("details", "")
-        message = f"proxy reported {err}" + (f": {text}" if text else "") + f" for {url}"
-        raise exc_cls(message, details={"url": url, "proxy": proxy, "proxy_status": ", ".join(values),
-                                        "proxy_error": err, "proxy_details": text, "status": status})
-
-
 # --- wire ------------------------------------------------------------------------------------
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -302,8 +259,9 @@ class _Reader:
         self.deadline = deadline
         self.limits = limits
         self.url = url
-        self.raw = bytearray()  # everything read
+        self.raw = bytearray()  # bytes read and not yet streamed out (the whole head, then a window of the body)
         self.pos = 0  # parse position within raw
+        self.received = 0  # bytes read in all
         self.eof = False
         self.first_byte_at: float | None = None
 
@@ -326,7 +284,7 @@ class _Reader:
         except ssl.SSLError as exc:
             raise TLSFailure(f"TLS error while reading: {exc}", details={"url": self.url}) from exc
         except (ConnectionResetError, BrokenPipeError) as exc:
-            if self.raw:
+            if self.received:
                 raise ProtocolError(f"connection reset mid-response: {exc}", details={"url": self.url}) from exc
             raise ConnectionFailed(f"connection reset before any response: {exc}", details={"url": self.url}) from exc
         except OSError as exc:
@@ -337,6 +295,7 @@ class _Reader:
         if self.first_byte_at is None:
             self.first_byte_at = time.monotonic()
         self.raw += chunk
+        self.received += len(chunk)
         return True
 
     def read_until(self, marker: bytes, limit: int, what: str) -> bytes | None:
@@ -354,25 +313,51 @@ class _Reader:
             if not self._fill():
                 return None
 
-    def read_exact(self, n: int) -> bytes | None:
-        while len(self.raw) - self.pos < n:
-            if not self._fill():
-                return None
-        data = bytes(memoryview(self.raw)[self.pos : self.pos + n])  # one copy (a bytearray slice is two)
-        self.pos += n
-        return data
+    def compact(self) -> None:
+        """Forget the bytes already parsed: the body is streamed out, not kept."""
+        if self.pos:
+            del self.raw[: self.pos]
+            self.pos = 0
 
-    def read_to_eof(self, cap: int, on_over) -> bytes:
-        start = self.pos
+    def _piece(self, k: int) -> bytes | bytearray:
+        """The next ``k`` buffered bytes (consumed)."""
+        if self.pos == 0 and k == len(self.raw):
+            piece, self.raw = self.raw, bytearray()
+        else:
+            piece = self.raw[self.pos : self.pos + k]
+            self.pos += k
+        return piece
+
+    def stream_exact(self, n: int, *sinks) -> int:
+        """Hand the next ``n`` bytes to each of ``sinks`` as they arrive; returns how many were
+        handed on (fewer than ``n`` when the connection closed first)."""
+        done = 0
+        while done < n:
+            if self.pos >= len(self.raw):
+                self.raw.clear()
+                self.pos = 0
+                if not self._fill():
+                    break
+            piece = self._piece(min(n - done, len(self.raw) - self.pos))
+            for write in sinks:
+                write(piece)
+            done += len(piece)
+        return done
+
+    def stream_to_eof(self, write, cap: int, on_over) -> None:
+        """Hand everything up to EOF to ``write``; ``on_over()`` once more than ``cap`` bytes came."""
+        done = 0
         while True:
-            if len(self.raw) - start > cap:
-                on_over()
+            if self.pos < len(self.raw):
+                if done + len(self.raw) - self.pos > cap:
+                    on_over()
+                piece = self._piece(len(self.raw) - self.pos)
+                write(piece)
+                done += len(piece)
+            self.raw.clear()
+            self.pos = 0
             if not self._fill():
-                break
-        if len(self.raw) - start > cap:
-            on_over()
-        self.pos = len(self.raw)
-        return bytes(memoryview(self.raw)[start:])  # one copy (a bytearray slice is two)
+                return
 
 
 def _parse_head(block: bytes, url: str) -> tuple[str, int, str, list[tuple[str, str]]]:
@@ -400,8 +385,9 @@ def _parse_head(block: bytes, url: str) -> tuple[str, int, str, list[tuple[str, 
     return version, status, reason, headers
 
 
-def _read_response(reader: _Reader, method: str, limits: FetchLimits, url: str):
-    """Read one final response; return (start_offset, end_offset, version, status, reason, headers, payload)."""
+def _read_response(reader: _Reader, method: str, limits: FetchLimits, url: str, spool_dir: str | None = None):
+    """Read one final response; return (head, version, status, reason, headers, body, payload): the
+    body streamed into a spooled :class:`Body` as read, ``payload`` the dechunked one (or ``body``)."""
     def too_large(n: int | None = None) -> None:
         raise BodyTooLarge(
             f"response body exceeds {limits.max_body} bytes" + (f" (Content-Length {n})" if n is not None else ""),
@@ -433,46 +419,65 @@ def _read_response(reader: _Reader, method: str, limits: FetchLimits, url: str):
     hmap: dict[str, list[str]] = {}
     for k, v in headers:
         hmap.setdefault(k.lower(), []).append(v)
-    body_start = reader.pos
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return start, reader.pos, version, status, reason, headers, b""
+    reader.compact()  # the head is kept in ``head``; from here on the buffer is a window
+    body = Body(block_prefix=head, spool_dir=spool_dir)
+    try:
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return head, version, status, reason, headers, body, body
+        payload = _read_body(reader, body, hmap, limits, url, spool_dir, too_large)
+    except BaseException:
+        body.close()
+        raise
+    return head, version, status, reason, headers, body, payload
 
+
+def _read_body(reader: _Reader, body: Body, hmap: dict[str, list[str]], limits: FetchLimits, url: str,
+               spool_dir: str | None, too_large) -> Body:
+    """Stream the body into ``body`` as it arrives (chunk framing included) and return the
+    dechunked payload: ``body`` itself unless the response is chunked. Limits hold while streaming."""
     te = ",".join(hmap.get("transfer-encoding", [])).lower()
     if te:
         codings = [c.strip() for c in te.split(",") if c.strip()]
         if codings[-1:] != ["chunked"]:
             # Not chunked last: the body runs to EOF (RFC 9112 6.3), still transfer-coded.
-            payload = reader.read_to_eof(limits.max_body, too_large)
-            return start, reader.pos, version, status, reason, headers, payload
-        payload = bytearray()
-        while True:
-            line = reader.read_until(b"\n", 4096, "chunk size line")
-            if line is None:
-                raise ProtocolError("connection closed inside a chunked body", details={"url": url})
-            size_txt = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_txt, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size {size_txt[:20]!r}", details={"url": url}) from None
-            if size < 0:
-                raise ProtocolError("negative chunk size", details={"url": url})
-            if size == 0:
-                # trailer section, ends with an empty line
-                while True:
-                    tline = reader.read_until(b"\n", limits.max_header_bytes, "trailer line")
-                    if tline is None or tline.strip() == b"":
-                        break
-                break
-            if reader.pos - body_start + size > limits.max_body:
-                too_large()
-            data = reader.read_exact(size)
-            if data is None:
-                raise ProtocolError("connection closed inside a chunk", details={"url": url})
-            payload += data
-            crlf = reader.read_until(b"\n", 2, "chunk terminator")
-            if crlf is None or crlf.strip() != b"":
-                raise ProtocolError("chunk not followed by CRLF", details={"url": url})
-        return start, reader.pos, version, status, reason, headers, bytes(payload)
+            reader.stream_to_eof(body.write, limits.max_body, too_large)
+            return body
+        payload = Body(spool_dir=spool_dir)
+        try:
+            while True:
+                reader.compact()
+                line = reader.read_until(b"\n", 4096, "chunk size line")
+                if line is None:
+                    raise ProtocolError("connection closed inside a chunked body", details={"url": url})
+                body.write(line)
+                size_txt = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_txt, 16)
+                except ValueError:
+                    raise ProtocolError(f"bad chunk size {size_txt[:20]!r}", details={"url": url}) from None
+                if size < 0:
+                    raise ProtocolError("negative chunk size", details={"url": url})
+                if size == 0:
+                    # trailer section, ends with an empty line
+                    while True:
+                        tline = reader.read_until(b"\n", limits.max_header_bytes, "trailer line")
+                        if tline is None:
+                            break
+                        body.write(tline)
+                        if tline.strip() == b"":
+                            break
+                    return payload
+                if body.length + size > limits.max_body:
+                    too_large()
+                if reader.stream_exact(size, body.write, payload.write) < size:
+                    raise ProtocolError("connection closed inside a chunk", details={"url": url})
+                crlf = reader.read_until(b"\n", 2, "chunk terminator")
+                if crlf is None or crlf.strip() != b"":
+                    raise ProtocolError("chunk not followed by CRLF", details={"url": url})
+                body.write(crlf)
+        except BaseException:
+            payload.close()
+            raise
 
     lengths = {v.strip() for v in ",".join(hmap.get("content-length", [])).split(",") if v.strip()}
     if lengths:
@@ -481,15 +486,14 @@ def _read_response(reader: _Reader, method: str, limits: FetchLimits, url: str):
         n = int(next(iter(lengths)))
         if n > limits.max_body:
             too_large(n)
-        data = reader.read_exact(n)
-        if data is None:
-            got = len(reader.raw) - body_start
+        got = reader.stream_exact(n, body.write)
+        if got < n:
             raise ProtocolError(f"connection closed after {got} of {n} body bytes",
                                 details={"url": url, "content_length": n, "received": got})
-        return start, reader.pos, version, status, reason, headers, data
+        return body
 
-    payload = reader.read_to_eof(limits.max_body, too_large)
-    return start, reader.pos, version, status, reason, headers, payload
+    reader.stream_to_eof(body.write, limits.max_body, too_large)
+    return body
 
 
 def _build_request(method: str, request_target: str, host_header: str, headers, user_agent: str,
@@ -621,6 +625,7 @@ def fetch(
     ssl_context: ssl.SSLContext | None = None,
     proxy_local_dns: bool = True,
     body: bytes | None = None,
+    spool_dir: str | None = None,
 ) -> Exchange:
     """Perform one guarded HTTP exchange for ``url`` and return it (redirects are not followed).
 
@@ -629,6 +634,8 @@ def fetch(
     ``ssl.create_default_context()`` (certificates verified); pass one only to trust a test CA.
     ``body`` is sent as the request content with a ``Content-Length`` (e.g. a browser's POST
     through :mod:`archive.capture.recorder`); it is part of ``request_bytes``.
+    The response body is streamed into a :class:`~archive.capture.spool.Body` (in memory up to
+    1 MiB, then an anonymous temporary file in ``spool_dir``), hashed while it is read.
     Raises an :class:`archive.errors.CaptureError` subclass; never returns a partial exchange.
     A malformed ``method`` or request header (CR/LF injection) is a programming error:
     ``ValueError``, raised before any connection.
@@ -689,7 +696,7 @@ def fetch(
                 raise ProxyFailure("proxy answered CONNECT with something that is not HTTP",
                                    details={"url": target.url, "proxy": proxy}) from exc
             if not 200 <= cstatus < 300:
-                _raise_for_proxy_status(cheaders, cstatus, target.url, proxy)
+                raise_for_proxy_status(cheaders, cstatus, target.url, proxy)
                 raise ProxyFailure(f"proxy refused CONNECT: {cstatus} {creason}",
                                    details={"url": target.url, "proxy": proxy, "status": cstatus})
             if creader.pos != len(creader.raw):
@@ -702,7 +709,8 @@ def fetch(
         t_sent = time.monotonic()
         _send(sock, request_bytes, deadline, limits, target.url)
         reader = _Reader(sock, deadline, limits, target.url)
-        start, end, version, status, reason, resp_headers, payload = _read_response(reader, method, limits, target.url)
+        head, version, status, reason, resp_headers, resp_body, payload = _read_response(
+            reader, method, limits, target.url, spool_dir)
         t_done = time.monotonic()
     finally:
         try:
@@ -711,20 +719,24 @@ def fetch(
             pass
 
     if proxy:
-        _raise_for_proxy_status(resp_headers, status, target.url, proxy)
+        try:
+            raise_for_proxy_status(resp_headers, status, target.url, proxy)
+        except CaptureError:
+            resp_body.close()
+            payload.close()
+            raise
 
-    response_bytes = bytes(memoryview(reader.raw)[start:end])  # one copy (a bytearray slice is two)
-    reader.raw = bytearray()  # the received bytes now live in response_bytes and payload only
     return Exchange(
         url=target.url,
         method=method,
         request_bytes=request_bytes,
-        response_bytes=response_bytes,
+        response_head=head,
         status=status,
         reason=reason,
         http_version=version,
         headers=resp_headers,
-        payload=payload,
+        body=resp_body,
+        payload_body=payload,
         remote_addr=remote,
         started_at=started_at,
         finished_at=datetime.now(UTC),

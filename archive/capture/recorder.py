@@ -454,8 +454,10 @@ class RecordingProxy:
                     return
             with self._lock:
                 self.exchanges.append((seq, ex))
-                self.bytes_kept += len(ex.request_bytes) + len(ex.response_bytes)
-            conn.sendall(ex.response_bytes)
+                self.bytes_kept += len(ex.request_bytes) + ex.response_length
+            conn.sendall(ex.response_head)
+            for piece in ex.body.chunks():  # the body from its spool, a piece at a time
+                conn.sendall(piece)
         finally:
             with self._lock:
                 self._in_flight -= 1

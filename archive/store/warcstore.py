@@ -8,8 +8,14 @@ Publishing: a WARC is assembled in ``NAQL_TMP_DIR`` under a ``.part`` name, fsyn
 and only then published to the ``warcs`` storage under a deterministic, content-addressed,
 sharded name (``YYYY/MM/DD/<sha[:2]>/naql-<timestamp>-<sha[:16]>.warc.gz``). A published file is
 never opened for writing again; the filesystem backend links it into place (no overwrite
-possible), makes it read-only, and refuses deletion. A crash before publishing leaves only a
-``.part`` file, which nothing points to.
+possible), makes it read-only, fsyncs the directory (the name is durable, not only the bytes;
+a day or shard directory created for it is fsynced into its parent too), and refuses deletion.
+A crash before publishing leaves only a ``.part`` file, which nothing points to. These two
+fsyncs (file, directory) are the per-capture floor of a durable commit: one WARC file per
+capture, page and requisites together.
+
+Large bodies: :meth:`WarcBuilder.write_record` takes a ``block_tail`` (a spooled response body)
+with the block digest computed while it was read, and copies it a piece at a time.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ class ImmutableFileSystemStorage(FileSystemStorage):
 
     def _save(self, name, content):
         full = Path(self.path(name))
-        full.parent.mkdir(parents=True, exist_ok=True)
+        _durable_mkdir(full.parent)
         fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=".publish-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -78,7 +84,7 @@ class ImmutableFileSystemStorage(FileSystemStorage):
     def publish_path(self, src: Path, name: str) -> str:
         """Publish an already fsynced local file (same filesystem: a link, no copy)."""
         full = Path(self.path(name))
-        full.parent.mkdir(parents=True, exist_ok=True)
+        _durable_mkdir(full.parent)
         try:
             self._link_into_place(src, full)
         except OSError as exc:  # cross-device: fall back to a copy through _save
@@ -95,14 +101,36 @@ class ImmutableFileSystemStorage(FileSystemStorage):
         except FileExistsError as exc:
             raise ImmutableFileExists(f"refusing to overwrite published WARC {full.name}") from exc
         os.chmod(full, 0o444)
-        dir_fd = os.open(full.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(full.parent)  # the new name is durable, not only the bytes
 
     def delete(self, name):
         raise StorageError("published WARC files are never deleted; withdraw the snapshot instead")
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _durable_mkdir(path: Path) -> None:
+    """``mkdir -p`` whose new entries survive a power cut: each directory created is fsynced in its
+    parent (the day and shard directories are new a few hundred times a day; most captures find
+    theirs and pay one ``stat``)."""
+    if path.is_dir():
+        return
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir()
+        except FileExistsError:  # another worker made it just now: fsynced below all the same
+            pass
+        _fsync_dir(new.parent)
 
 
 def warc_storage():
@@ -187,15 +215,22 @@ class WarcBuilder:
 
     def write_record(self, warc_type: str, *, block: bytes, content_type: str, uri: str | None = None,
                      date: datetime | None = None, headers: dict | None = None, http_payload: bool = False,
-                     record_id: str | None = None) -> RecordInfo:
+                     record_id: str | None = None, block_tail=None, block_digest: str | None = None) -> RecordInfo:
+        """Write one record whose block is ``block``, followed by ``block_tail`` when given: a
+        streamed body (``.length`` and ``.chunks()``, e.g. :class:`archive.capture.spool.Body`),
+        copied a piece at a time. With a tail, ``block_digest`` (of ``block`` + tail, computed
+        while the body was read) is required: the block is not hashed again here."""
         date = (date or datetime.now(UTC)).replace(microsecond=0)
         self.first_date = self.first_date or date
         record_id = record_id or new_record_id()
         headers = headers or {}
-        block_digest = warc_digest(block)
+        if block_tail is not None and not block_digest:
+            raise ValueError("a streamed block needs the block digest computed while it was read")
+        block_digest = block_digest or warc_digest(block)
+        block_length = len(block) + (block_tail.length if block_tail is not None else 0)
         # a WARC-Payload-Digest the caller already computed is used, not computed again
         payload_digest = headers.get("WARC-Payload-Digest")
-        if http_payload and not payload_digest:
+        if http_payload and not payload_digest and block_tail is None:
             payload_digest = warc_digest(block[http_payload_offset(block):])
         lines = [("WARC-Type", warc_type), ("WARC-Record-ID", record_id), ("WARC-Date", warc_date(date))]
         if uri:
@@ -207,12 +242,12 @@ class WarcBuilder:
         lines.append(("WARC-Block-Digest", block_digest))
         if payload_digest and "WARC-Payload-Digest" not in headers:
             lines.append(("WARC-Payload-Digest", payload_digest))
-        lines.append(("Content-Length", str(len(block))))
+        lines.append(("Content-Length", str(block_length)))
         head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
         for k, v in lines:
             if "\r" in str(v) or "\n" in str(v):
                 raise StorageError(f"WARC header {k} contains a line break")
-        length, member_sha = self._write_member(head.encode("utf-8"), block)
+        length, member_sha = self._write_member(head.encode("utf-8"), block, block_tail)
         info = RecordInfo(warc_type, record_id, uri, self.size, length, member_sha, block_digest, payload_digest,
                           date)
         self.size += length
@@ -250,10 +285,10 @@ class WarcBuilder:
 
     _PIECE = 1 << 20
 
-    def _write_member(self, head: bytes, block: bytes) -> tuple[int, str]:
-        """Write ``head + block + CRLF CRLF`` as one gzip member, compressed and hashed a piece at
-        a time (``gzip.compress`` of the concatenation held two more copies of a large body).
-        Returns the member's length and SHA-256."""
+    def _write_member(self, head: bytes, block: bytes, tail=None) -> tuple[int, str]:
+        """Write ``head + block (+ tail) + CRLF CRLF`` as one gzip member, compressed and hashed a
+        piece at a time (``gzip.compress`` of the concatenation held two more copies of a large
+        body). Returns the member's length and SHA-256."""
         z = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container, mtime 0
         member_hash, length = hashlib.sha256(), 0
 
@@ -269,6 +304,9 @@ class WarcBuilder:
         view = memoryview(block)
         for at in range(0, len(view), self._PIECE):
             emit(z.compress(view[at:at + self._PIECE]))
+        if tail is not None:
+            for piece in tail.chunks(self._PIECE):
+                emit(z.compress(piece))
         emit(z.compress(b"\r\n\r\n"))
         emit(z.flush())
         return length, member_hash.hexdigest()
@@ -304,11 +342,11 @@ class WarcBuilder:
             name = f"{when:%Y/%m/%d}/{sha[:2]}/{prefix}-{when:%Y%m%d%H%M%S}-{sha[:16]}.warc.gz"
             storage = warc_storage()
             try:
-                if storage.exists(name):
-                    raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
                 if isinstance(storage, ImmutableFileSystemStorage):
-                    storage.publish_path(self.path, name)
+                    storage.publish_path(self.path, name)  # link(2) refuses an existing name by itself
                 else:
+                    if storage.exists(name):
+                        raise ImmutableFileExists(f"refusing to overwrite published WARC {name}")
                     with open(self.path, "rb") as fh:
                         storage.save(name, File(fh))
             except ArchiveError:
