@@ -50,6 +50,9 @@ class _SharedDerivedAttribute(DeferredAttribute):
             return value
         return getattr(instance.payload_snapshot, self.field.attname)
 
+    def __set__(self, instance, value):  # a data descriptor, so that reads come through __get__
+        instance.__dict__[self.field.attname] = value
+
 
 class _SharedDerivedMixin:
     """A derived field a revisit may share with its original instead of storing a copy: the row
