@@ -140,3 +140,13 @@ def test_the_wacz_of_a_recapture_carries_the_requisites_it_reused(clean_proxy):
     urls = {s.url for s in collect([again])}
     assert {again.url, CSS_URL, LOGO_URL} <= urls
     assert first.pk in {s.pk for s in collect([again])}  # the revisit's original, which holds the payload
+
+
+def test_a_recapture_keeps_its_text_in_the_api_after_its_original_is_withdrawn(client, clean_proxy):
+    first = _capture(clean_proxy, V1_AT)
+    again = _capture(clean_proxy, V1_AT + timedelta(minutes=7))
+    first.withdraw(user=None, reason="a court order for the first capture only")
+    body = client.get(f"/api/snapshots/{again.guid}/").json()
+    assert body["record_type"] == "revisit" and body["payload_snapshot"] == first.guid
+    assert body["text"] == first.text and body["canonical_url"] == first.canonical_url and body["text"]
+    assert client.get(f"/api/snapshots/{first.guid}/").status_code == 410
