@@ -27,7 +27,13 @@ from django.utils import timezone
 
 from archive.errors import CaptureError
 from archive.models import Snapshot
-from archive.store.snapshots import apply_extraction, decoded_body, resource_block, stored_response
+from archive.store.snapshots import (
+    apply_extraction,
+    decoded_body,
+    resource_block,
+    share_derived,
+    stored_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,10 @@ def analyse(snap: Snapshot) -> Snapshot:
     fresh = Snapshot.objects.filter(pk=snap.pk).first()
     if fresh is None:
         return snap
-    if fresh.analysis_pending:
+    if fresh.analysis_pending and share_derived(fresh):
+        values = {f: fresh.__dict__[f] for f in DERIVED_FIELDS}
+        _store(snap, fresh, values, text_from_payload=True)
+    elif fresh.analysis_pending:
         try:
             body = decoded_body(stored_response(fresh))
         except CaptureError as exc:  # the server sent it corrupt: the bytes stay, nothing to derive
@@ -58,17 +67,20 @@ def analyse(snap: Snapshot) -> Snapshot:
             # a browser capture of a page built by script: its text is in the rendered DOM
             apply_extraction(fresh, dom[1], "text/html; charset=utf-8")
             fresh.extracted = {**(fresh.extracted or {}), "text_source": "rendered_dom"}
-        values = {f: getattr(fresh, f) for f in DERIVED_FIELDS}
-        with transaction.atomic():
-            won = Snapshot.objects.filter(pk=fresh.pk, analysis_pending=True).update(analysis_pending=False,
-                                                                                    **values)
-            if won:  # the caller's instance may hold its job already (capture's own, inline)
-                _after_analysis(fresh, snap.job if snap.job_id else None)
-        if not won:
-            fresh.refresh_from_db()
-    for f in (*DERIVED_FIELDS, "analysis_pending"):
-        setattr(snap, f, getattr(fresh, f))
+        _store(snap, fresh, {f: getattr(fresh, f) for f in DERIVED_FIELDS})
+    for f in (*DERIVED_FIELDS, "analysis_pending", "text_from_payload"):
+        snap.__dict__[f] = fresh.__dict__[f]
     return snap
+
+
+def _store(snap: Snapshot, fresh: Snapshot, values: dict, **extra) -> None:
+    with transaction.atomic():
+        won = Snapshot.objects.filter(pk=fresh.pk, analysis_pending=True).update(analysis_pending=False,
+                                                                                **values, **extra)
+        if won:  # the caller's instance may hold its job already (capture's own, inline)
+            _after_analysis(fresh, snap.job if snap.job_id else None)
+    if not won:
+        fresh.refresh_from_db()
 
 
 def _after_analysis(snap: Snapshot, job) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
 from archive.ids import canonical_guid, new_guid
@@ -37,6 +38,44 @@ class WarcFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class _SharedDerivedAttribute(DeferredAttribute):
+    """Reads a derived field of a snapshot; on a revisit whose derived text is its original's
+    (``text_from_payload``), an empty stored value reads as the original's (one query, cached)."""
+
+    def __get__(self, instance, cls=None):
+        value = super().__get__(instance, cls)
+        if instance is None or value or not instance.text_from_payload or not instance.payload_snapshot_id:
+            return value
+        return getattr(instance.payload_snapshot, self.field.attname)
+
+    def __set__(self, instance, value):  # a data descriptor, so that reads come through __get__
+        instance.__dict__[self.field.attname] = value
+
+
+class _SharedDerivedMixin:
+    """A derived field a revisit may share with its original instead of storing a copy: the row
+    keeps what was stored (empty when shared); reads go through :class:`_SharedDerivedAttribute`."""
+
+    descriptor_class = _SharedDerivedAttribute
+
+    def pre_save(self, model_instance, add):
+        if self.attname in model_instance.__dict__:  # what the row holds, never the original's copy
+            return model_instance.__dict__[self.attname]
+        return super().pre_save(model_instance, add)
+
+
+class SharedTextField(_SharedDerivedMixin, models.TextField):
+    def deconstruct(self):  # the column is a plain text column: migrations see a TextField
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.TextField", args, kwargs
+
+
+class SharedJSONField(_SharedDerivedMixin, models.JSONField):
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
 
 
 class SnapshotQuerySet(models.QuerySet):
@@ -105,6 +144,11 @@ class Snapshot(models.Model):
     page = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="requisites",
                              help_text="For a page requisite: the page it was captured for.")
     is_requisite = models.BooleanField(default=False)
+    requisites_reused = models.JSONField(
+        default=list, blank=True,
+        help_text="For a page: IDs (pk) of the snapshots of requisites this capture fetched and found identical "
+                  "(same URL, status and payload digest) to their latest recent capture, so not recorded "
+                  "again; the capture's metadata record names their WARC records.")
     capture_mode = models.CharField(max_length=16, default=CaptureMode.RAW,
                                     choices=[c for c in CaptureMode.choices if c[0] != CaptureMode.AUTO],
                                     help_text="What made this snapshot: raw (Naql's fetch client) or browser (Chromium "
@@ -117,12 +161,17 @@ class Snapshot(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     modified_at = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=20, blank=True)
-    canonical_url = models.TextField(blank=True)
-    main_text = models.TextField(blank=True, help_text="Article text, boilerplate removed (for reading and search).")
-    text = models.TextField(blank=True, help_text="Normalised visible text: the text selectors point into.")
+    canonical_url = SharedTextField(blank=True)
+    main_text = SharedTextField(blank=True, help_text="Article text, boilerplate removed (for reading and search).")
+    text = SharedTextField(blank=True, help_text="Normalised visible text: the text selectors point into.")
     text_fingerprint = models.CharField(max_length=80, blank=True,
                                         help_text="Digest of the article text with boring variation removed.")
-    extracted = models.JSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
+    extracted = SharedJSONField(default=dict, blank=True, help_text="Links, embeds, article paragraphs, etc.")
+    text_from_payload = models.BooleanField(
+        default=False,
+        help_text="A revisit whose payload, URL and content type are its original's: its derived text "
+                  "(main_text, text, extracted, canonical_url) is the original's and is not stored again; reading "
+                  "those fields returns the original's.")
     analysis_pending = models.BooleanField(
         default=False,
         help_text="True from the commit of a capture until its analysis (text and metadata extraction, "
@@ -147,7 +196,11 @@ class Snapshot(models.Model):
         ordering = ["-captured_at"]
         indexes = [
             models.Index(fields=["surt", "captured_at"], name="snapshot_surt_time"),
-            models.Index(fields=["surt", "payload_digest"], name="snapshot_surt_payload"),
+            # What a new capture's revisit (or an imported revisit) looks up: a stored payload of
+            # the URL. Revisits are never such a payload, so they are left out of the index: an
+            # unchanged recapture adds no entry (issue 19, storage of recaptures).
+            models.Index(fields=["surt", "payload_digest"], name="snapshot_surt_payload",
+                         condition=~models.Q(record_type="revisit")),
             models.Index(fields=["record_id"], name="snapshot_record_id"),
             # Memento look-ups (TimeGate, first/last/prev/next, TimeMap pages) read live captures
             # of one SURT in time order. A partial index whose predicate is the query's own

@@ -12,7 +12,10 @@ Printed per capture count: WARC bytes (sum of the WARC files), database bytes (S
 payload of every table and index, minus the freshly migrated database), rows added per table, and
 the ratios after N captures ÷ after 1 for WARC and for WARC + database. Recaptures of an identical
 page are WARC revisit records (the payload is stored once), so the WARC ratio measures each
-recapture's own records (revisit, request, metadata, warcinfo) and the database ratio the rows.
+recapture's own records (its file's warcinfo, the page's revisit, the metadata record; requests
+identical to the original's and requisites identical to a recent capture are not written again)
+and the database ratio the rows. Also printed: the records of the last recapture's WARC file with
+their stored (gzip member) sizes, and the database bytes the recaptures added per table and index.
 """
 
 from __future__ import annotations
@@ -32,18 +35,44 @@ sys.path.insert(0, str(ROOT))
 from tests.corpus_server import CorpusServer, FakeDNS  # noqa: E402
 
 
+def db_sizes() -> Counter:
+    """Payload bytes per table and index (SQLite ``dbstat``), SQLite's own schema tables left out."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT name, SUM(payload) FROM dbstat GROUP BY name")
+        return Counter({name: int(size or 0) for name, size in cur.fetchall() if not name.startswith("sqlite_")})
+
+
 def db_bytes() -> tuple[int, Counter]:
     """Payload bytes of all tables and indexes, and the row count per table."""
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("SELECT name, SUM(payload) FROM dbstat GROUP BY name")
-        sizes = {name: int(size or 0) for name, size in cur.fetchall()}
         rows = Counter()
         for table in connection.introspection.table_names(cur):
             cur.execute(f'SELECT COUNT(*) FROM "{table}"')  # noqa: S608 - names from the schema
             rows[table] = cur.fetchone()[0]
-    return sum(v for k, v in sizes.items() if not k.startswith("sqlite_")), rows
+    return sum(db_sizes().values()), rows
+
+
+def warc_members(name: str) -> list[tuple[str, int]]:
+    """(WARC-Type, stored bytes) of each record (gzip member) of a published WARC file."""
+    import zlib
+
+    from archive.store.warcstore import warc_storage
+
+    with warc_storage().open(name, "rb") as fh:
+        data = fh.read()
+    out, pos = [], 0
+    while pos < len(data):
+        d = zlib.decompressobj(31)
+        head = d.decompress(data[pos:]).split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+        used = len(data) - pos - len(d.unused_data)
+        kind = next((ln.split(":", 1)[1].strip() for ln in head.split("\r\n") if ln.startswith("WARC-Type:")), "?")
+        out.append((kind, used))
+        pos += used
+    return out
 
 
 def warc_bytes() -> int:
@@ -88,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             db, rows = db_bytes()
             table.append((n, warc_bytes(), db - empty_db, rows - empty_rows,
                           sum(1 for s in result.snapshots if s.record_type == "revisit")))
+            if n == 1:
+                sizes_one = db_sizes()
+        members = warc_members(result.warc_file.name)
+        by_name = db_sizes() - sizes_one
     finally:
         server.stop()
 
@@ -100,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     per = Counter({k: v for k, v in (rn - r1).items() if v})
     print(f"\nrows added by the {n - 1} recaptures: " + (", ".join(f"{k} {v}" for k, v in per.most_common()) or "none"))
     print(f"bytes per recapture: WARC {(wn - w1) / max(1, n - 1):,.0f}, database {(dn - d1) / max(1, n - 1):,.0f}")
+    print("  last recapture's WARC file: " + ", ".join(f"{t} {b:,}" for t, b in members))
+    print("  database per recapture: " + ", ".join(f"{k} {v / max(1, n - 1):,.0f}" for k, v in by_name.most_common()))
     print(f"\nratio after {n} captures ÷ after 1 (issue 19 goal <= 1.15):")
     print(f"  WARC          {wn / w1:.2f}")
     print(f"  WARC + DB     {(wn + dn) / (w1 + d1):.2f}")

@@ -139,6 +139,11 @@ NAQL_IMPORT_RATIO_FLOOR = env.int("NAQL_IMPORT_RATIO_FLOOR", default=8 * 1024 * 
 NAQL_CAPTURE_MAX_REDIRECTS = env.int("NAQL_CAPTURE_MAX_REDIRECTS", default=10)
 NAQL_CAPTURE_MAX_REQUISITES = env.int("NAQL_CAPTURE_MAX_REQUISITES", default=60)
 NAQL_CAPTURE_MAX_REQUISITE_BYTES = env.int("NAQL_CAPTURE_MAX_REQUISITE_BYTES", default=30 * 1024 * 1024)
+# A page requisite fetched again and found identical (URL, status 200, payload digest) to its
+# latest capture made less than this many seconds ago is not recorded again: the capture's
+# metadata record and the page's ``requisites_reused`` name the snapshot that holds it (issue 19,
+# storage of unchanged recaptures). 0: every requisite is recorded (as a revisit when unchanged).
+NAQL_CAPTURE_REQUISITE_REUSE_SECONDS = env.int("NAQL_CAPTURE_REQUISITE_REUSE_SECONDS", default=24 * 3600)
 # Commit first, derive later: a capture is done when its bytes are written, fsynced, checksummed
 # and indexed; text extraction then runs in the archive.tasks.analyse_snapshot task. True runs
 # it right after the capture's commit in the capturing process instead (tests, scripts).

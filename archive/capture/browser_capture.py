@@ -26,6 +26,7 @@ from archive import clock, software_versions
 from archive.capture.capture import (
     REDIRECT_STATUSES,
     CaptureResult,
+    _exchange_note,
     _index,
     _write_exchange,
     capture,
@@ -140,7 +141,7 @@ def capture_browser(url: str, *, job: CaptureJob | None = None, user=None, note:
             "redirects": [{"url": h.url, "status": h.status, "location": h.header("Location")} for h in hops[:-1]],
             "requisites": [ex.url for ex in rest], "requisite_errors": bc.refused,
             "job": job.guid if job else None, "browser": bc.info,
-            "timings": {"exchanges": [{"url": w["exchange"].url, **w["exchange"].timings} for w in written]},
+            "timings": {"exchanges": [_exchange_note(w) for w in written]},
             "software": {**software_versions(), "playwright": _version("playwright")},
         }
         if note:

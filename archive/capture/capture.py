@@ -13,9 +13,12 @@ row pointing at missing bytes.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import re
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,11 +27,11 @@ from urllib.parse import urljoin
 from django.conf import settings
 from django.db import transaction
 
-from archive import clock, software_versions
+from archive import clock
 from archive.capture.fetch import Exchange, FetchLimits, fetch
 from archive.capture.guard import check_url
 from archive.capture.requisites import css_requisites, html_requisites
-from archive.errors import CaptureError, RedirectLoop, TooManyRedirects
+from archive.errors import ArchiveError, CaptureError, RedirectLoop, TooManyRedirects
 from archive.extract.charset import decode_css
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.store.snapshots import TEXT_TYPES
@@ -37,6 +40,7 @@ from archive.store.warcstore import (
     HTTP_RESPONSE_TYPE,
     REVISIT_PROFILE,
     WarcBuilder,
+    read_range,
     storage_os_error,
     warc_digest,
 )
@@ -169,19 +173,63 @@ def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
 
 
 def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
-    """Latest earlier response for the same URL with an identical payload digest."""
+    """Latest earlier response for the same URL with an identical payload digest. (The exclude
+    repeats the predicate of the partial index ``snapshot_surt_payload``, so that it is used.)"""
     return (
-        Snapshot.objects.filter(surt=surt_key(ex.url), payload_digest=payload_digest,
-                                record_type=Snapshot.RecordType.RESPONSE, status=ex.status)
+        Snapshot.objects.exclude(record_type=Snapshot.RecordType.REVISIT)
+        .filter(surt=surt_key(ex.url), payload_digest=payload_digest, record_type=Snapshot.RecordType.RESPONSE,
+                status=ex.status)
         .order_by("-captured_at").first()
     )
 
 
-def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
-    """The exchange's records; the body is copied from its spool, its digests were computed while
-    it was read (the payload digest over the body as sent, chunk framing included)."""
-    payload_digest = warc_digest(ex.body.hash)
+def _payload_digest(ex: Exchange) -> str:
+    """The WARC-Payload-Digest of the body as sent (chunk framing included), computed while it was read."""
+    return warc_digest(ex.body.hash)
+
+
+def _reusable_requisite(ex: Exchange, payload_digest: str) -> Snapshot | None:
+    """A requisite's latest capture, when it was made recently and holds exactly what was just
+    fetched (status 200, same payload digest): the requisite need not be recorded again
+    (``NAQL_CAPTURE_REQUISITE_REUSE_SECONDS``). Only a public, live capture made by a GET is reused,
+    so that the page's requisites are seen by whoever sees the page."""
+    window = settings.NAQL_CAPTURE_REQUISITE_REUSE_SECONDS
+    if window <= 0 or ex.status != 200 or ex.method != "GET":
+        return None
+    latest = (Snapshot.objects.filter(surt=surt_key(ex.url), withdrawn_at__isnull=True)
+              .order_by("-captured_at", "-pk").only("pk", "url", "status", "payload_digest", "captured_at",
+                                                    "private_to_group", "record_id", "warc_file").first())
+    if (latest is None or latest.url != ex.url or latest.status != 200 or latest.payload_digest != payload_digest
+            or latest.private_to_group_id is not None
+            or abs((ex.started_at - latest.captured_at).total_seconds()) > window):
+        return None
+    return latest
+
+
+def _same_request(original: Snapshot, request_bytes: bytes) -> str | None:
+    """WARC-Record-ID of the original's request record when its block is byte for byte
+    ``request_bytes`` (the same request sent again), else None."""
+    rec = next((r for r in original.records or [] if r.get("type") == "request"), None)
+    if rec is None:
+        return None
+    try:
+        raw = gzip.decompress(read_range(original.warc_file.name, int(rec["offset"]), int(rec["length"]),
+                                         expected_sha256=rec.get("sha256")))
+    except (ArchiveError, OSError, EOFError, zlib.error):
+        return None
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    m = re.search(rb"\r\nContent-Length:[ \t]*(\d+)", head, re.IGNORECASE)
+    return rec.get("record_id") if m and rest[:int(m.group(1))] == request_bytes else None
+
+
+def _write_exchange(builder: WarcBuilder, ex: Exchange, payload_digest: str | None = None) -> dict:
+    """The exchange's response (or, when an earlier response of the URL holds the same payload, a
+    revisit record: WARC 1.1 identical-payload-digest profile, HTTP head kept, no body) and its
+    request record. A revisit's request is not written again when it is byte for byte the
+    original's (``request_same_as`` names that record; the metadata record says so)."""
+    payload_digest = payload_digest or _payload_digest(ex)
     original = _find_revisit_target(ex, payload_digest)
+    same_request = None
     if original is not None:
         resp = builder.write_record(
             "revisit", block=ex.response_head, content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
@@ -190,16 +238,26 @@ def _write_exchange(builder: WarcBuilder, ex: Exchange) -> dict:
                      "WARC-Refers-To-Date": original.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "WARC-Payload-Digest": payload_digest, "WARC-IP-Address": _ip(ex)},
         )
+        same_request = _same_request(original, ex.request_bytes)
     else:
         resp = builder.write_record("response", block=ex.response_head, block_tail=ex.body,
                                     block_digest=warc_digest(ex.body.block_hash),
                                     content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
                                     headers={"WARC-IP-Address": _ip(ex), "WARC-Payload-Digest": payload_digest})
-    req = builder.write_record("request", block=ex.request_bytes, content_type=HTTP_REQUEST_TYPE, uri=ex.url,
-                               date=ex.started_at, http_payload=True,
-                               headers={"WARC-Concurrent-To": resp.record_id})
+    req = None if same_request else builder.write_record(
+        "request", block=ex.request_bytes, content_type=HTTP_REQUEST_TYPE, uri=ex.url, date=ex.started_at,
+        http_payload=True, headers={"WARC-Concurrent-To": resp.record_id})
     return {"exchange": ex, "response": resp, "request": req, "payload_digest": payload_digest,
-            "original": original}
+            "original": original, "request_same_as": same_request}
+
+
+def _exchange_note(w: dict) -> dict:
+    """What the metadata record says of one written exchange: its URL, timings and, when its
+    request record was not written again, the record that holds the identical request."""
+    note = {"url": w["exchange"].url, **w["exchange"].timings}
+    if w.get("request_same_as"):
+        note["request_same_as"] = w["request_same_as"]
+    return note
 
 
 def has_article_text(ex: Exchange) -> bool:
@@ -244,20 +302,24 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
         builder.write_warcinfo(extra={"operator": "Naql", "robots": "ignore (archival capture on request)",
                                       "capture-proxy": "yes" if settings.NAQL_CAPTURE_PROXY else "no",
                                       "max-body-bytes": settings.NAQL_CAPTURE_MAX_BODY})
-        written = [_write_exchange(builder, ex) for ex in [*hops, *extra]]
+        fresh, reused = _split_reused(extra)
+        written = [_write_exchange(builder, ex) for ex in hops]
+        written += [_write_exchange(builder, ex, digest) for ex, digest in fresh]
         meta = {
             "requested_url": url, "requested_uri": hops[0].url, "final_url": page.url,
             "redirects": [{"url": h.url, "status": h.status, "location": h.header("Location")} for h in hops[:-1]],
             "requisites": [w["exchange"].url for w in written[len(hops):]],
             "requisite_errors": req_errors, "job": job.guid if job else None,
-            "timings": {"fetch_seconds": round(fetched_s, 3),
-                        "exchanges": [{"url": w["exchange"].url, **w["exchange"].timings} for w in written]},
-            "software": software_versions(), "mode": "raw",
+            "timings": {"fetch_seconds": round(fetched_s, 3), "exchanges": [_exchange_note(w) for w in written]},
+            "mode": "raw",  # the software's versions: the warcinfo record of this file
         }
+        if reused:
+            # fetched now, identical (status 200, payload digest) to the record named: not recorded again
+            meta["requisites_reused"] = [{"url": ex.url, "same_as": snap.record_id} for ex, _, snap in reused]
         if auto_note:
             meta["mode_note"] = auto_note
         meta_rec = builder.write_record(
-            "metadata", block=json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"),
+            "metadata", block=json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
             content_type="application/json", uri=hops[0].url, date=hops[0].started_at,
             headers={"WARC-Concurrent-To": written[0]["response"].record_id},
         )
@@ -270,11 +332,26 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
         raise
     if job:
         job.heartbeat("written", warc=published.name, bytes=published.size)
-    return _index(published, written, meta_rec, n_hops=len(hops), job=job, user=user, req_errors=req_errors)
+    return _index(published, written, meta_rec, n_hops=len(hops), job=job, user=user, req_errors=req_errors,
+                  reused=[snap.pk for _, _, snap in reused])
+
+
+def _split_reused(extra: list[Exchange]) -> tuple[list[tuple[Exchange, str]], list[tuple[Exchange, str, Snapshot]]]:
+    """Requisites to write ``(exchange, payload digest)``, and those just archived identically
+    ``(exchange, digest, snapshot holding them)``, which are not recorded again."""
+    fresh, reused = [], []
+    for ex in extra:
+        digest = _payload_digest(ex)
+        snap = _reusable_requisite(ex, digest)
+        if snap is None:
+            fresh.append((ex, digest))
+        else:
+            reused.append((ex, digest, snap))
+    return fresh, reused
 
 
 def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode="raw", resources=(),
-           rendered_dom: bytes | None = None) -> CaptureResult:
+           rendered_dom: bytes | None = None, reused: list[int] = ()) -> CaptureResult:
     """Index a published WARC: one snapshot per GET exchange (``written``: page hops first, then
     requisites; other methods stay in the WARC unindexed), in one transaction. Browser captures add
     their ``resources`` (screenshot, DOM) to the final page's ``records``; when the page's own HTML
@@ -288,7 +365,7 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
             ex, resp, req = w["exchange"], w["response"], w["request"]
             if i >= n_hops and ex.method != "GET":
                 continue  # e.g. a script's POST: kept in the WARC, but not a memento of the URL
-            records = [resp.as_dict(), req.as_dict()]
+            records = [resp.as_dict(), *([req.as_dict()] if req is not None else [])]
             if i == 0:
                 records.append(meta_rec.as_dict())
             if i == n_hops - 1:
@@ -300,7 +377,7 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
                 record_type=resp.type, record_id=resp.record_id, record_sha256=resp.sha256, warc_file=wf,
                 offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
-                capture_mode=mode,
+                capture_mode=mode, requisites_reused=list(reused) if i == n_hops - 1 else [],
             )
             # commit first, derive later: text extraction runs after the commit (archive.analysis)
             snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and ex.payload_body.length > 0

@@ -45,6 +45,43 @@ def apply_extraction(snap: Snapshot, body: bytes, content_type: str | None) -> N
     snap.extracted = data
 
 
+#: Derived fields a revisit may share with its original (the large ones); the small ones are copied.
+SHARED_DERIVED = ("main_text", "text", "extracted", "canonical_url")
+COPIED_DERIVED = ("charset", "title", "byline", "published_at", "modified_at", "language", "text_fingerprint")
+
+
+def share_derived(snap: Snapshot) -> bool:
+    """Give a revisit its original's derived text instead of extracting (and storing) it again.
+
+    Only when extraction could not differ: the original holds the identical payload (a revisit of
+    it), under the same URL (links resolve against it) with the same Content-Type and
+    Content-Encoding (charset and decoding), analysed, and neither is a browser capture with a
+    rendered DOM. The small derived fields (title, dates, fingerprint...) are copied; ``text``,
+    ``main_text``, ``extracted`` and ``canonical_url`` stay empty on the row and read as the original's
+    (``Snapshot.text_from_payload``). Returns whether it did."""
+    src = snap.payload_snapshot if snap.payload_snapshot_id else None
+    if (src is None or snap.record_type != Snapshot.RecordType.REVISIT or src.url != snap.url
+            or src.content_type != snap.content_type or src.text_from_payload or src.withdrawn_at
+            or snap.resource_record("dom") or src.resource_record("dom")):
+        return False
+    if src.analysis_pending:  # its text is not there yet: this revisit extracts its own
+        return False
+    own = read_response(snap.warc_file.name, snap.offset, snap.length, expected_sha256=snap.record_sha256)
+    if own.headers and src.record_type == Snapshot.RecordType.RESPONSE:
+        theirs = read_response(src.warc_file.name, src.offset, src.length, expected_sha256=src.record_sha256)
+        if _codings(own) != _codings(theirs):
+            return False
+    for f in COPIED_DERIVED:
+        setattr(snap, f, getattr(src, f))
+    snap.__dict__.update(main_text="", text="", extracted={}, canonical_url="")
+    snap.text_from_payload = True
+    return True
+
+
+def _codings(resp: StoredResponse) -> list[str]:
+    return [v.strip().lower() for k, v in resp.headers if k.lower() == "content-encoding"]
+
+
 def stored_response(snap: Snapshot) -> StoredResponse:
     """The archived response of ``snap``: for a revisit, headers of the revisit record and the body
     of the original record it refers to."""
@@ -82,6 +119,9 @@ def reextract(snap: Snapshot) -> Snapshot:
     """Run extraction again from the archived bytes (e.g. after an extractor upgrade); for a
     browser capture whose page HTML has no article text, from its rendered DOM, as at capture."""
     resp = stored_response(snap)
+    if snap.text_from_payload:  # its own copy from now on
+        snap.text_from_payload = False
+        snap.__dict__.update(main_text="", text="", extracted={}, canonical_url="")
     apply_extraction(snap, decoded_body(resp), snap.content_type)
     if not (snap.main_text or "").strip() and (dom := resource_block(snap, "dom")) is not None:
         apply_extraction(snap, dom[1], "text/html; charset=utf-8")

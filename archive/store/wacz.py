@@ -97,8 +97,9 @@ class Package:
 
 
 def collect(snapshots: Iterable[Snapshot], user=None) -> list[Snapshot]:
-    """The closure of ``snapshots`` the reader ``user`` may see (redirect hops, final, requisites),
-    plus revisit originals. Sorted by (WARC file, offset); no duplicates."""
+    """The closure of ``snapshots`` the reader ``user`` may see (redirect hops, final, requisites,
+    including those a recapture reused: ``Snapshot.requisites_reused``), plus revisit originals.
+    Sorted by (WARC file, offset); no duplicates."""
     visible = Snapshot.objects.visible_to(user)
     todo = [s.pk for s in snapshots]
     seen: dict[int, Snapshot] = {}
@@ -113,6 +114,7 @@ def collect(snapshots: Iterable[Snapshot], user=None) -> list[Snapshot]:
             todo.extend(pk for pk in (s.redirect_to_id, s.final_id) if pk)
             if s.payload_snapshot_id:
                 originals.add(s.payload_snapshot_id)
+            todo.extend(s.requisites_reused or [])  # requisites this capture found unchanged, held by earlier ones
         todo.extend(visible.filter(page_id__in=batch).values_list("pk", flat=True))
     missing = originals - set(seen)
     for s in Snapshot.objects.live().filter(pk__in=missing).select_related("warc_file").defer(*HEAVY):

@@ -64,7 +64,7 @@ class Command(BaseCommand):
                 "final_url": final.url, "status": final.status, "captured_at": snap.captured_at.isoformat(),
                 "warc_file": snap.warc_file.name, "warc_sha256": snap.warc_file.sha256,
                 "record_sha256": final.record_sha256, "payload_sha256": final.payload_sha256,
-                "requisites": final.requisites.count(), "mode": final.capture_mode,
+                "requisites": final.requisites.count() + len(final.requisites_reused or []), "mode": final.capture_mode,
                 "screenshot": bool(final.resource_record("screenshot")),
                 "follow_up": "done" if follow_up == "inline" else "queued",
             })
