@@ -231,8 +231,23 @@ CELERY_TIMEZONE = "UTC"
 # consume it (naql/celery.py), so they wait for one that has it.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 NAQL_BROWSER_QUEUE = "browser"
-CELERY_TASK_QUEUES = {"celery": {"exchange": "celery", "routing_key": "celery"},
-                      NAQL_BROWSER_QUEUE: {"exchange": NAQL_BROWSER_QUEUE, "routing_key": NAQL_BROWSER_QUEUE}}
+# Derived work (a page's text analysis, an import's analysis, the provenance follow-up of a capture,
+# relation re-detection, package builds) goes to a queue of its own, so it never waits in front of
+# captures: a deployment can run capture workers (``-Q celery``) and analysis workers
+# (``-Q derived``) separately (docs/operations.md). A worker started without ``-Q`` (the one
+# ``manage.py run`` starts on the embedded default, and ``celery -A naql worker``) consumes every
+# queue below, so one worker still does it all. Set it to "celery" to keep a single queue.
+NAQL_DERIVED_QUEUE = env.str("NAQL_DERIVED_QUEUE", default="derived")
+NAQL_DERIVED_TASKS = (
+    "archive.tasks.analyse_snapshot",
+    "archive.tasks.analyse_imported",
+    "provenance.tasks.after_capture",
+    "provenance.tasks.detect_document_relations",
+    "provenance.tasks.build_document_package",
+)
+CELERY_TASK_QUEUES = {q: {"exchange": q, "routing_key": q}
+                      for q in dict.fromkeys((CELERY_TASK_DEFAULT_QUEUE, NAQL_DERIVED_QUEUE, NAQL_BROWSER_QUEUE))}
+CELERY_TASK_ROUTES = {name: {"queue": NAQL_DERIVED_QUEUE} for name in NAQL_DERIVED_TASKS}
 
 # --- auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -245,12 +245,14 @@ class Cluster:
             raise AssertionError(f"manage.py {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res
 
-    def start_workers(self, host: Host, *, concurrency: int = 4, env_extra=None,
-                      prefix: list[str] | None = None) -> subprocess.Popen:
+    def start_workers(self, host: Host, *, concurrency: int = 4, env_extra=None, prefix: list[str] | None = None,
+                      queues: str | None = None) -> subprocess.Popen:
+        """A prefork worker on ``host``; ``queues`` ("celery", "derived", ...) as ``-Q``, else every queue."""
+        tag = f"{host.name}-{queues.replace(',', '+')}" if queues else host.name
         return self.run_in(host, [sys.executable, "-m", "celery", "-A", "naql", "worker", "--pool=prefork",
                                   f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip",
-                                  "--without-mingle", "-n", f"{host.name}@%h"],
-                           log=f"worker-{host.name}", env_extra=env_extra, prefix=prefix)
+                                  "--without-mingle", "-n", f"{tag}@%h", *(["-Q", queues] if queues else [])],
+                           log=f"worker-{tag}", env_extra=env_extra, prefix=prefix)
 
     def start_beat(self, host: Host) -> subprocess.Popen:
         return self.run_in(host, [sys.executable, "-m", "celery", "-A", "naql", "beat", "--loglevel=INFO",

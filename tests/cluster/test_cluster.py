@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -240,12 +241,61 @@ def test_data_disk_full_on_the_embedded_default_is_a_clear_retryable_error(tmp_p
         subprocess.run(["umount", "-l", str(data)], check=False)
 
 
-def test_fifty_api_clients_for_sixty_seconds_get_no_server_error(cluster, hosts):
-    """Reads of snapshots, TimeMaps, chains and replay; writes of claim-link reviews and capture
-    requests, from 50 concurrent clients for 60 s against the web host (gunicorn when installed)."""
+def _drive_load(cluster: Cluster, request, headers: dict, label: str, *, clients: int = 50, seconds: float = 60):
+    """``clients`` threads, each on its own keep-alive connection to the web host, sending
+    ``request(rng)`` -> (method, path, body) for ``seconds``; returns (statuses, sorted latencies,
+    transport errors) and prints the count, statuses, p50 and p99."""
     import http.client
     import random
     import threading
+
+    host = cluster.web.address
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection(host, 8000, timeout=60)
+        while time.monotonic() < stop_at:
+            method, path, body = request(rng)
+            t0 = time.monotonic()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                code = resp.status
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = http.client.HTTPConnection(host, 8000, timeout=60)
+                with lock:
+                    errors.append(f"{method} {path}: {exc!r}")
+                continue
+            with lock:
+                latencies.append(time.monotonic() - t0)
+                statuses[code] = statuses.get(code, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 120)
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"\n{label}: {len(latencies)} responses in {seconds:.0f} s from {clients} clients, statuses {statuses}, "
+          f"5xx {sum(n for c, n in statuses.items() if c >= 500)}, "
+          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+          f"transport errors {len(errors)}, load average {load}")
+    return statuses, latencies, errors
+
+
+def test_fifty_api_clients_for_sixty_seconds_get_no_server_error(cluster, hosts):
+    """Reads of snapshots, TimeMaps, chains and replay; writes of claim-link reviews and capture
+    requests, from 50 concurrent clients for 60 s against the web host (gunicorn when installed)."""
     from urllib.parse import quote
 
     hosts("w1")
@@ -265,58 +315,53 @@ def test_fifty_api_clients_for_sixty_seconds_get_no_server_error(cluster, hosts)
     status, link = cluster.api("POST", "/api/claim-links/", {"claim": a[0], "upstream_claim": b[0],
                                                              "relation": "paraphrase"})
     assert status == 201, link
-    host = cluster.web.address
     auth = {"Authorization": f"Token {cluster.token}", "Content-Type": "application/json"}
     reads = ([f"/api/snapshots/{g}/" for g in guids] + ["/api/snapshots/?page_size=20", "/api/documents/?page_size=20"]
              + [f"/api/documents/{d}/chain/" for d in docs]
              + [f"/web/timemap/json/{u}" for u in urls] + [f"/web/{u}" for u in urls]
              + [f"/web/20990101000000id_/{u}" for u in urls] + [f"/api/timemap/?url={quote(urls[0])}"])
-    statuses: dict[int, int] = {}
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + 60
     counter = iter(range(10**9))
 
-    def client(seed: int) -> None:
-        rng = random.Random(seed)
-        conn = http.client.HTTPConnection(host, 8000, timeout=60)
-        while time.monotonic() < stop_at:
-            roll = rng.random()
-            if roll < 0.05:
-                method, path, body = "POST", f"/api/claim-links/{link['id']}/{rng.choice(['accept', 'reject'])}/", "{}"
-            elif roll < 0.08:
-                n = next(counter)
-                method, path, body = "POST", "/api/capture-jobs/", json.dumps(
-                    {"urls": [f"http://loadw.example.org/req/{n}"], "requisites": False})
-            else:
-                method, path, body = "GET", rng.choice(reads), None
-            t0 = time.monotonic()
-            try:
-                conn.request(method, path, body=body, headers=auth)
-                resp = conn.getresponse()
-                resp.read()
-                code = resp.status
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                conn = http.client.HTTPConnection(host, 8000, timeout=60)
-                with lock:
-                    errors.append(f"{method} {path}: {exc!r}")
-                continue
-            with lock:
-                latencies.append(time.monotonic() - t0)
-                statuses[code] = statuses.get(code, 0) + 1
-        conn.close()
+    def request(rng):
+        roll = rng.random()
+        if roll < 0.05:
+            return "POST", f"/api/claim-links/{link['id']}/{rng.choice(['accept', 'reject'])}/", "{}"
+        if roll < 0.08:
+            n = next(counter)
+            return "POST", "/api/capture-jobs/", json.dumps({"urls": [f"http://loadw.example.org/req/{n}"],
+                                                             "requisites": False})
+        return "GET", rng.choice(reads), None
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
-    print(f"\nload: {len(latencies)} responses in 60 s from 50 clients, statuses {statuses}, "
-          f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, transport errors {len(errors)}")
+    statuses, latencies, errors = _drive_load(cluster, request, auth, "load")
     assert latencies and not errors, errors[:5]
     assert not any(code >= 500 for code in statuses), statuses
     assert set(statuses) <= {200, 201, 302}, statuses
+
+
+def test_fifty_replay_clients_for_sixty_seconds_get_no_server_error(cluster, hosts):
+    """The same load against ``/web/`` replay alone, as a reader's browser sends it (anonymous, with a
+    browser's Accept): rewritten mementos, ``id_`` originals, TimeGate (plain and with
+    Accept-Datetime), TimeMaps in both formats, and URLs never archived."""
+    import urllib.request
+
+    hosts("w1")
+    urls = _urls("replay", 6)
+    cluster.submit(urls)
+    _wait_all_done(cluster, "replay", 6, 180)
+    stamps = cluster.sql("SELECT url, to_char(captured_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') FROM archive_snapshot"
+                         " WHERE url LIKE %s AND is_requisite = false", "http://replay.example.org/%")
+    assert len(stamps) == len(urls)
+    with urllib.request.urlopen(f"{cluster.base_url}/web/{stamps[0][1]}id_/{stamps[0][0]}", timeout=30) as r:  # noqa: S310
+        assert r.status == 200 and b"Dispatch" in r.read()  # the archived page itself, before the load
+    paths = ([f"/web/{ts}/{u}" for u, ts in stamps] + [f"/web/{ts}id_/{u}" for u, ts in stamps]
+             + [f"/web/{u}" for u in urls] + [f"/web/timemap/link/{u}" for u in urls]
+             + [f"/web/timemap/json/{u}" for u in urls] + ["/web/http://never.example.org/archived"])
+
+    def request(rng):
+        return "GET", rng.choice(paths), None
+
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Datetime": "Tue, 01 Dec 2026 00:00:00 GMT"}
+    statuses, latencies, errors = _drive_load(cluster, request, browser, "replay load")
+    assert latencies and not errors, errors[:5]
+    assert not any(code >= 500 for code in statuses), statuses
+    assert set(statuses) <= {200, 302, 404} and statuses.get(200, 0) > len(latencies) // 2, statuses

@@ -58,6 +58,14 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def worker_argv() -> list[str]:
+    """The worker ``run`` starts: beat included, and no ``-Q``, so it consumes every queue of
+    ``CELERY_TASK_QUEUES`` (captures, derived work, browser jobs when Chromium is there)."""
+    schedule = settings.DATA_DIR / "celerybeat-schedule"
+    return [sys.executable, "-m", "celery", "-A", "naql", "worker", "-B", "--schedule", str(schedule),
+            "--pool=threads", "--concurrency=2", "--loglevel=INFO"]
+
+
 class Command(BaseCommand):
     help = ("Run Naql. On the embedded default this also starts a Celery worker and beat on the filesystem "
             "broker, so captures run in the background with nothing else installed.")
@@ -89,9 +97,7 @@ class Command(BaseCommand):
                 worker.wait(timeout=20)
 
     def start_worker(self) -> subprocess.Popen:
-        schedule = settings.DATA_DIR / "celerybeat-schedule"
-        cmd = [sys.executable, "-m", "celery", "-A", "naql", "worker", "-B", "--schedule", str(schedule),
-               "--pool=threads", "--concurrency=2", "--loglevel=INFO"]
+        cmd = worker_argv()
         self.stdout.write(f"starting Celery worker: {' '.join(cmd[2:])}")
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=preexec)  # noqa: S603, PLW1509 - fixed argv
