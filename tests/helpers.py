@@ -81,3 +81,40 @@ def subprocess_env(**extra) -> dict:
     env["NAQL_DATA_DIR"] = str(settings.DATA_DIR)
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def start_worker(env: dict, *extra: str, argv: list[str] | None = None, name: str = "test") -> subprocess.Popen:
+    """A real Celery worker process (solo pool by default; ``argv`` replaces the command, e.g. the
+    one ``manage.py run`` starts), its output captured for :func:`stop_worker`."""
+    import time
+
+    argv = argv or [sys.executable, "-m", "celery", "-A", "naql", "worker", "--pool=solo", "--loglevel=INFO"]
+    return subprocess.Popen([*argv, "--without-gossip", "--without-mingle", "--without-heartbeat",
+                             "-n", f"{name}-{time.time_ns()}@%h", *extra],
+                            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def stop_worker(worker: subprocess.Popen) -> str:
+    """SIGTERM (warm shutdown), SIGKILL after 30 s; returns everything the worker printed."""
+    import signal
+
+    worker.send_signal(signal.SIGTERM)
+    try:
+        out, _ = worker.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        out, _ = worker.communicate()
+    return out
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.3) -> None:
+    """Poll ``predicate`` until true; AssertionError naming ``what`` after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -5,9 +5,6 @@ Real Celery workers on the filesystem broker (embedded default) or Redis (servic
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,35 +17,9 @@ from archive.models import CaptureJob, Snapshot
 from provenance.models import DocumentIndex
 from tests.api_support import *  # noqa: F403 (fixtures)
 from tests.api_support import token_client
-from tests.helpers import ELESPANOL_URL, WATAN_URL, subprocess_env
+from tests.helpers import ELESPANOL_URL, WATAN_URL, start_worker, stop_worker, subprocess_env, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _worker(env: dict, *extra: str, argv: list[str] | None = None) -> subprocess.Popen:
-    argv = argv or [sys.executable, "-m", "celery", "-A", "naql", "worker", "--pool=solo", "--loglevel=INFO"]
-    return subprocess.Popen([*argv, "--without-gossip", "--without-mingle", "--without-heartbeat",
-                             "-n", f"dq-{time.time_ns()}@%h", *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _stop(worker: subprocess.Popen) -> str:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        out, _ = worker.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        out, _ = worker.communicate()
-    return out
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _queued(queue: str) -> int:
@@ -85,13 +56,13 @@ def test_capture_workers_finish_captures_while_derived_work_waits_for_its_own_wo
     corpus_proxy.reset()
     env = subprocess_env(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false")
     derived_before = _queued("derived")
-    capture_only = _worker(env, "-Q", "celery")
+    capture_only = start_worker(env, "-Q", "celery", name="dq")
     try:
         jobs = _submit(token_client(alice[1]), WATAN_URL, ELESPANOL_URL)
-        _wait(lambda: _succeeded(jobs), 120, "the capture-only worker to finish both captures")
+        wait_until(lambda: _succeeded(jobs), 120, "the capture-only worker to finish both captures")
         time.sleep(3)  # time enough to have taken derived work, had it consumed that queue
     finally:
-        out = _stop(capture_only)
+        out = stop_worker(capture_only)
     # task names as the worker logs a received message (the banner lists every registered task)
     assert "run_capture_job[" in out and "analyse_snapshot[" not in out and "after_capture[" not in out, out[-3000:]
     snaps = [CaptureJob.objects.get(pk=j.pk).snapshot for j in jobs]
@@ -101,13 +72,13 @@ def test_capture_workers_finish_captures_while_derived_work_waits_for_its_own_wo
     assert _queued("derived") - derived_before >= 2 * len(jobs)
     assert _queued("celery") == 0
 
-    derived_only = _worker(env, "-Q", "derived")
+    derived_only = start_worker(env, "-Q", "derived", name="dq")
     try:
-        _wait(lambda: not Snapshot.objects.filter(pk__in=[s.pk for s in snaps], analysis_pending=True).exists()
+        wait_until(lambda: not Snapshot.objects.filter(pk__in=[s.pk for s in snaps], analysis_pending=True).exists()
               and DocumentIndex.objects.count() == len(snaps), 180,
               "the derived-only worker to analyse both pages and run their follow-ups")
     finally:
-        out = _stop(derived_only)
+        out = stop_worker(derived_only)
     assert "analyse_snapshot[" in out and "after_capture[" in out and "run_capture_job[" not in out, out[-3000:]
     assert all(Snapshot.objects.get(pk=s.pk).title for s in snaps)
 
@@ -118,16 +89,16 @@ def test_the_worker_run_starts_does_capture_analysis_and_follow_up_alone(corpus_
     """The embedded default's single worker (the argv ``manage.py run`` uses, beat included)."""
     corpus_proxy.reset()
     env = subprocess_env(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false")
-    worker = _worker(env, argv=worker_argv())
+    worker = start_worker(env, name="dq", argv=worker_argv())
     try:
         (job,) = _submit(token_client(alice[1]), WATAN_URL)
-        _wait(lambda: _succeeded([job]), 120, "the worker to capture")
+        wait_until(lambda: _succeeded([job]), 120, "the worker to capture")
         job.refresh_from_db()
-        _wait(lambda: not Snapshot.objects.get(pk=job.snapshot_id).analysis_pending
+        wait_until(lambda: not Snapshot.objects.get(pk=job.snapshot_id).analysis_pending
               and DocumentIndex.objects.filter(snapshot_id=job.snapshot_id).exists(), 120,
               "the same worker to analyse the page and run its follow-up")
     finally:
-        out = _stop(worker)
+        out = stop_worker(worker)
     banner = out[: out.find("[tasks]")] if "[tasks]" in out else out
     assert ".> celery" in banner and ".> derived" in banner, banner[-2000:]
     assert "run_capture_job[" in out and "analyse_snapshot[" in out and "after_capture[" in out, out[-3000:]

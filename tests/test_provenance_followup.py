@@ -15,7 +15,14 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from provenance.models import DocumentIndex, Relation
-from tests.helpers import ELESPANOL_SHORT_URL, ELESPANOL_URL, WATAN_URL, subprocess_env
+from tests.helpers import (
+    ELESPANOL_SHORT_URL,
+    ELESPANOL_URL,
+    WATAN_URL,
+    start_worker,
+    stop_worker,
+    subprocess_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,15 +77,11 @@ def test_a_queued_follow_up_is_run_by_trace_and_capture_says_it_was_queued(corpu
 def test_capture_then_trace_with_a_celery_worker_doing_the_follow_up(corpus_proxy):
     """Queued follow-up on a real worker (filesystem broker on the embedded default, Redis in
     service mode); `trace` then finds everything done (and would run whatever is still queued)."""
-    import signal
     import time
 
     corpus_proxy.reset()
     env = subprocess_env(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "naql", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"prov-{time.time_ns()}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = start_worker(env, name="prov")
     try:
         for url in (WATAN_URL, ELESPANOL_SHORT_URL):
             done = _manage(env, "capture", "--no-requisites", "--follow-up", "queue", "--json", url)
@@ -96,10 +99,5 @@ def test_capture_then_trace_with_a_celery_worker_doing_the_follow_up(corpus_prox
         up = json.loads(traced.stdout)["relations"]["upstream"]
         assert [(r["type"], r["url"]) for r in up] == [("translation_of", ELESPANOL_URL)]
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            out, _ = worker.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            out, _ = worker.communicate()
+        out = stop_worker(worker)
     assert "after_capture" in out, out[-3000:]

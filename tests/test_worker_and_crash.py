@@ -16,19 +16,9 @@ from django.test import override_settings
 from archive.capture.capture import capture
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.store.fixity import orphan_files
-from tests.helpers import WATAN_URL, published_warcs, subprocess_env
+from tests.helpers import WATAN_URL, published_warcs, start_worker, stop_worker, subprocess_env, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.celery_worker
@@ -37,35 +27,26 @@ def test_capture_job_queued_from_admin_runs_on_a_real_celery_worker(corpus_proxy
     """Embedded default: filesystem broker; service mode: Redis. Same code path either way."""
     corpus_proxy.reset()
     env = subprocess_env(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "naql", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{time.time_ns()}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    worker = start_worker(env, name="test")
     try:
         t0 = time.monotonic()
         resp = admin_client.post("/admin/archive/capturejob/capture/", {"url": WATAN_URL, "requisites": "on"})
         assert resp.status_code == 302 and time.monotonic() - t0 < 5
         job = CaptureJob.objects.get()
         assert job.state in (CaptureJob.State.PENDING, CaptureJob.State.RUNNING)
-        _wait(lambda: CaptureJob.objects.get(pk=job.pk).state == CaptureJob.State.SUCCEEDED, 90,
+        wait_until(lambda: CaptureJob.objects.get(pk=job.pk).state == CaptureJob.State.SUCCEEDED, 90,
               "the worker to finish the job")
         job.refresh_from_db()
         assert job.snapshot.status == 200
         # commit first, derive later: the same worker then runs the analysis task it queued
-        _wait(lambda: not Snapshot.objects.get(pk=job.snapshot_id).analysis_pending, 90,
+        wait_until(lambda: not Snapshot.objects.get(pk=job.snapshot_id).analysis_pending, 90,
               "the worker to analyse the page")
         job.refresh_from_db()
         assert job.snapshot.title
         assert [p["step"] for p in job.progress][-2:] == ["archived", "analysed"]
         assert job.snapshot.requisites.count() >= 2
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            out, _ = worker.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            out, _ = worker.communicate()
+        out = stop_worker(worker)
     assert "run_capture_job" in out, out[-3000:]
 
 
@@ -77,7 +58,7 @@ def test_capture_killed_mid_fetch_leaves_no_file_and_no_snapshot(corpus_proxy):
     proc = subprocess.Popen([sys.executable, "manage.py", "capture", "http://lab.naql.test/slow-drip"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: any("slow-drip" in r.url for r in corpus_proxy.requests), 30, "the fetch to start")
+        wait_until(lambda: any("slow-drip" in r.url for r in corpus_proxy.requests), 30, "the fetch to start")
         time.sleep(1.0)
     finally:
         proc.send_signal(signal.SIGKILL)
