@@ -83,6 +83,14 @@ class PublisherSerializer(StrictModelSerializer):
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {"id": {"help_text": "Publisher ID."}, "created_at": {"help_text": "When it was recorded."}}
 
+    def validate_domains(self, value: list[str]) -> list[str]:
+        """A domain names one publisher (the model's rule, asked here as the admin asks it)."""
+        taken = Publisher(pk=getattr(self.instance, "pk", None), domains=value).domains_taken()
+        if taken:
+            raise serializers.ValidationError(
+                [f"{d} is already a domain of the publisher {n}." for d, n in sorted(taken.items())])
+        return value
+
 
 def document_snapshot_guids(docs, user) -> dict[int, list[str]]:
     """IDs of each document's versions (as ``Document.snapshots``) that ``user`` may see, oldest

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from archive.models import Snapshot
 from archive.uri import iri_to_uri, surt_key
-from provenance.models import Document, DocumentURL, Publisher
+from provenance.models import Document, DocumentURL, Publisher, PublisherDomain, normalize_domain
 from provenance.text.textnorm import base_lang, normalize
 
 RULES = Path(__file__).with_name("rules") / "attribution.json"
@@ -122,28 +122,50 @@ def _account_name(snap: Snapshot, host: str, account: str) -> str:
 
 
 def publisher_for(snap: Snapshot) -> Publisher:
-    """Find or create the publisher of a page snapshot (a social account for posts)."""
+    """Find or create the publisher of a page snapshot (a social account for posts).
+
+    Found through the :class:`~provenance.models.PublisherDomain` index (one lookup, flat in the
+    number of publishers). Two workers tracing pages of a new site at once create one publisher:
+    the domain is unique, the loser's insert is rolled back and it takes the winner's.
+    """
     snap = final_snapshot(snap)
     acc = platform_account(snap.url)
     if acc:
         host, account, _kind = acc
-        key = f"{host}/{account}".lower()
-        for pub in Publisher.objects.filter(kind=Publisher.Kind.SOCIAL):
-            if key in [d.lower() for d in pub.domains]:
-                return pub
-        name = _account_name(snap, host, account)
-        return Publisher.objects.create(
-            name=name, kind=Publisher.Kind.SOCIAL, language=snap.language, domains=[key],
-            aliases=[f"@{account}", account], homepage=f"https://{host}/{account}",
-        )
-    domain = registered_domain(snap.url)
-    existing = Publisher.objects.for_domain(domain).exclude(kind=Publisher.Kind.SOCIAL).first()
-    if existing:
-        return existing
+        key = normalize_domain(f"{host}/{account}")
+        return _find_or_create(
+            key, lambda: Publisher.objects.filter(kind=Publisher.Kind.SOCIAL, domain_rows__domain=key).first(),
+            name=_account_name(snap, host, account), kind=Publisher.Kind.SOCIAL, language=snap.language,
+            domains=[key], aliases=[f"@{account}", account], homepage=f"https://{host}/{account}")
+    domain = normalize_domain(registered_domain(snap.url))
     name = (snap.extracted or {}).get("site_name") or domain
-    return Publisher.objects.create(name=name, kind=Publisher.Kind.NEWS, language=snap.language,
-                                    domains=[domain], aliases=name_parts(name),
-                                    homepage=f"{urlsplit(snap.url).scheme}://{urlsplit(snap.url).netloc}/")
+    return _find_or_create(
+        domain, lambda: Publisher.objects.for_domain(domain).exclude(kind=Publisher.Kind.SOCIAL).first(),
+        name=name, kind=Publisher.Kind.NEWS, language=snap.language, domains=[domain],
+        aliases=name_parts(name), homepage=f"{urlsplit(snap.url).scheme}://{urlsplit(snap.url).netloc}/")
+
+
+class _DomainTaken(Exception):
+    """Another transaction recorded the domain first (rolls back our new publisher)."""
+
+
+def _find_or_create(key: str, find, **fields) -> Publisher:
+    for _attempt in range(3):
+        found = find()
+        if found is not None:
+            return found
+        try:
+            with transaction.atomic():
+                pub = Publisher.objects.create(**fields)
+                if not PublisherDomain.objects.filter(domain=key, publisher=pub).exists():
+                    raise _DomainTaken(key)
+                return pub
+        except _DomainTaken:
+            continue
+    holder = PublisherDomain.objects.filter(domain=key).select_related("publisher").first()
+    if holder is None:
+        raise RuntimeError(f"could not record a publisher for {key!r}")
+    return holder.publisher
 
 
 def name_parts(site_name: str) -> list[str]:

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, OuterRef, Q, Subquery
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -39,12 +41,15 @@ class ReviewStatus(models.TextChoices):
 
 class PublisherQuerySet(models.QuerySet):
     def for_domain(self, host: str):
-        """Publishers one of whose domains is ``host`` or a parent domain of it."""
-        host = (host or "").lower().strip(".")
+        """Publishers one of whose domains is ``host`` or a parent domain of it.
+
+        One indexed lookup in :class:`PublisherDomain` (at most one candidate per label of
+        ``host``), whatever the number of publishers.
+        """
+        host = normalize_domain(host)
         parts = host.split(".")
         candidates = {".".join(parts[i:]) for i in range(len(parts) - 1)} | {host}
-        ids = [p.pk for p in self.all() if candidates & {d.lower() for d in p.domains}]
-        return self.filter(pk__in=ids)
+        return self.filter(pk__in=PublisherDomain.objects.filter(domain__in=candidates).values("publisher_id"))
 
     def of_kind(self, kind: str):
         return self.filter(kind=kind)
@@ -83,6 +88,57 @@ class Publisher(models.Model):
 
     def names(self) -> list[str]:
         return [n for n in [self.name, *self.aliases] if n]
+
+    def domains_taken(self) -> dict[str, str]:
+        """``{domain: other publisher's name}`` for each of this publisher's domains that another
+        publisher already holds (a domain names one publisher: :class:`PublisherDomain`)."""
+        wanted = {normalize_domain(d) for d in self.domains or [] if normalize_domain(d)}
+        rows = PublisherDomain.objects.filter(domain__in=wanted).select_related("publisher")
+        if self.pk:
+            rows = rows.exclude(publisher_id=self.pk)
+        return {r.domain: r.publisher.name for r in rows}
+
+    def clean(self) -> None:
+        super().clean()
+        taken = self.domains_taken()
+        if taken:
+            raise ValidationError({"domains": [
+                _("%(domain)s is already a domain of the publisher %(name)s.") % {"domain": d, "name": n}
+                for d, n in sorted(taken.items())]})
+
+    def sync_domain_index(self) -> None:
+        """Make :class:`PublisherDomain` hold exactly this publisher's ``domains`` (those no
+        other publisher holds: :meth:`clean` reports the others to the editor)."""
+        wanted = {normalize_domain(d) for d in self.domains or []} - {""}
+        PublisherDomain.objects.filter(publisher=self).exclude(domain__in=wanted).delete()
+        have = set(PublisherDomain.objects.filter(domain__in=wanted).values_list("domain", flat=True))
+        PublisherDomain.objects.bulk_create([PublisherDomain(publisher=self, domain=d) for d in wanted - have],
+                                            ignore_conflicts=True)
+
+
+def normalize_domain(value: str) -> str:
+    """A publisher domain as indexed: lower case, no leading/trailing dots or slashes
+    (``host`` or ``host/account`` for a social account)."""
+    return (value or "").strip().lower().strip("./")
+
+
+class PublisherDomain(models.Model):
+    """Index of :attr:`Publisher.domains`: one row per domain, unique, so finding the publisher
+    of a host is one indexed lookup and two workers cannot create two publishers of one domain.
+    Derived from ``Publisher.domains`` (that list, with its history, is the record): kept in step
+    by a ``post_save`` receiver, filled for existing publishers by migration ``0005``."""
+
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="domain_rows")
+    domain = models.CharField(max_length=300, unique=True)
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+@receiver(post_save, sender=Publisher, dispatch_uid="publisher-domain-index")
+def _index_publisher_domains(sender, instance: Publisher, **kwargs) -> None:
+    # post_save rather than save(): fixtures (loaddata) save raw and skip save().
+    instance.sync_domain_index()
 
 
 # ---------------------------------------------------------------------------------------------
