@@ -4,7 +4,8 @@ Order of work, chosen so that a failure at any point leaves nothing half-done:
 1. fetch everything (guarded, limited; bodies streamed into spooled, hashed buffers, never held
    whole in memory); any error before step 2 writes nothing;
 2. write all records into a temporary WARC, fsync, checksum, publish it (immutable);
-3. create all snapshot rows in one transaction pointing at the published bytes;
+3. create all snapshot rows in one transaction pointing at the published bytes, committed
+   durably (:func:`durable_commit`: on SQLite the WAL is fsynced at this COMMIT);
 4. after the commit, the text of the page is extracted (derived data, :mod:`archive.analysis`):
    the capture is done, citable and replayable before that.
 A crash between 2 and 3 leaves an unreferenced but valid file (``verify`` lists it); never a
