@@ -316,3 +316,18 @@ def test_the_capture_commit_is_fsynced_in_embedded_mode(via_proxy, monkeypatch):
     assert seen == [2]  # FULL: the WAL is fsynced at this transaction's COMMIT
     assert level() == before == 1  # the connection's NORMAL again
     assert Snapshot.objects.filter(pk=snap.pk).exists()
+
+
+def test_a_capture_writes_each_row_once(via_proxy):
+    """Requisites point at their page in their INSERT (the page row is written first): no UPDATE
+    per requisite afterwards (the text analysis, run inline in tests, updates the page's row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        result = capture(WATAN_URL)
+    requisites = list(result.final.requisites.all())
+    assert len(requisites) >= 2 and all(s.page_id == result.final.pk for s in requisites)
+    sql = [q["sql"].lstrip().upper() for q in ctx.captured_queries]
+    assert sum(s.startswith("INSERT INTO \"ARCHIVE_SNAPSHOT\"") for s in sql) == 1 + len(requisites)
+    assert not [s for s in sql if s.startswith("UPDATE") and '"PAGE_ID"' in s]

@@ -411,6 +411,9 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
                 offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
                 capture_mode=mode, requisites_reused=list(reused) if i == n_hops - 1 else [],
+                # the page a requisite belongs to is saved before it (hops come first): set in the
+                # INSERT, not by an UPDATE per requisite afterwards
+                page=snaps[n_hops - 1] if i >= n_hops else None,
             )
             # commit first, derive later: text extraction runs after the commit (archive.analysis)
             snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and ex.payload_body.length > 0
@@ -422,9 +425,6 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
         for s in hop_snaps[:-1]:
             s.final = final
             s.save(update_fields=["redirect_to", "final"])
-        for s in snaps[n_hops:]:
-            s.page = final
-            s.save(update_fields=["page"])
         deferred = any(s.analysis_pending for s in hop_snaps)
         transaction.on_commit(lambda: _after_commit(hop_snaps, final))
     if job:
