@@ -286,3 +286,48 @@ def test_a_page_stating_impossible_dates_is_captured_and_read_back(via_proxy):
     # the +22:30 stamp is dropped; a date-only reading of the page (its stated day) may stand in
     assert again.published_at in (None, datetime(2024, 3, 14, tzinfo=UTC)) and again.modified_at is None
     assert "conseil municipal" in again.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_capture_commit_is_fsynced_in_embedded_mode(via_proxy, monkeypatch):
+    """SQLite runs WAL with synchronous=NORMAL, whose commits a power cut may roll back: the
+    capture's own transaction (the moment it is reported archived) runs with synchronous=FULL,
+    and the connection gets its setting back afterwards."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL commits durably by default (synchronous_commit=on)")
+
+    def level() -> int:
+        with connection.cursor() as cur:
+            cur.execute("PRAGMA synchronous")
+            return int(cur.fetchone()[0])
+
+    seen = []
+    create = WarcFile.objects.create
+
+    def spy(**kwargs):
+        seen.append(level())
+        return create(**kwargs)
+
+    monkeypatch.setattr(WarcFile.objects, "create", spy)
+    before = level()
+    snap = capture(WATAN_URL, requisites=False).final
+    assert seen == [2]  # FULL: the WAL is fsynced at this transaction's COMMIT
+    assert level() == before == 1  # the connection's NORMAL again
+    assert Snapshot.objects.filter(pk=snap.pk).exists()
+
+
+def test_a_capture_writes_each_row_once(via_proxy):
+    """Requisites point at their page in their INSERT (the page row is written first): no UPDATE
+    per requisite afterwards (the text analysis, run inline in tests, updates the page's row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        result = capture(WATAN_URL)
+    requisites = list(result.final.requisites.all())
+    assert len(requisites) >= 2 and all(s.page_id == result.final.pk for s in requisites)
+    sql = [q["sql"].lstrip().upper() for q in ctx.captured_queries]
+    assert sum(s.startswith("INSERT INTO \"ARCHIVE_SNAPSHOT\"") for s in sql) == 1 + len(requisites)
+    assert not [s for s in sql if s.startswith("UPDATE") and '"PAGE_ID"' in s]

@@ -4,7 +4,8 @@ Order of work, chosen so that a failure at any point leaves nothing half-done:
 1. fetch everything (guarded, limited; bodies streamed into spooled, hashed buffers, never held
    whole in memory); any error before step 2 writes nothing;
 2. write all records into a temporary WARC, fsync, checksum, publish it (immutable);
-3. create all snapshot rows in one transaction pointing at the published bytes;
+3. create all snapshot rows in one transaction pointing at the published bytes, committed
+   durably (:func:`durable_commit`: on SQLite the WAL is fsynced at this COMMIT);
 4. after the commit, the text of the page is extracted (derived data, :mod:`archive.analysis`):
    the capture is done, citable and replayable before that.
 A crash between 2 and 3 leaves an unreferenced but valid file (``verify`` lists it); never a
@@ -20,12 +21,13 @@ import re
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urljoin
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from archive import clock
 from archive.capture.fetch import Exchange, FetchLimits, fetch
@@ -175,10 +177,15 @@ def fetch_requisites(page: Exchange) -> tuple[list[Exchange], list[dict]]:
 def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
     """Latest earlier response for the same URL with an identical payload digest. (The exclude
     repeats the predicate of the partial index ``snapshot_surt_payload``, so that it is used.)"""
+    # Only the columns a revisit record and its row need (the original's ID, URL, date, records
+    # and file): the lookup runs for every exchange, and building the ~40-column SELECT and model
+    # cost more than the query itself on SQLite (issue 19). ``select_related``: the file's name
+    # is read for a revisit's request record, without a second query.
     return (
         Snapshot.objects.exclude(record_type=Snapshot.RecordType.REVISIT)
         .filter(surt=surt_key(ex.url), payload_digest=payload_digest, record_type=Snapshot.RecordType.RESPONSE,
                 status=ex.status)
+        .select_related("warc_file").only("pk", "url", "captured_at", "record_id", "records", "warc_file__name")
         .order_by("-captured_at").first()
     )
 
@@ -350,6 +357,32 @@ def _split_reused(extra: list[Exchange]) -> tuple[list[tuple[Exchange, str]], li
     return fresh, reused
 
 
+@contextmanager
+def durable_commit():
+    """Make the commit of the block (the moment a capture is reported archived) survive a power cut.
+
+    Embedded mode runs SQLite in WAL mode with ``synchronous=NORMAL`` (naql/settings.py): a commit
+    there is not fsynced, and a power cut may roll it back, leaving a published WARC that nothing
+    indexes and a snapshot that was reported archived but is gone. For the capture's own
+    transaction the connection switches to ``synchronous=FULL`` (the WAL is fsynced at COMMIT: one
+    fsync) and back afterwards. SQLite refuses the switch inside a transaction, so inside an outer
+    atomic block (whose owner commits) nothing changes. PostgreSQL commits durably by default."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA synchronous")
+        before = int(cur.fetchone()[0])
+        if before < 2:
+            cur.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        if before < 2:
+            with connection.cursor() as cur:
+                cur.execute(f"PRAGMA synchronous={before}")
+
+
 def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode="raw", resources=(),
            rendered_dom: bytes | None = None, reused: list[int] = ()) -> CaptureResult:
     """Index a published WARC: one snapshot per GET exchange (``written``: page hops first, then
@@ -357,7 +390,7 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
     their ``resources`` (screenshot, DOM) to the final page's ``records``; when the page's own HTML
     has no article text, the analysis after the commit (archive.analysis) extracts the text from
     that DOM record (``rendered_dom`` is the same bytes, no longer needed here)."""
-    with transaction.atomic():
+    with durable_commit(), transaction.atomic():
         wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
                                      record_count=len(published.records))
         snaps: list[Snapshot] = []
@@ -378,6 +411,9 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
                 offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
                 is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
                 capture_mode=mode, requisites_reused=list(reused) if i == n_hops - 1 else [],
+                # the page a requisite belongs to is saved before it (hops come first): set in the
+                # INSERT, not by an UPDATE per requisite afterwards
+                page=snaps[n_hops - 1] if i >= n_hops else None,
             )
             # commit first, derive later: text extraction runs after the commit (archive.analysis)
             snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and ex.payload_body.length > 0
@@ -389,9 +425,6 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
         for s in hop_snaps[:-1]:
             s.final = final
             s.save(update_fields=["redirect_to", "final"])
-        for s in snaps[n_hops:]:
-            s.page = final
-            s.save(update_fields=["page"])
         deferred = any(s.analysis_pending for s in hop_snaps)
         transaction.on_commit(lambda: _after_commit(hop_snaps, final))
     if job:

@@ -11,8 +11,10 @@ never opened for writing again; the filesystem backend links it into place (no o
 possible), makes it read-only, fsyncs the directory (the name is durable, not only the bytes;
 a day or shard directory created for it is fsynced into its parent too), and refuses deletion.
 A crash before publishing leaves only a ``.part`` file, which nothing points to. These two
-fsyncs (file, directory) are the per-capture floor of a durable commit: one WARC file per
-capture, page and requisites together.
+fsyncs (file, directory; a third and fourth when the day's shard directory is new, for about the
+first 256 captures of a day), and the fsync of the database commit that indexes the file, are
+the per-capture floor of a durable commit: one WARC file per capture, page and requisites
+together. Each waits for its predecessor (bytes, then name, then index), so they cannot overlap.
 
 Large bodies: :meth:`WarcBuilder.write_record` takes a ``block_tail`` (a spooled response body)
 with the block digest computed while it was read, and copies it a piece at a time.
