@@ -195,7 +195,14 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["-captured_at"]
         indexes = [
-            models.Index(fields=["surt", "captured_at"], name="snapshot_surt_time"),
+            # Withdrawn captures of one SURT in time order: the 410 answer for a withdrawn memento
+            # (``memento.withdrawn_at``) and the withdrawn half of a look-up over every state
+            # (``provenance.detect.candidates.link_keys``). Every other look-up by SURT reads live
+            # captures through ``snapshot_live_surt_time`` below, so a full (surt, captured_at)
+            # index would hold a second ~430-byte entry per capture of a long URL that no query
+            # needs (issue 19, storage of recaptures); withdrawals are rare, so this one is small.
+            models.Index(fields=["surt", "captured_at"], name="snapshot_withdrawn_surt_time",
+                         condition=models.Q(withdrawn_at__isnull=False)),
             # What a new capture's revisit (or an imported revisit) looks up: a stored payload of
             # the URL. Revisits are never such a payload, so they are left out of the index: an
             # unchanged recapture adds no entry (issue 19, storage of recaptures).

@@ -63,8 +63,9 @@ def test_each_unchanged_recapture_adds_one_row_and_under_2_4_kb_of_warc(clean_pr
     # the stylesheet's and the logo's revisits and requests, and an indented metadata record
     assert (_warc_bytes() - warc_one) / n <= 2400
     assert Snapshot.objects.count() == rows_one + n  # the page's memento; its requisites are reused
-    if connection.vendor == "sqlite":  # dbstat: table and index payload (was 32,549 bytes each)
-        assert (_db_bytes() - db_one) / n <= 4500
+    if connection.vendor == "sqlite":  # dbstat: table and index payload (was 32,549 bytes each;
+        # 4,145 with a second, full (surt, captured_at) index: 3,714 without it)
+        assert (_db_bytes() - db_one) / n <= 3800
     again = list(Snapshot.objects.pages().filter(captured_at__gt=first.captured_at).order_by("captured_at"))
     assert len(again) == n
     for s in again:

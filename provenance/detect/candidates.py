@@ -209,7 +209,11 @@ def is_indexed(doc: Document, snap: Snapshot | None) -> bool:
 def link_keys(document: Document) -> set[str]:
     """SURT keys a link to ``document`` can carry: its URLs, and archived URLs redirecting to them."""
     keys = set(document.url_keys())
-    return keys | set(Snapshot.objects.filter(final__surt__in=keys).values_list("surt", flat=True))
+    # live and withdrawn ends of redirect chains asked for apart: each half is a look-up on its own
+    # partial SURT index (there is no index over every state; archive.models.Snapshot.Meta)
+    hops = Snapshot.objects.filter(final__surt__in=keys).order_by()  # a set: no sort
+    return keys | {s for gone in (False, True)
+                   for s in hops.filter(final__withdrawn_at__isnull=not gone).values_list("surt", flat=True)}
 
 
 def _ids_with(kind: str, keys: set[str]) -> set[int]:
