@@ -38,6 +38,7 @@ from django.db import transaction
 
 from archive.errors import WarcImportError
 from archive.models import PendingRevisit, Snapshot, WarcFile
+from archive.store.warcfast import scan_file
 from archive.store.warcread import (
     CONTENT_SCHEMES,
     NOT_MODIFIED_PROFILE_SUFFIX,
@@ -76,6 +77,7 @@ class _Source:
     open: object  # () -> binary stream
     pages: dict = field(default_factory=dict)  # url -> title, from a WACZ's pages.jsonl
     cdx_offsets: set | None = None  # record offsets the package's own CDX(J) index points at
+    path: Path | None = None  # a plain file (not a WACZ member): read by the fast first pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ def _package_index(zf: zipfile.ZipFile, names: set[str]) -> dict[str, set[int]]:
 def _sources(path: Path) -> tuple[list[_Source], list[str]]:
     if path.suffix.lower() == ".wacz":
         return _wacz_sources(path)
-    return [_Source(path.name, lambda: open(path, "rb"))], []  # noqa: SIM115 - closed by the reader
+    return [_Source(path.name, lambda: open(path, "rb"), path=path)], []  # noqa: SIM115 - closed by the reader
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,15 +189,23 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
     if not path.is_file():
         raise WarcImportError(f"{path}: no such file")
     sources, notes = _sources(path)
-    scans = [(src, scan(src.open, src.label)) for src in sources]
+    source_sha = None
+    scans = []
+    for src in sources:
+        if src.path is not None:  # the file's SHA-256 comes with the scan (one read of the file)
+            sc, source_sha = scan_file(src.path, src.label)
+        else:
+            sc = scan(src.open, src.label)
+        scans.append((src, sc))
     for src, sc in scans:
         if src.cdx_offsets is not None:
             stray = src.cdx_offsets - {m.src_offset for m in sc.records}
             notes.append(f"{src.label}: the package's CDXJ index points at {len(src.cdx_offsets)} record(s)"
                          + (f"; {len(stray)} of its offsets start no record (first: {min(stray)})" if stray else
                             ", all of them found"))
-    with open(path, "rb") as fh:
-        source_sha, _ = _hash_stream(fh, "sha256")
+    if source_sha is None:
+        with open(path, "rb") as fh:
+            source_sha, _ = _hash_stream(fh, "sha256")
     dups = _already_archived([m for _, sc in scans for m in sc.records])
     result = ImportResult(None, [], [f"{m.where}: already archived as {guid}" for m, guid in dups.values()], notes)
     if not any(m.type in ("response", "resource", "revisit") and m.record_id not in dups
