@@ -167,7 +167,7 @@ def _scan_fast(path: Path, label: str) -> tuple[ScanResult, str]:
                     probe.seek(expected_pos - 4)
                     if expected_pos > size or probe.read(4) != b"\r\n\r\n":
                         raise _Fallback()
-                    meta.src_length = expected_pos - pos
+                    meta.src_length = expected_pos - 4 - pos  # as warcio counts it: without the CRLF CRLF
                 records.append(meta)
                 prev = f"record {meta.record_id} at offset {pos}"
             if pending is not None:
