@@ -213,16 +213,20 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
         result.notes.append("nothing new: every response, resource and revisit record is already archived")
         return result
     builder = WarcBuilder()
-    written: list[tuple[_Source, RecordMeta, RecordInfo]] = []
+    written: list[tuple[_Source, RecordMeta, RecordInfo]] = []  # the records that may become snapshots
+    bases: Counter = Counter()
     try:
         builder.write_warcinfo(extra={"imported-from": path.name, "imported-from-sha256": source_sha})
         for src, sc in scans:
-            written.extend((src, m, i) for m, i in _copy_records(src, sc, dups, builder))
+            for m, i in _copy_records(src, sc, dups, builder):
+                if m.digest_basis:
+                    bases[m.digest_basis] += 1
+                if m.type in ("response", "resource", "revisit"):
+                    written.append((src, m, i))
         published = builder.publish(prefix="import")
     except BaseException:
         builder.abort()
         raise
-    bases = Counter(m.digest_basis for _, m, _ in written if m.digest_basis)
     if bases:
         result.notes.append("payload digests: " + ", ".join(
             f"{n} over the {'transfer-decoded entity (WARC 1.1)' if b == 'transfer-decoded' else 'chunked bytes as transmitted (WARC 1.0 tools)'}"
@@ -317,39 +321,40 @@ def _sha256_b32(hexdigest: str) -> str:
 def _index(written, wf: WarcFile, user, result: ImportResult) -> None:
     owner = user if getattr(user, "pk", None) else None
     owner_id = owner.pk if owner is not None else None
-    rows: list[dict] = []  # column values of the new snapshots (attnames), inserted in bulk
     revisits = []
-    for src, m, info in written:
-        if m.type not in ("response", "resource", "revisit"):
-            continue
-        if (why := _content_refusal(m)) is not None:
-            result.skipped.append(why)
-            continue
-        if m.type == "revisit":
-            revisits.append((src, m, info))
-            continue
-        headers = m.http_headers if m.type == "response" else [("Content-Type", m.content_type)]
-        ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
-        mime = ctype.split(";")[0].strip().lower()
-        url = iri_to_uri(m.uri)
-        rows.append(dict(
-            url=url, surt=surt_key(url), captured_at=m.date, status=m.status if m.type == "response" else 200,
-            mime=mime, content_type=ctype, payload_sha256=m.payload_sha256, payload_length=m.payload_length,
-            payload_digest=m.payload_digest or _sha256_b32(m.payload_sha256), record_type=m.type,
-            record_id=info.record_id, record_sha256=info.sha256, warc_file_id=wf.pk, offset=info.offset,
-            length=info.length, records=[info.as_dict()], is_requisite=_is_requisite(src, m.uri, mime),
-            owner_id=owner_id, title=src.pages.get(m.uri, "")))  # the capturing tool saw the rendered title
-    result.snapshots = _bulk_insert(rows, wf, revisits=False)
+
+    def rows():  # column values of the new snapshots (by attname), built as they are inserted
+        for src, m, info in written:
+            if m.type not in ("response", "resource", "revisit"):
+                continue
+            if (why := _content_refusal(m)) is not None:
+                result.skipped.append(why)
+                continue
+            if m.type == "revisit":
+                revisits.append((src, m, info))
+                continue
+            headers = m.http_headers if m.type == "response" else [("Content-Type", m.content_type)]
+            ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+            mime = ctype.split(";")[0].strip().lower()
+            url = iri_to_uri(m.uri)
+            yield dict(
+                url=url, surt=surt_key(url), captured_at=m.date, status=m.status if m.type == "response" else 200,
+                mime=mime, content_type=ctype, payload_sha256=m.payload_sha256, payload_length=m.payload_length,
+                payload_digest=m.payload_digest or _sha256_b32(m.payload_sha256), record_type=m.type,
+                record_id=info.record_id, record_sha256=info.sha256, warc_file_id=wf.pk, offset=info.offset,
+                length=info.length, records=[info.as_dict()], is_requisite=_is_requisite(src, m.uri, mime),
+                owner_id=owner_id, title=src.pages.get(m.uri, ""))  # the capturing tool saw the rendered title
+    result.snapshots = _bulk_insert(rows(), wf, revisits=False)
 
     local = _LocalIndex(result.snapshots)
-    rows = [row for src, m, info in revisits
-            if (row := _resolve_or_keep(src, m, info, wf, owner, result, local)) is not None]
-    result.snapshots.extend(_bulk_insert(rows, wf, revisits=True))
+    revisit_rows = [row for src, m, info in revisits
+                    if (row := _resolve_or_keep(src, m, info, wf, owner, result, local)) is not None]
+    result.snapshots.extend(_bulk_insert(revisit_rows, wf, revisits=True))
     new = [s for s in result.snapshots if s.record_type != Snapshot.RecordType.REVISIT]
     result.resolved = resolve_pending({s.surt for s in new}, {s.record_id for s in new})
 
 
-def _bulk_insert(rows: list[dict], wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
+def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
     """Insert new snapshot rows (column values by attname) with one ``executemany`` per 1000 and
     read them back, lean, in the same order.
 
@@ -358,12 +363,17 @@ def _bulk_insert(rows: list[dict], wf: WarcFile, *, revisits: bool) -> list[Snap
     because building ~3,000 of them took a sixth of an import. The values are what saving a
     ``Snapshot(**row)`` writes: each given value and each callable default (the GUID) goes through its
     field's ``get_db_prep_save``; a constant default is prepared once."""
+    from itertools import chain, islice
+
     from django.db import connection
 
-    if not rows:
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return []
+    rows = chain([first], rows)
     fields = [f for f in Snapshot._meta.concrete_fields if not f.primary_key]
-    given = rows[0].keys()
+    given = first.keys()
     per_row, const = [], {}
     for i, f in enumerate(fields):
         if f.attname in given:
@@ -383,11 +393,12 @@ def _bulk_insert(rows: list[dict], wf: WarcFile, *, revisits: bool) -> list[Snap
             out[i] = f.get_db_prep_save(row[f.attname] if default is None else default(), connection)
         return out
 
+    ids = []
     with connection.cursor() as cur:
-        for i in range(0, len(rows), 1000):
-            cur.executemany(sql, [values(row) for row in rows[i : i + 1000]])
-    ids = [r["record_id"] for r in rows]
-    rows.clear()  # rows are read back lean (derived fields deferred)
+        while chunk := list(islice(rows, 1000)):
+            ids.extend(r["record_id"] for r in chunk)
+            cur.executemany(sql, [values(row) for row in chunk])
+    # read back lean (derived fields deferred)
     lean = Snapshot.objects.filter(warc_file=wf).defer(
         "byline", "main_text", "text", "extracted", "canonical_url", "records", "text_fingerprint")
     lean = lean.filter(record_type=Snapshot.RecordType.REVISIT) if revisits else lean.exclude(

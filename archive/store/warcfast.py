@@ -24,12 +24,19 @@ files it accepts (``tests/test_import_fast.py`` checks both).
 
 It also computes the SHA-256 of the whole source file while reading (the warcinfo record names it),
 instead of a separate pass.
+
+FastWARC is optional and not a declared dependency: its package requires Google's ``brotli``, and
+with that module installed warcio registers a ``br`` reader that fails (warcio issue #73; see
+``archive/capture/fetch.py``): ``warcio check`` then crashes on brotli-encoded records. Install it
+without its requirements, ``pip install --no-deps 'fastwarc>=2.0'`` (its C++ extension reads gzip
+WARCs without the Python ``brotli`` module). Without it every file takes the warcio pass.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import zlib
 from pathlib import Path
 
@@ -39,6 +46,7 @@ from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
 from archive.store.warcread import CHUNK, ScanResult, _base_meta, _limit, _scan_record
 
+log = logging.getLogger(__name__)
 HEAD_PROBE = 64 * 1024  # FastWARC refuses heads over 32 KiB (max_header_len): a head always fits
 _GZIP_MAGIC = b"\x1f\x8b"
 _WARC_TYPES = frozenset(ArcWarcRecordLoader.WARC_TYPES)
@@ -100,8 +108,8 @@ def scan_file(path: Path, label: str) -> tuple[ScanResult, str]:
 
     try:
         return _scan_fast(path, label)
-    except _Fallback:
-        pass
+    except _Fallback as exc:
+        log.debug("%s: read by the warcio pass (%r)", label, exc.__cause__)
     result = scan(lambda: open(path, "rb"), label)  # noqa: SIM115 - closed by the reader
     h = hashlib.sha256()
     with open(path, "rb") as fh:
