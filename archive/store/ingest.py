@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from django.db import transaction
+from django.db import models, transaction
 
 from archive.errors import WarcImportError
 from archive.models import PendingRevisit, Snapshot, WarcFile
@@ -377,9 +377,9 @@ def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
     per_row, const = [], {}
     for i, f in enumerate(fields):
         if f.attname in given:
-            per_row.append((i, f, None))
+            per_row.append((i, f, _plain_type(f), None))
         elif callable(f.default) and f.default not in (list, dict):
-            per_row.append((i, f, f.get_default))
+            per_row.append((i, f, None, f.get_default))  # the GUID
         else:
             const[i] = f.get_db_prep_save(f.get_default(), connection)
     template = [const.get(i) for i in range(len(fields))]
@@ -389,8 +389,10 @@ def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
 
     def values(row: dict) -> list:
         out = template.copy()
-        for i, f, default in per_row:
-            out[i] = f.get_db_prep_save(row[f.attname] if default is None else default(), connection)
+        for i, f, plain, default in per_row:
+            v = default() if default is not None else row[f.attname]
+            # a str into a char/text column, an int into an integer one, a bool into a boolean one: as is
+            out[i] = v if type(v) is plain else f.get_db_prep_save(v, connection)
         return out
 
     ids = []
@@ -405,6 +407,20 @@ def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
         record_type=Snapshot.RecordType.REVISIT)
     by_id = {s.record_id: s for s in lean}
     return [by_id[r] for r in ids]
+
+
+def _plain_type(f) -> type | None:
+    """The type of value this field's ``get_db_prep_save`` returns unchanged, or None. Django 5.2:
+    CharField and TextField keep a str (``to_python``), IntegerField passes an int through
+    ``adapt_integerfield_value`` (the identity on SQLite and PostgreSQL), BooleanField keeps a bool.
+    Only when no subclass overrides the preparation methods."""
+    for base, kind in ((models.BooleanField, bool), (models.IntegerField, int), (models.CharField, str),
+                       (models.TextField, str)):
+        if isinstance(f, base):
+            same = all(getattr(type(f), m) is getattr(base, m)
+                       for m in ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python"))
+            return kind if same else None
+    return None
 
 
 def _is_requisite(src: _Source, uri: str, mime: str) -> bool:
