@@ -109,11 +109,18 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def child(data: Path, mode: str, *args: str, analyse: bool = False) -> dict:
-    env = dict(os.environ, NAQL_DATA_DIR=str(data), NAQL_ROOT=str(ROOT), BENCH_ANALYSE="1" if analyse else "0")
+def _responses(path: Path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        yield from (r for r in ArchiveIterator(fh) if r.rec_type == "response")
+
+
+def child(data: Path, mode: str, *args: str, analyse: bool = False, root: Path = ROOT) -> dict:
+    env = dict(os.environ, NAQL_DATA_DIR=str(data), NAQL_ROOT=str(root), BENCH_ANALYSE="1" if analyse else "0")
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
-    p = subprocess.run([PY, "-c", CHILD, mode, *args], capture_output=True, text=True, env=env, cwd=str(ROOT))
+    p = subprocess.run([PY, "-c", CHILD, mode, *args], capture_output=True, text=True, env=env, cwd=str(root))
     line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{mode} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
@@ -132,19 +139,27 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--small", type=int, default=200, help="per-capture-sized files for the small-file verify row")
     ap.add_argument("--analysis", action="store_true", help="also time import with extraction inline")
+    ap.add_argument("--cache", type=Path, help="keep the generated input WARCs here and reuse them (same --mb, "
+                    "same seed: same bytes); generating 250 MB of pages takes minutes")
+    ap.add_argument("--before", type=Path, help="another checkout of Naql (e.g. a `git worktree` of main): its "
+                    "import_file is timed too, alternated with this one's, in the same run (before/after)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="naql-bench-import-"))
     warcio_bin = str(Path(PY).with_name("warcio"))
     try:
-        big = work / "many-records.warc.gz"
-        n = make_warc(big, a.mb)
-        quarter = work / "quarter.warc.gz"
-        make_warc(quarter, a.mb / 4, seed=8)
+        gen = a.cache or work
+        gen.mkdir(parents=True, exist_ok=True)
+        big, quarter = gen / f"many-records-{a.mb:g}mb-7.warc.gz", gen / f"quarter-{a.mb:g}mb-8.warc.gz"
+        for path, mb, seed in ((big, a.mb, 7), (quarter, a.mb / 4, 8)):
+            if not path.exists():
+                make_warc(path.with_suffix(".part"), mb, seed=seed)
+                path.with_suffix(".part").rename(path)
+        n = sum(1 for _ in _responses(big))
         size_mb = big.stat().st_size / 1e6
         print(f"input: {big.name}, {size_mb:.1f} MB, {n} pages (+ requests, revisits); quarter file "
               f"{quarter.stat().st_size / 1e6:.1f} MB")
         rows = {"index": [], "import": [], "analysis": [], "rss": [], "rss_q": [], "verify": [], "sha": [],
-                "vsmall": [], "shasmall": []}
+                "vsmall": [], "shasmall": [], "before": [], "rss_before": [], "rss_q_before": []}
         for run in range(a.runs):
             rows["index"].append(timed([warcio_bin, "index", str(big)]))
             data = work / f"data-{run}"
@@ -152,6 +167,15 @@ def main() -> None:
             rows["import"].append(r["seconds"])
             rows["rss"].append(r["maxrss_mib"])
             rows["rss_q"].append(child(work / f"data-q-{run}", "import", str(quarter))["maxrss_mib"])
+            if a.before:
+                rb = child(work / f"data-b-{run}", "import", str(big), root=a.before)
+                rows["before"].append(rb["seconds"])
+                rows["rss_before"].append(rb["maxrss_mib"])
+                rows["rss_q_before"].append(child(work / f"data-bq-{run}", "import", str(quarter),
+                                                  root=a.before)["maxrss_mib"])
+                shutil.rmtree(work / f"data-b-{run}", ignore_errors=True)
+            shutil.rmtree(work / f"data-q-{run}", ignore_errors=True)
+            shutil.rmtree(work / f"data-bq-{run}", ignore_errors=True)
             if a.analysis:
                 rows["analysis"].append(child(work / f"data-a-{run}", "import", str(big), analyse=True)["seconds"])
             v = child(data, "verify")
@@ -189,6 +213,10 @@ def main() -> None:
         print(f"warcio index      {size_mb / med['index']:8.1f} MB/s")
         print(f"import_warc       {size_mb / med['import']:8.1f} MB/s   ratio {med['index'] / med['import']:.2f}   "
               f"peak RSS {med['rss']:.0f} MiB ({med['rss_q']:.0f} MiB for the quarter-size file)")
+        if "before" in med:
+            print(f"import (--before) {size_mb / med['before']:8.1f} MB/s   ratio {med['index'] / med['before']:.2f}   "
+                  f"peak RSS {med['rss_before']:.0f} MiB ({med['rss_q_before']:.0f} MiB for the quarter-size file)"
+                  f"   [{a.before}]")
         if "analysis" in med:
             print(f"import + analysis {size_mb / med['analysis']:8.1f} MB/s   ratio {med['index'] / med['analysis']:.2f}")
         print(f"sha256sum         {stored_mb / med['sha']:8.1f} MB/s")
@@ -196,7 +224,9 @@ def main() -> None:
         if "vsmall" in med:
             print(f"verify small file {med['vsmall']:.3f} ms/file vs sha256sum {med['shasmall']:.3f} ms/file   "
                   f"ratio {med['shasmall'] / med['vsmall']:.2f}  ({a.small} files)")
-        print(f"(median of {a.runs} run(s))")
+        print(f"(median of {a.runs} run(s); per run, import seconds: {[round(x, 2) for x in rows['import']]}, "
+              f"warcio index: {[round(x, 2) for x in rows['index']]}"
+              + (f", --before: {[round(x, 2) for x in rows['before']]}" if rows["before"] else "") + ")")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
