@@ -392,12 +392,14 @@ def rewrite_html(text: str, rw: Rewriter) -> str:
                 continue
             tag = _TAGFIND_RE.match(text, i + 1).group(1).lower()
         raw = text[i:end]
-        closed = raw.endswith("/>")
+        closed = False
         if tag == "meta" or tag in _CDATA_END_RE or _MAYBE_URL_RE.search(raw.lower()) is not None:
             attrs, k = _parse_attrs(text, _TAGFIND_RE.match(text, i + 1).end(), end)
-            if text[k:end].strip() not in (">", "/>"):
+            rest = text[k:end].strip()
+            if rest not in (">", "/>"):
                 i = end  # not a start tag after all: HTMLParser passes it on as text
                 continue
+            closed = rest == "/>"  # "<a href=/x/>" is not: the value is "/x/"
             new = tags.tag(tag, attrs, raw, closed=closed)
             if new is not raw:
                 out.append(text[pos:i])
