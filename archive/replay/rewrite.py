@@ -5,9 +5,10 @@ Every URL a replayed page would load or navigate to is turned into an archive UR
 to ``ts``. Modifiers follow pywb: ``im_`` images and fonts, ``cs_`` stylesheets, ``js_`` scripts,
 ``if_`` frames, ``oe_`` other embeds, and none for links and forms (navigations).
 
-The HTML rewriter is a streaming pass over :class:`html.parser.HTMLParser` events: text,
-comments, scripts and tags without URLs are copied through verbatim; only start tags with a URL
-attribute are re-serialised. Rewritten: ``href``/``src``/``srcset``/``poster``/``action``/...
+The HTML rewriter is one pass of compiled expressions over the document: text, end tags,
+comments, script content and start tags without URLs are copied through verbatim; only start tags
+that may hold a URL are parsed (as :class:`html.parser.HTMLParser` parses them) and only those
+whose values change are re-serialised. Rewritten: ``href``/``src``/``srcset``/``poster``/``action``/...
 (by tag), lazy-loading ``data-src``-style attributes, ``style`` attributes and ``<style>``
 elements (CSS ``url()`` and ``@import``), ``<meta http-equiv=refresh>``, and any other attribute
 whose whole value is an absolute http(s) URL (``og:url``, ``og:image``...), except vocabulary
