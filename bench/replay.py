@@ -182,6 +182,34 @@ def load(base: str, path: str, *, n: int, concurrency: int, headers: dict | None
             "status": sorted({r[1] for r in results}), "bytes": results[0][2]}
 
 
+def in_process(data: Path, n: int) -> int:
+    """ms per request of each case through the test client (anonymous, as the bench's clients)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    page, _warc = build_archive(data)
+    ts, url = page.timestamp, page.url
+    client = Client()
+    cases = [("id_ replay (Watan page)", f"/web/{ts}id_/{url}", {}),
+             ("rewritten replay (Watan page)", f"/web/{ts}/{url}", {}),
+             ("TimeGate (Accept-Datetime)", f"/web/{url}", {"HTTP_ACCEPT_DATETIME": "Sun, 28 Nov 2021 09:00:00 GMT"})]
+    print(f"in-process, Django test client, {n} requests per batch, best of 5 batches")
+    for label, path, headers in cases:
+        client.get(path, HTTP_ACCEPT_ENCODING="gzip", **headers)  # warm-up (first connection, caches)
+        with CaptureQueriesContext(connection) as queries:
+            status = client.get(path, HTTP_ACCEPT_ENCODING="gzip", **headers).status_code
+        n_queries = len(queries)  # now: every request starts by clearing the query log
+        batches = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                client.get(path, HTTP_ACCEPT_ENCODING="gzip", **headers)
+            batches.append((time.perf_counter() - t0) / n * 1000)
+        print(f"  {label:32} {min(batches):6.2f} ms/request  (status {status}, {n_queries} SQL queries)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=400)
@@ -190,9 +218,14 @@ def main() -> int:
     ap.add_argument("--server", choices=["gunicorn", "granian", "wsgiref"], default="gunicorn")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--in-process", type=int, default=0, metavar="N",
+                    help="instead: N requests per case through Django's test client in this process (no HTTP, "
+                         "no pywb), best of 5 batches: Naql's own cost per request, less noisy on a shared machine")
     args = ap.parse_args()
 
     data = setup_django()
+    if args.in_process:
+        return in_process(data, args.in_process)
     from tests.replay_support import PywbServer, pywb_bin
 
     if pywb_bin() is None:

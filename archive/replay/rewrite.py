@@ -5,9 +5,10 @@ Every URL a replayed page would load or navigate to is turned into an archive UR
 to ``ts``. Modifiers follow pywb: ``im_`` images and fonts, ``cs_`` stylesheets, ``js_`` scripts,
 ``if_`` frames, ``oe_`` other embeds, and none for links and forms (navigations).
 
-The HTML rewriter is a streaming pass over :class:`html.parser.HTMLParser` events: text,
-comments, scripts and tags without URLs are copied through verbatim; only start tags with a URL
-attribute are re-serialised. Rewritten: ``href``/``src``/``srcset``/``poster``/``action``/...
+The HTML rewriter is one pass of compiled expressions over the document: text, end tags,
+comments, script content and start tags without URLs are copied through verbatim; only start tags
+that may hold a URL are parsed (as :class:`html.parser.HTMLParser` parses them) and only those
+whose values change are re-serialised. Rewritten: ``href``/``src``/``srcset``/``poster``/``action``/...
 (by tag), lazy-loading ``data-src``-style attributes, ``style`` attributes and ``<style>``
 elements (CSS ``url()`` and ``@import``), ``<meta http-equiv=refresh>``, and any other attribute
 whose whole value is an absolute http(s) URL (``og:url``, ``og:image``...), except vocabulary
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from archive.capture.requisites import css_unescape
@@ -73,6 +74,25 @@ def archive_path(ts: str, mod: str, url: str, prefix: str = "/web") -> str:
     return f"{prefix}/{ts}{mod}/{url}"
 
 
+@lru_cache(maxsize=8192)
+def _absolute(base_url: str, prefix: str, ref: str) -> str | None:
+    """Rewriter.absolute: a pure function of its arguments, cached (bounded: at most 8,192 entries
+    of at most 4 KiB) because the same pages, and their navigation, logos and scripts, are replayed
+    again and again."""
+    ref = ref.strip()
+    if not ref or ref.startswith("#"):
+        return None
+    if ref.lower().replace("\t", "").replace("\n", "").startswith(_KEEP_SCHEMES):
+        return None
+    if ref.startswith(prefix + "/"):
+        return None  # already an archive URL
+    try:
+        url = iri_to_uri(urljoin(base_url, ref))
+    except ValueError:
+        return None
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
 class Rewriter:
     """Turns references found in a document at ``base_url`` into archive URLs at ``ts``."""
 
@@ -83,18 +103,9 @@ class Rewriter:
 
     def absolute(self, ref: str) -> str | None:
         """The absolute http(s) URI ``ref`` points to (fragment kept apart), or None to leave it."""
-        ref = ref.strip()
-        if not ref or ref.startswith("#"):
-            return None
-        if ref.lower().replace("\t", "").replace("\n", "").startswith(_KEEP_SCHEMES):
-            return None
-        if ref.startswith(self.prefix + "/"):
-            return None  # already an archive URL
-        try:
-            url = iri_to_uri(urljoin(self.base_url, ref))
-        except ValueError:
-            return None
-        return url if urlsplit(url).scheme in ("http", "https") else None
+        if len(ref) + len(self.base_url) > 4096:  # data: URLs and the like: not worth keeping
+            return _absolute.__wrapped__(self.base_url, self.prefix, ref)
+        return _absolute(self.base_url, self.prefix, ref)
 
     def url(self, ref: str, mod: str = "") -> str:
         """Rewritten form of ``ref`` (unchanged when it is not an http(s) reference)."""
@@ -191,29 +202,16 @@ def _is_absolute_http(value: str) -> bool:
     return v.startswith(("http://", "https://", "//")) and " " not in v
 
 
-class _HtmlRewriter(HTMLParser):
+class _TagRewriter:
+    """The per-tag half of HTML rewriting: given a start tag (lower-case name, attributes as
+    :class:`html.parser.HTMLParser` reports them, its source text), the tag to write out: the
+    source itself when nothing in it changes, else the tag re-serialised with rewritten values."""
+
     def __init__(self, rw: Rewriter):
-        super().__init__(convert_charrefs=False)
         self.rw = rw
-        self.out: list[str] = []
-        self._in_style = False
         self._based = False
 
-    # -- tags -------------------------------------------------------------------------------
-    def handle_starttag(self, tag, attrs):
-        self.out.append(self._tag(tag, attrs, closed=False))
-        self._in_style = tag == "style"
-
-    def handle_startendtag(self, tag, attrs):
-        self.out.append(self._tag(tag, attrs, closed=True))
-
-    def handle_endtag(self, tag):
-        if tag == "style":
-            self._in_style = False
-        self.out.append(f"</{tag}>")
-
-    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], *, closed: bool) -> str:
-        raw = self.get_starttag_text() or ""
+    def tag(self, tag: str, attrs: list[tuple[str, str | None]], raw: str, *, closed: bool) -> str:
         amap = {k: v for k, v in attrs}
         if tag == "base" and amap.get("href") and not self._based:
             # only the first <base href> sets the document base (HTML §4.2.3); its href is then
@@ -279,38 +277,151 @@ class _HtmlRewriter(HTMLParser):
             return self.rw.url(value, "")
         return value
 
-    # -- everything else is copied through ----------------------------------------------------
-    def handle_data(self, data):
-        self.out.append(rewrite_css(data, self.rw) if self._in_style else data)
-
-    def handle_entityref(self, name):
-        self.out.append(f"&{name};")
-
-    def handle_charref(self, name):
-        self.out.append(f"&#{name};")
-
-    def handle_comment(self, data):
-        self.out.append(f"<!--{data}-->")
-
-    def handle_decl(self, decl):
-        self.out.append(f"<!{decl}>")
-
-    def unknown_decl(self, data):
-        self.out.append(f"<![{data}]>")
-
-    def handle_pi(self, data):
-        self.out.append(f"<?{data}>")
-
 
 _DROP = object()
+
+# The tokenizer. html.parser.HTMLParser calls back into Python for every token (each text run,
+# end tag, entity and start tag, attributes parsed and unescaped even where nothing changes):
+# that was three quarters of a rewritten replay request. Hand-written here because no maintained
+# library both keeps untouched source verbatim and is fast from Python: this scanner copies every
+# span that cannot change (text, end tags, comments, script content, declarations) as slices, at
+# C speed through the compiled expressions below, and parses only the start tags that may hold a
+# URL, exactly as HTMLParser does (its own expressions, copied from CPython 3.11's html.parser so
+# a Python upgrade does not move them). tests/test_replay_rewrite.py checks that the output is
+# HTMLParser's token for token over the corpus pages and edge cases.
+_COMMENT_CLOSE_RE = re.compile(r"--\s*>")  # _markupbase's comment end
+_TAGFIND_RE = re.compile(r"([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
+_ATTRFIND_RE = re.compile(
+    r"((?<=['\"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*"
+    r"('[^']*'|\"[^\"]*\"|(?!['\"])[^>\s]*))?(?:\s|/(?!>))*")
+_STARTTAG_END_RE = re.compile(r"""
+  <[a-zA-Z][^\t\n\r\f />\x00]*       # tag name
+  (?:[\s/]*                          # optional whitespace before attribute name
+    (?:(?<=['"\s/])[^\s/>][^\s/=>]*  # attribute name
+      (?:\s*=+\s*                    # value indicator
+        (?:'[^']*'                   # LITA-enclosed value
+          |"[^"]*"                   # LIT-enclosed value
+          |(?!['"])[^>\s]*           # bare value
+         )
+        \s*                          # possibly followed by a space
+       )?(?:\s|/(?!>))*
+     )*
+   )?
+  \s*                                # trailing whitespace
+""", re.VERBOSE)
+#: one search per token that matters: a comment's start, a complete start tag (name, and its
+#: end ">" or "/>" right after the longest run _STARTTAG_END_RE accepts), or any other "<" + letter, which
+#: _start_tag_end then looks at as HTMLParser would
+_SCAN_RE = re.compile(r"<(?:(?P<comment>!--)|(?P<tag>(?>" + _STARTTAG_END_RE.pattern.replace(
+    "<[a-zA-Z][^\\t\\n\\r\\f />\\x00]*", "(?P<name>[a-zA-Z][^\\t\\n\\r\\f />\\x00]*)", 1)
+    + r")/?>)|[a-zA-Z])", re.VERBOSE)  # "<" first: the search skips to it at C speed; (?>…): no
+# backtracking, so a tag ends where HTMLParser's ends
+_CDATA_END_RE = {"script": re.compile(r"</\s*script\s*>", re.I), "style": re.compile(r"</\s*style\s*>", re.I)}
+#: a start tag none of whose attributes can change contains none of these (attribute names of
+#: _TAG_ATTRS, _SRCSET_ATTRS, _DROP_ATTRS and style; "//" of an absolute URL value; "&" of a value
+#: whose unescaped form might be one); <meta> is always parsed
+_MAYBE_URL_RE = re.compile(r"src|href|action|cite|background|poster|manifest|data|codebase|longdesc|style|"
+                           r"integrity|ping|//|&")  # searched in the lower-cased tag: much faster than re.I
+
+
+def _start_tag_end(text: str, i: int) -> int:
+    """End of the start tag at ``i`` as HTMLParser.check_for_whole_start_tag finds it, or -1
+    when it is not complete (the input ends inside it)."""
+    j = _STARTTAG_END_RE.match(text, i).end()
+    nxt = text[j:j + 1]
+    if nxt == ">":
+        return j + 1
+    if nxt == "/":
+        if text.startswith("/>", j):
+            return j + 2
+        return -1 if text.startswith("/", j) else (j if j > i else i + 1)
+    if nxt == "" or nxt in "abcdefghijklmnopqrstuvwxyz=/ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        return -1
+    return j if j > i else i + 1
+
+
+def _parse_attrs(text: str, k: int, end: int) -> tuple[list[tuple[str, str | None]], int]:
+    """HTMLParser.parse_starttag's attribute loop: (name lower-cased, value unquoted and
+    unescaped, or None), and where the attributes stop."""
+    attrs = []
+    while k < end:
+        m = _ATTRFIND_RE.match(text, k)
+        if not m:
+            break
+        name, rest, value = m.group(1, 2, 3)
+        if not rest:
+            value = None
+        elif value[:1] == "'" == value[-1:] or value[:1] == '"' == value[-1:]:
+            value = value[1:-1]
+        if value:
+            value = html.unescape(value)
+        attrs.append((name.lower(), value))
+        k = m.end()
+    return attrs, k
 
 
 def rewrite_html(text: str, rw: Rewriter) -> str:
     """Rewrite a decoded HTML document; returns the rewritten text (to be served as UTF-8)."""
-    parser = _HtmlRewriter(rw)
-    parser.feed(text)
-    parser.close()
-    return "".join(parser.out)
+    tags = _TagRewriter(rw)
+    out: list[str] = []
+    pos = 0  # text[:pos] is written
+    i = 0
+    n = len(text)
+    scan = _SCAN_RE.search
+    while True:
+        m = scan(text, i)
+        if m is None:
+            break
+        i = m.start()
+        if m.lastgroup == "comment":
+            c = _COMMENT_CLOSE_RE.search(text, i + 4)
+            if c is None:
+                break  # unclosed comment: the rest is copied as it is
+            i = c.end()
+            continue
+        if m.lastgroup == "tag":
+            end = m.end()
+            tag = m.group("name").lower()
+        else:  # HTMLParser's view of a "<" + letter that is no plain start tag
+            end = _start_tag_end(text, i)
+            if end < 0:  # the input ends inside the tag: passed on as text up to a ">"
+                k = text.find(">", i + 1)
+                i = k + 1 if k >= 0 else i + 1
+                continue
+            if text[end - 1] != ">":
+                i = end  # bogus: passed on as text
+                continue
+            tag = _TAGFIND_RE.match(text, i + 1).group(1).lower()
+        raw = text[i:end]
+        closed = False
+        if tag == "meta" or tag in _CDATA_END_RE or _MAYBE_URL_RE.search(raw.lower()) is not None:
+            attrs, k = _parse_attrs(text, _TAGFIND_RE.match(text, i + 1).end(), end)
+            rest = text[k:end].strip()
+            if rest not in (">", "/>"):
+                i = end  # not a start tag after all: HTMLParser passes it on as text
+                continue
+            closed = rest == "/>"  # "<a href=/x/>" is not: the value is "/x/"
+            new = tags.tag(tag, attrs, raw, closed=closed)
+            if new is not raw:
+                out.append(text[pos:i])
+                out.append(new)
+                pos = end
+        i = end
+        if tag in _CDATA_END_RE and not closed:
+            # script and style content is raw text up to the end tag: scripts are copied, the
+            # CSS of a <style> element is rewritten
+            c = _CDATA_END_RE[tag].search(text, end)
+            stop = c.start() if c is not None else n
+            if tag == "style":
+                css = text[end:stop]
+                new_css = rewrite_css(css, rw)
+                if new_css != css:
+                    out.append(text[pos:end])
+                    out.append(new_css)
+                    pos = stop
+            i = stop
+    out.append(text[pos:])
+    return "".join(out)
 
 
 # Client-side half of the rewriting, for pages that build themselves with scripts (what a
