@@ -182,6 +182,31 @@ def load(base: str, path: str, *, n: int, concurrency: int, headers: dict | None
             "status": sorted({r[1] for r in results}), "bytes": results[0][2]}
 
 
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def load_wrk(base: str, path: str, *, seconds: float, concurrency: int, headers: dict | None = None) -> dict:
+    """The same measurement with ``wrk`` (C, one thread, keep-alive connections) as the client: the
+    Python client above competes for the same two cores as the servers it measures, which blurs
+    the ratios on a small machine; wrk costs the servers far less CPU."""
+    import re
+    import shutil
+    import subprocess
+
+    headers = {"Accept-Encoding": "gzip", **(headers or {})}
+    cmd = [shutil.which("wrk") or "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    subprocess.run([*cmd[:3], "-d1s", *cmd[4:], base + path], capture_output=True, check=True)  # warm-up
+    out = subprocess.run([*cmd, base + path], capture_output=True, text=True, check=True).stdout
+    lat = {m[1]: float(m[2]) * _UNITS[m[3]] for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)$", out, re.M)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p50": lat["50"], "p99": lat["99"],
+            "status": [f"non-2xx/3xx: {bad[1]}" if bad else "2xx/3xx", *([errors[1]] if errors else [])],
+            "bytes": None}
+
+
 def in_process(data: Path, n: int) -> int:
     """ms per request of each case through the test client (anonymous, as the bench's clients)."""
     from django.db import connection
@@ -218,6 +243,10 @@ def main() -> int:
     ap.add_argument("--server", choices=["gunicorn", "granian", "wsgiref"], default="gunicorn")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--client", choices=["python", "wrk"], default="python",
+                    help="load generator: Python threads, a new connection per request (default), or wrk "
+                         "(Debian package; keep-alive, much less CPU taken from the servers)")
+    ap.add_argument("--seconds", type=float, default=5.0, help="with --client wrk: seconds per case and round")
     ap.add_argument("--in-process", type=int, default=0, metavar="N",
                     help="instead: N requests per case through Django's test client in this process (no HTTP, "
                          "no pywb), best of 5 batches: Naql's own cost per request, less noisy on a shared machine")
@@ -253,17 +282,26 @@ def main() -> int:
     ]
     work = Path(tempfile.mkdtemp(prefix="naql-bench-pywb-"))
     print(f"naql: {server}; pywb: wayback (gevent), 1 process")
-    print(f"requests per case and round: {args.requests}, concurrency: {args.concurrency}, "
-          f"new connection per request; {args.rounds} alternating rounds, medians")
+    if args.client == "wrk":
+        print(f"client: wrk, 1 thread, {args.concurrency} keep-alive connections, {args.seconds:g} s per case and "
+              f"round; {args.rounds} alternating rounds, medians")
+
+        def measure(base, path, headers):
+            return load_wrk(base, path, seconds=args.seconds, concurrency=args.concurrency, headers=headers)
+    else:
+        print(f"requests per case and round: {args.requests}, concurrency: {args.concurrency}, "
+              f"new connection per request; {args.rounds} alternating rounds, medians")
+
+        def measure(base, path, headers):
+            return load(base, path, n=args.requests, concurrency=args.concurrency, headers=headers)
     print(f"{'case':44} {'server':6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  status")
     summary = []
     with PywbServer([warc], work) as pywb:
         for label, ours, theirs, headers in cases:
             runs = {"naql": [], "pywb": []}
             for _ in range(args.rounds):  # alternate, so a burst of load on the machine hits both
-                runs["naql"].append(load(naql, ours, n=args.requests, concurrency=args.concurrency, headers=headers))
-                runs["pywb"].append(load(pywb.base, theirs, n=args.requests, concurrency=args.concurrency,
-                                         headers=headers))
+                runs["naql"].append(measure(naql, ours, headers))
+                runs["pywb"].append(measure(pywb.base, theirs, headers))
             med = {name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
                    for name, rs in runs.items()}
             for name in ("naql", "pywb"):
