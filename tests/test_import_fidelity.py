@@ -417,3 +417,34 @@ def test_accept_encoding_negotiation(header, codings, ok):
     from archive.replay.codings import accepts
 
     assert accepts(header, codings) is ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_commit_is_fsynced_in_embedded_mode(tmp_path, monkeypatch):
+    """As for a capture (tests/test_capture.py): the transaction after which `import_warc` reports
+    the records archived runs with SQLite's synchronous=FULL, so a power cut cannot roll it back."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL commits durably by default (synchronous_commit=on)")
+
+    def level() -> int:
+        with connection.cursor() as cur:
+            cur.execute("PRAGMA synchronous")
+            return int(cur.fetchone()[0])
+
+    seen = []
+    create = WarcFile.objects.create
+
+    def spy(**kwargs):
+        seen.append(level())
+        return create(**kwargs)
+
+    monkeypatch.setattr(WarcFile.objects, "create", spy)
+    _rid, rec = response("https://example.org/boletin/marzo", _page("Boletín municipal de marzo: horarios de verano."),
+                         date="2024-03-02T08:00:00Z")
+    before = level()
+    call_command("import_warc", str(write_warc(tmp_path / "boletin.warc.gz", [rec])))
+    assert seen == [2]  # FULL: the WAL is fsynced at this transaction's COMMIT
+    assert level() == before == 1  # the connection's NORMAL again
+    assert Snapshot.objects.filter(url="https://example.org/boletin/marzo").exists()

@@ -21,13 +21,12 @@ import re
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urljoin
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from archive import clock
 from archive.capture.fetch import Exchange, FetchLimits, fetch
@@ -36,6 +35,7 @@ from archive.capture.requisites import css_requisites, html_requisites
 from archive.errors import ArchiveError, CaptureError, RedirectLoop, TooManyRedirects
 from archive.extract.charset import decode_css
 from archive.models import CaptureJob, Snapshot, WarcFile
+from archive.store.durability import durable_commit
 from archive.store.snapshots import TEXT_TYPES
 from archive.store.warcstore import (
     HTTP_REQUEST_TYPE,
@@ -355,32 +355,6 @@ def _split_reused(extra: list[Exchange]) -> tuple[list[tuple[Exchange, str]], li
         else:
             reused.append((ex, digest, snap))
     return fresh, reused
-
-
-@contextmanager
-def durable_commit():
-    """Make the commit of the block (the moment a capture is reported archived) survive a power cut.
-
-    Embedded mode runs SQLite in WAL mode with ``synchronous=NORMAL`` (naql/settings.py): a commit
-    there is not fsynced, and a power cut may roll it back, leaving a published WARC that nothing
-    indexes and a snapshot that was reported archived but is gone. For the capture's own
-    transaction the connection switches to ``synchronous=FULL`` (the WAL is fsynced at COMMIT: one
-    fsync) and back afterwards. SQLite refuses the switch inside a transaction, so inside an outer
-    atomic block (whose owner commits) nothing changes. PostgreSQL commits durably by default."""
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        yield
-        return
-    with connection.cursor() as cur:
-        cur.execute("PRAGMA synchronous")
-        before = int(cur.fetchone()[0])
-        if before < 2:
-            cur.execute("PRAGMA synchronous=FULL")
-    try:
-        yield
-    finally:
-        if before < 2:
-            with connection.cursor() as cur:
-                cur.execute(f"PRAGMA synchronous={before}")
 
 
 def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode="raw", resources=(),

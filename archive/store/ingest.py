@@ -38,6 +38,7 @@ from django.db import models, transaction
 
 from archive.errors import WarcImportError
 from archive.models import PendingRevisit, Snapshot, WarcFile
+from archive.store.durability import durable_commit
 from archive.store.warcfast import scan_file
 from archive.store.warcread import (
     CONTENT_SCHEMES,
@@ -231,7 +232,7 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
         result.notes.append("payload digests: " + ", ".join(
             f"{n} over the {'transfer-decoded entity (WARC 1.1)' if b == 'transfer-decoded' else 'chunked bytes as transmitted (WARC 1.0 tools)'}"
             for b, n in sorted(bases.items())))
-    with transaction.atomic():
+    with durable_commit(), transaction.atomic():  # reported imported: must survive a power cut
         wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
                                      record_count=len(published.records), origin=WarcFile.Origin.IMPORTED,
                                      source_name=path.name)
