@@ -99,8 +99,25 @@ def run_job(job_id: int) -> CaptureJob:
                          "details": {}, "permanent": False}
             CaptureJob.objects.filter(pk=job.pk, state=CaptureJob.State.PENDING).update(error=job.error)
             return job
-    if not job.claim():
+    if not _claim(job):
         return job
+    try:
+        result = capture_with_mode(job.url, mode=job.mode, job=job, requisites=job.requisites, user=job.created_by)
+    except ArchiveError as exc:
+        _failed(job, exc)
+        return job
+    except Exception as exc:  # an unexpected bug: record it as a structured, permanent failure
+        _crashed(job, exc)
+        return job
+    _succeeded(job, result)
+    return job
+
+
+def _claim(job: CaptureJob) -> bool:
+    """Claim ``job`` for this attempt; False when another worker has it, or when an earlier
+    attempt had already indexed its capture (the job is then marked succeeded with it)."""
+    if not job.claim():
+        return False
     log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
     # An earlier attempt may have indexed its capture (snapshots are linked to the job in the same
     # transaction as their WARC) and died before recording success: a database restart cutting
@@ -109,24 +126,69 @@ def run_job(job_id: int) -> CaptureJob:
     if done is not None:
         log.info("capture job %s: already indexed as %s by an earlier attempt", job.guid, done.guid)
         job.succeed(done)
-        return job
-    try:
-        result = capture_with_mode(job.url, mode=job.mode, job=job, requisites=job.requisites, user=job.created_by)
-    except ArchiveError as exc:
-        job.fail(exc.as_dict(), permanent=exc.permanent, counts=not isinstance(exc, StorageError))
-        if job.state == CaptureJob.State.PENDING:  # transient: retry after back-off
-            delay = max(0.0, (job.not_before - timezone.now()).total_seconds())
-            transaction.on_commit(lambda: enqueue_job(job, countdown=delay))
-        return job
-    except Exception as exc:  # an unexpected bug: record it as a structured, permanent failure
-        log.exception("capture job %s crashed", job.guid)
-        job.fail({"code": "internal_error", "message": "internal error during capture",
-                  "details": {"type": type(exc).__name__}, "permanent": True}, permanent=True)
-        return job
+        return False
+    return True
+
+
+def _failed(job: CaptureJob, exc: ArchiveError) -> None:
+    job.fail(exc.as_dict(), permanent=exc.permanent, counts=not isinstance(exc, StorageError))
+    if job.state == CaptureJob.State.PENDING:  # transient: retry after back-off, on its own
+        delay = max(0.0, (job.not_before - timezone.now()).total_seconds())
+        transaction.on_commit(lambda: enqueue_job(job, countdown=delay))
+
+
+def _crashed(job: CaptureJob, exc: Exception) -> None:
+    log.exception("capture job %s crashed", job.guid, exc_info=exc)
+    job.fail({"code": "internal_error", "message": "internal error during capture",
+              "details": {"type": type(exc).__name__}, "permanent": True}, permanent=True)
+
+
+def _succeeded(job: CaptureJob, result) -> None:
     job.succeed(result.snapshot)
     if job.watch_id and not result.analysis_deferred:  # else the analysis records it, once texts exist
         job.watch.record_capture(result.final)
-    return job
+
+
+def batchable(job: CaptureJob) -> bool:
+    """Whether ``job`` can share a WARC file and a commit with others (raw mode: a browser
+    capture is one page per Chromium session)."""
+    return job.mode == CaptureMode.RAW
+
+
+def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
+    """Run one attempt of each job, like :func:`run_job`, the raw-mode ones together: one WARC
+    file and one durable commit for all of them (:mod:`archive.capture.batch`). A job whose URL
+    fails gets its own error (a transient one is retried on its own); a failure of the batch as a
+    whole (the WARC store unreachable or full) fails each of its jobs alike. Returns the jobs in
+    the order given."""
+    from archive.capture.batch import BatchItem, capture_batch
+
+    by_id = CaptureJob.objects.select_related("created_by").in_bulk(job_ids)
+    todo = [by_id[i] for i in job_ids if i in by_id]
+    together = []
+    for job in todo:
+        if not batchable(job):
+            run_job(job.pk)
+        elif _claim(job):
+            together.append(job)
+    if together:
+        items = [BatchItem(job.url, requisites=job.requisites, user=job.created_by, job=job) for job in together]
+        try:
+            capture_batch(items)
+        except ArchiveError as exc:
+            for job in together:
+                _failed(job, exc)
+        except Exception as exc:  # an unexpected bug: every job of the batch records it
+            for job in together:
+                _crashed(job, exc)
+        else:
+            for item in items:
+                if item.error is not None:
+                    _failed(item.job, item.error)
+                else:
+                    _succeeded(item.job, item.result)
+    fresh = CaptureJob.objects.select_related("snapshot__final", "snapshot__warc_file").in_bulk(job_ids)
+    return [fresh[i] for i in job_ids if i in fresh]
 
 
 def run_due_jobs() -> int:

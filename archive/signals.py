@@ -22,6 +22,12 @@ from django.dispatch import Signal
 #: The snapshot's analysis may still be pending (see above).
 snapshot_captured = Signal()
 
+#: Sent after the transaction of a batch capture (:mod:`archive.capture.batch`: several pages in
+#: one WARC and one commit) commits, once for the whole batch instead of one ``snapshot_captured``
+#: per page. kwargs: snapshots (the final page snapshot of each URL, in order). Receivers of
+#: ``snapshot_captured`` should listen to this one too.
+snapshots_captured = Signal()
+
 #: Sent once when a captured page's analysis (text and metadata extraction) has been stored.
 #: kwargs: snapshot (with its derived fields filled).
 snapshot_analysed = Signal()

@@ -47,3 +47,21 @@ def analyse_snapshot(snapshot_id: int) -> bool:
 
     snap = Snapshot.objects.filter(pk=snapshot_id).first()
     return bool(snap and not analyse(snap).analysis_pending)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def analyse_snapshots(snapshot_ids: list[int]) -> int:
+    """The analysis of the pages of a batch capture (archive.capture.batch), one after another;
+    one that fails stays pending (the sweeper re-queues it) and does not stop the others."""
+    import logging
+
+    from archive.analysis import analyse
+    from archive.models import Snapshot
+
+    done = 0
+    for snap in Snapshot.objects.filter(pk__in=snapshot_ids).order_by("pk"):
+        try:
+            done += not analyse(snap).analysis_pending
+        except Exception:  # noqa: BLE001 - derived data: re-run by the sweeper
+            logging.getLogger(__name__).exception("analysis of snapshot %s failed; it stays pending", snap.pk)
+    return done

@@ -199,6 +199,24 @@ def naql_run(capture, urls: list[str], requisites: bool) -> dict:
     return {"seconds": elapsed, "pps": len(urls) / elapsed, "snapshots": snaps, "revisits": revisits}
 
 
+def naql_batch_run(urls: list[str], requisites: bool, size: int) -> dict:
+    """The same pages through :func:`archive.capture.batch.capture_batch`, ``size`` URLs per batch
+    (one WARC file and one durable commit per batch, as ``manage.py capture URL...`` and the
+    API's ``urls`` batches run them): every page is committed when its batch call returns."""
+    from archive.capture.batch import BatchItem, capture_batch
+
+    t0 = time.perf_counter()
+    snaps = revisits = 0
+    for i in range(0, len(urls), size):
+        for item in capture_batch([BatchItem(u, requisites=requisites) for u in urls[i:i + size]]):
+            if item.error is not None or item.result.final.status != 200:
+                raise SystemExit(f"batch: {item.url} not archived: {item.error or item.result.final.status}")
+            snaps += len(item.result.snapshots)
+            revisits += sum(1 for s in item.result.snapshots if s.record_type == "revisit")
+    elapsed = time.perf_counter() - t0
+    return {"seconds": elapsed, "pps": len(urls) / elapsed, "snapshots": snaps, "revisits": revisits}
+
+
 def baseline_run(proxy_url: str, urls: list[str], requisite_urls: list[str], warc_path: Path) -> dict:
     import requests
 
@@ -319,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="pages per mode for the raw-vs-browser column (default 5; 0: skip; needs Chromium)")
     ap.add_argument("--memory", action="store_true",
                     help="also measure the peak memory of capturing 10 MB and 40 MB bodies")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="URLs per batch for the capture_batch row (default NAQL_CAPTURE_BATCH_SIZE; 0: skip the row)")
     args = ap.parse_args(argv)
     if args.pages < 1 or args.runs < 1 or args.warmup < 1:
         ap.error("--pages, --runs and --warmup must be at least 1")
@@ -327,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     socket.getaddrinfo = FakeDNS().getaddrinfo
 
     tmp = Path(tempfile.mkdtemp(prefix="naql-bench-"))
-    tags = {"warm": args.warmup, **{f"r{k}": args.pages for k in range(args.runs)}, "profile": args.pages}
+    tags = {"warm": args.warmup, **{f"r{k}": args.pages for k in range(args.runs)},
+            **{f"b{k}": args.pages for k in range(args.runs)}, "profile": args.pages}
     if args.browser_pages > 0:
         tags.update({"mode-raw": args.browser_pages, "mode-browser": args.browser_pages})
     urls = make_corpus(tmp / "corpus", tags)
@@ -367,9 +388,14 @@ def main(argv: list[str] | None = None) -> int:
         requisite_urls = [s.url for s in warm[0].snapshots[1:]] if args.requisites else []
         baseline_run(server.proxy_url, urls["warm"], requisite_urls, tmp / "base-warm.warc.gz")
 
-        naql, base = [], []
+        from django.conf import settings
+
+        batch_size = settings.NAQL_CAPTURE_BATCH_SIZE if args.batch is None else args.batch
+        naql, batched, base = [], [], []
         for k in range(args.runs):  # interleaved, so drift on the machine hits both sides alike
             naql.append(naql_run(cap.capture, urls[f"r{k}"], args.requisites))
+            if batch_size > 0:
+                batched.append(naql_batch_run(urls[f"b{k}"], args.requisites, batch_size))
             base.append(baseline_run(server.proxy_url, urls[f"r{k}"], requisite_urls, tmp / f"base-r{k}.warc.gz"))
 
         # profiled pass: where the time goes inside capture()
@@ -443,6 +469,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'baseline requests+warcio':<{w}}" + "".join(f"{x:>10.1f}" for x in n_base) + f"{med_base:>10.1f}")
         print(f"{'ratio Naql/baseline':<{w}}" + "".join(f"{a / b:>10.2f}" for a, b in zip(n_naql, n_base, strict=True))
               + f"{med_naql / med_base:>10.2f}")
+        if batched:
+            n_batch = [r["pps"] for r in batched]
+            med_batch = statistics.median(n_batch)
+            label = f"Naql capture_batch({batch_size})"
+            print(f"{label:<{w}}" + "".join(f"{x:>10.1f}" for x in n_batch) + f"{med_batch:>10.1f}")
+            print(f"{'ratio batch/baseline':<{w}}"
+                  + "".join(f"{a / b:>10.2f}" for a, b in zip(n_batch, n_base, strict=True))
+                  + f"{med_batch / med_base:>10.2f}")
         print(f"{'ms/page Naql':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_naql) + f"{1000 / med_naql:>10.1f}")
         print(f"{'ms/page baseline':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_base) + f"{1000 / med_base:>10.1f}")
 

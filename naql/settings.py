@@ -237,11 +237,18 @@ NAQL_BROWSER_QUEUE = "browser"
 # (``-Q derived``) separately (docs/operations.md). A worker started without ``-Q`` (the one
 # ``manage.py run`` starts on the embedded default, and ``celery -A naql worker``) consumes every
 # queue below, so one worker still does it all. Set it to "celery" to keep a single queue.
+# ``manage.py capture URL...`` writes up to this many raw-mode pages into one WARC file indexed in
+# one durable commit (archive/capture/batch.py): the fsyncs and the commit are paid once per batch;
+# a page is archived when its batch commits. 1: one page per file. (API and admin jobs stay one
+# message each, so that several workers capture them side by side.)
+NAQL_CAPTURE_BATCH_SIZE = env.int("NAQL_CAPTURE_BATCH_SIZE", default=25)
 NAQL_DERIVED_QUEUE = env.str("NAQL_DERIVED_QUEUE", default="derived")
 NAQL_DERIVED_TASKS = (
     "archive.tasks.analyse_snapshot",
+    "archive.tasks.analyse_snapshots",
     "archive.tasks.analyse_imported",
     "provenance.tasks.after_capture",
+    "provenance.tasks.after_capture_many",
     "provenance.tasks.detect_document_relations",
     "provenance.tasks.build_document_package",
 )

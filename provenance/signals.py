@@ -43,7 +43,27 @@ def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
         log.exception("could not queue provenance follow-up for snapshot %s", snapshot.pk)
 
 
+def on_snapshots_captured(sender, snapshots, **kwargs) -> None:
+    """A batch capture's pages: followed up here (inline, as for one page) or by one queued task."""
+    from archive.signals import followup_is_inline
+    from provenance.tasks import after_capture_many, process_snapshot
+
+    pks = [s.pk for s in snapshots if s is not None and not s.is_requisite]
+    if not pks or _CALLER_FOLLOWS_UP.get():
+        return
+    if (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False)
+            or followup_is_inline()):
+        for pk in pks:
+            process_snapshot(pk)
+        return
+    try:
+        after_capture_many.delay(pks)
+    except Exception:  # noqa: BLE001 - a broker outage must not fail the captures; trace/admin can re-run
+        log.exception("could not queue provenance follow-up for %d snapshots", len(pks))
+
+
 def connect() -> None:
-    from archive.signals import snapshot_captured
+    from archive.signals import snapshot_captured, snapshots_captured
 
     snapshot_captured.connect(on_snapshot_captured, dispatch_uid="provenance.on_snapshot_captured")
+    snapshots_captured.connect(on_snapshots_captured, dispatch_uid="provenance.on_snapshots_captured")

@@ -52,6 +52,20 @@ def after_capture(snapshot_id: int) -> dict:
     return process_snapshot(snapshot_id)
 
 
+@shared_task(ignore_result=True, acks_late=True)
+def after_capture_many(snapshot_ids: list[int]) -> int:
+    """The follow-up of each page of a batch capture (archive.capture.batch), in order; one that
+    fails is logged and does not stop the others (``trace`` or the admin re-runs it)."""
+    done = 0
+    for pk in snapshot_ids:
+        try:
+            process_snapshot(pk)
+            done += 1
+        except Exception:  # noqa: BLE001 - one page's derived data; the others still get theirs
+            log.exception("provenance follow-up of snapshot %s failed", pk)
+    return done
+
+
 @shared_task(ignore_result=True)
 def detect_document_relations(document_id: int) -> int:
     from provenance.detect.attribution import detect_relations

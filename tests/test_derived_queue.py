@@ -42,7 +42,8 @@ def _succeeded(jobs) -> bool:
 def test_derived_tasks_are_routed_to_the_derived_queue_and_captures_are_not():
     route = current_app.amqp.router.route
     assert settings.NAQL_DERIVED_QUEUE == "derived"
-    for name in ("archive.tasks.analyse_snapshot", "provenance.tasks.after_capture", "archive.tasks.analyse_imported"):
+    for name in ("archive.tasks.analyse_snapshot", "provenance.tasks.after_capture", "archive.tasks.analyse_imported",
+                 "archive.tasks.analyse_snapshots", "provenance.tasks.after_capture_many"):
         assert route({}, name)["queue"].name == "derived", name
     for name in ("archive.tasks.run_capture_job", "archive.tasks.sweep_stale_jobs", "provenance.trace_tasks.run_trace_task"):
         assert route({}, name)["queue"].name == "celery", name

@@ -190,6 +190,35 @@ def _find_revisit_target(ex: Exchange, payload_digest: str) -> Snapshot | None:
     )
 
 
+@dataclass
+class BatchIndex:
+    """What a batch capture knows of possible revisit originals, keyed ``(SURT, payload digest,
+    status)``: ``stored``, the latest committed response of each key (one query for the whole
+    batch: :meth:`lookup`), and ``written``, the responses written earlier in the batch's WARC."""
+
+    stored: dict = field(default_factory=dict)
+    written: dict = field(default_factory=dict)
+
+    @classmethod
+    def lookup(cls, exchanges: list[Exchange]) -> BatchIndex:
+        """One query for the originals of all ``exchanges`` (the predicate of
+        :func:`_find_revisit_target`, over every key at once, on the same partial index)."""
+        keys = {(surt_key(ex.url), _payload_digest(ex), ex.status) for ex in exchanges}
+        stored: dict = {}
+        for chunk in (sorted(keys)[i:i + 300] for i in range(0, len(keys), 300)):  # bounded IN lists
+            rows = (Snapshot.objects.exclude(record_type=Snapshot.RecordType.REVISIT)
+                    .filter(surt__in={k[0] for k in chunk}, payload_digest__in={k[1] for k in chunk},
+                            record_type=Snapshot.RecordType.RESPONSE)
+                    .select_related("warc_file")
+                    .only("pk", "url", "surt", "payload_digest", "status", "captured_at", "record_id", "records",
+                          "warc_file__name").order_by("-captured_at"))
+            for row in rows:
+                key = (row.surt, row.payload_digest, row.status)
+                if key in keys:
+                    stored.setdefault(key, row)  # the first of each key is its latest
+        return cls(stored=stored)
+
+
 def _payload_digest(ex: Exchange) -> str:
     """The WARC-Payload-Digest of the body as sent (chunk framing included), computed while it was read."""
     return warc_digest(ex.body.hash)
@@ -229,23 +258,39 @@ def _same_request(original: Snapshot, request_bytes: bytes) -> str | None:
     return rec.get("record_id") if m and rest[:int(m.group(1))] == request_bytes else None
 
 
-def _write_exchange(builder: WarcBuilder, ex: Exchange, payload_digest: str | None = None) -> dict:
+def _write_exchange(builder: WarcBuilder, ex: Exchange, payload_digest: str | None = None,
+                    batch: dict | None = None) -> dict:
     """The exchange's response (or, when an earlier response of the URL holds the same payload, a
     revisit record: WARC 1.1 identical-payload-digest profile, HTTP head kept, no body) and its
     request record. A revisit's request is not written again when it is byte for byte the
-    original's (``request_same_as`` names that record; the metadata record says so)."""
+    original's (``request_same_as`` names that record; the metadata record says so).
+
+    ``batch``: a batch capture's :class:`BatchIndex` (:mod:`archive.capture.batch`): the responses
+    already written into this WARC (not committed yet, so the database cannot find them; the latest
+    of them is the original) and the originals looked up for the whole batch in one query."""
     payload_digest = payload_digest or _payload_digest(ex)
-    original = _find_revisit_target(ex, payload_digest)
+    key = (surt_key(ex.url), payload_digest, ex.status)
+    in_batch = batch.written.get(key) if batch is not None else None
+    if in_batch is not None:
+        original = None
+    elif batch is not None:
+        original = batch.stored.get(key)
+    else:
+        original = _find_revisit_target(ex, payload_digest)
     same_request = None
-    if original is not None:
+    if in_batch is not None or original is not None:
+        ref_id, ref_url, ref_date = ((in_batch["response"].record_id, in_batch["exchange"].url,
+                                      in_batch["response"].date) if in_batch is not None
+                                     else (original.record_id, original.url, original.captured_at))
         resp = builder.write_record(
             "revisit", block=ex.response_head, content_type=HTTP_RESPONSE_TYPE, uri=ex.url, date=ex.started_at,
-            headers={"WARC-Profile": REVISIT_PROFILE, "WARC-Refers-To": original.record_id,
-                     "WARC-Refers-To-Target-URI": original.url,
-                     "WARC-Refers-To-Date": original.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            headers={"WARC-Profile": REVISIT_PROFILE, "WARC-Refers-To": ref_id,
+                     "WARC-Refers-To-Target-URI": ref_url,
+                     "WARC-Refers-To-Date": ref_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "WARC-Payload-Digest": payload_digest, "WARC-IP-Address": _ip(ex)},
         )
-        same_request = _same_request(original, ex.request_bytes)
+        if original is not None:
+            same_request = _same_request(original, ex.request_bytes)
     else:
         resp = builder.write_record("response", block=ex.response_head, block_tail=ex.body,
                                     block_digest=warc_digest(ex.body.block_hash),
@@ -254,8 +299,11 @@ def _write_exchange(builder: WarcBuilder, ex: Exchange, payload_digest: str | No
     req = None if same_request else builder.write_record(
         "request", block=ex.request_bytes, content_type=HTTP_REQUEST_TYPE, uri=ex.url, date=ex.started_at,
         http_payload=True, headers={"WARC-Concurrent-To": resp.record_id})
-    return {"exchange": ex, "response": resp, "request": req, "payload_digest": payload_digest,
-            "original": original, "request_same_as": same_request}
+    written = {"exchange": ex, "response": resp, "request": req, "payload_digest": payload_digest,
+               "original": original, "original_in_batch": in_batch, "request_same_as": same_request}
+    if batch is not None and resp.type == "response" and ex.method == "GET":
+        batch.written[key] = written  # indexed as a snapshot: later exchanges of this batch may refer to it
+    return written
 
 
 def _exchange_note(w: dict) -> dict:
@@ -288,48 +336,13 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
     """Capture ``url`` now with Naql's fetch client. Raises a CaptureError subclass, having
     written nothing, on failure. ``hops``: the redirect chain already fetched (the ``auto`` mode
     of :func:`archive.capture.browser_capture.capture_with_mode` looks at the page first);
-    ``mode_note`` goes into the metadata record. Browser captures: ``browser_capture``."""
-    t0 = time.monotonic()
-    skew = clock.offset()  # capture times come from the database's clock, not this host's
-    hops = hops or follow_redirects(url)
-    page = hops[-1]
-    auto_note = mode_note
-    extra, req_errors = [], []
-    if requisites and page.status == 200 and _mime(page) in HTML_TYPES:
-        extra, req_errors = fetch_requisites(page)
-    if skew:
-        for ex in (*hops, *extra):
-            ex.started_at, ex.finished_at = ex.started_at + skew, ex.finished_at + skew
-    fetched_s = time.monotonic() - t0
-    if job:
-        job.heartbeat("fetched", exchanges=len(hops) + len(extra), seconds=round(fetched_s, 3))
-
+    ``mode_note`` goes into the metadata record. Browser captures: ``browser_capture``; several
+    URLs in one WARC and one commit: :func:`archive.capture.batch.capture_batch`."""
+    fetched = fetch_page(url, requisites=requisites, hops=hops, skew=clock.offset(), job=job)
     builder = WarcBuilder()
     try:
-        builder.write_warcinfo(extra={"operator": "Naql", "robots": "ignore (archival capture on request)",
-                                      "capture-proxy": "yes" if settings.NAQL_CAPTURE_PROXY else "no",
-                                      "max-body-bytes": settings.NAQL_CAPTURE_MAX_BODY})
-        fresh, reused = _split_reused(extra)
-        written = [_write_exchange(builder, ex) for ex in hops]
-        written += [_write_exchange(builder, ex, digest) for ex, digest in fresh]
-        meta = {
-            "requested_url": url, "requested_uri": hops[0].url, "final_url": page.url,
-            "redirects": [{"url": h.url, "status": h.status, "location": h.header("Location")} for h in hops[:-1]],
-            "requisites": [w["exchange"].url for w in written[len(hops):]],
-            "requisite_errors": req_errors, "job": job.guid if job else None,
-            "timings": {"fetch_seconds": round(fetched_s, 3), "exchanges": [_exchange_note(w) for w in written]},
-            "mode": "raw",  # the software's versions: the warcinfo record of this file
-        }
-        if reused:
-            # fetched now, identical (status 200, payload digest) to the record named: not recorded again
-            meta["requisites_reused"] = [{"url": ex.url, "same_as": snap.record_id} for ex, _, snap in reused]
-        if auto_note:
-            meta["mode_note"] = auto_note
-        meta_rec = builder.write_record(
-            "metadata", block=json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-            content_type="application/json", uri=hops[0].url, date=hops[0].started_at,
-            headers={"WARC-Concurrent-To": written[0]["response"].record_id},
-        )
+        builder.write_warcinfo(extra=warcinfo_fields())
+        page = write_page(builder, fetched, job=job, mode_note=mode_note)
         published = builder.publish()
     except OSError as exc:  # writing the temp WARC: a full disk is a clear, retryable error
         builder.abort()
@@ -339,8 +352,88 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
         raise
     if job:
         job.heartbeat("written", warc=published.name, bytes=published.size)
-    return _index(published, written, meta_rec, n_hops=len(hops), job=job, user=user, req_errors=req_errors,
-                  reused=[snap.pk for _, _, snap in reused])
+    return _index(published, page.written, page.meta_rec, n_hops=page.n_hops, job=job, user=user,
+                  req_errors=fetched.req_errors, reused=page.reused)
+
+
+@dataclass
+class FetchedPage:
+    """What :func:`fetch_page` fetched for one requested URL: its redirect chain (``hops``, the
+    page last), its requisites (``extra``) and the requisites that could not be fetched."""
+
+    url: str
+    hops: list[Exchange]
+    extra: list[Exchange]
+    req_errors: list[dict]
+    fetch_seconds: float
+
+
+@dataclass
+class WrittenPage:
+    """One page's records in a WARC being built: ``written`` (page hops first, then requisites;
+    see :func:`_write_exchange`), its metadata record, and the snapshots of requisites reused."""
+
+    written: list[dict]
+    meta_rec: object
+    n_hops: int
+    reused: list[int]
+
+
+def warcinfo_fields() -> dict:
+    """The extra fields of the warcinfo record of a raw capture's WARC file."""
+    return {"operator": "Naql", "robots": "ignore (archival capture on request)",
+            "capture-proxy": "yes" if settings.NAQL_CAPTURE_PROXY else "no",
+            "max-body-bytes": settings.NAQL_CAPTURE_MAX_BODY}
+
+
+def fetch_page(url: str, *, requisites: bool, hops: list[Exchange] | None = None, skew=None,
+               job: CaptureJob | None = None) -> FetchedPage:
+    """Fetch ``url`` (redirects followed) and, for an HTML page, its requisites. ``skew``: the
+    database clock's offset (``archive.clock.offset()``) added to every exchange's times. Raises
+    a CaptureError subclass when the page itself cannot be fetched."""
+    t0 = time.monotonic()
+    hops = hops or follow_redirects(url)
+    page = hops[-1]
+    extra, req_errors = [], []
+    if requisites and page.status == 200 and _mime(page) in HTML_TYPES:
+        extra, req_errors = fetch_requisites(page)
+    if skew:
+        for ex in (*hops, *extra):
+            ex.started_at, ex.finished_at = ex.started_at + skew, ex.finished_at + skew
+    fetched_s = time.monotonic() - t0
+    if job:
+        job.heartbeat("fetched", exchanges=len(hops) + len(extra), seconds=round(fetched_s, 3))
+    return FetchedPage(url, hops, extra, req_errors, fetched_s)
+
+
+def write_page(builder: WarcBuilder, fetched: FetchedPage, *, job: CaptureJob | None = None,
+               mode_note: str | None = None, batch: dict | None = None) -> WrittenPage:
+    """Write one fetched page's exchanges and its metadata record into ``builder`` (``batch``:
+    see :func:`_write_exchange`). Raises OSError when the temporary WARC cannot be written."""
+    hops = fetched.hops
+    fresh, reused = _split_reused(fetched.extra)
+    written = [_write_exchange(builder, ex, batch=batch) for ex in hops]
+    written += [_write_exchange(builder, ex, digest, batch=batch) for ex, digest in fresh]
+    meta = {
+        "requested_url": fetched.url, "requested_uri": hops[0].url, "final_url": hops[-1].url,
+        "redirects": [{"url": h.url, "status": h.status, "location": h.header("Location")} for h in hops[:-1]],
+        "requisites": [w["exchange"].url for w in written[len(hops):]],
+        "requisite_errors": fetched.req_errors, "job": job.guid if job else None,
+        "timings": {"fetch_seconds": round(fetched.fetch_seconds, 3),
+                    "exchanges": [_exchange_note(w) for w in written]},
+        "mode": "raw",  # the software's versions: the warcinfo record of this file
+    }
+    if reused:
+        # fetched now, identical (status 200, payload digest) to the record named: not recorded again
+        meta["requisites_reused"] = [{"url": ex.url, "same_as": snap.record_id} for ex, _, snap in reused]
+    if mode_note:
+        meta["mode_note"] = mode_note
+    meta_rec = builder.write_record(
+        "metadata", block=json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        content_type="application/json", uri=hops[0].url, date=hops[0].started_at,
+        headers={"WARC-Concurrent-To": written[0]["response"].record_id},
+    )
+    return WrittenPage(written, meta_rec, len(hops), [snap.pk for _, _, snap in reused])
 
 
 def _split_reused(extra: list[Exchange]) -> tuple[list[tuple[Exchange, str]], list[tuple[Exchange, str, Snapshot]]]:
@@ -357,6 +450,12 @@ def _split_reused(extra: list[Exchange]) -> tuple[list[tuple[Exchange, str]], li
     return fresh, reused
 
 
+def create_warc_file(published) -> WarcFile:
+    """The row of a just-published capture WARC (inside the indexing transaction)."""
+    return WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
+                                   record_count=len(published.records))
+
+
 def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode="raw", resources=(),
            rendered_dom: bytes | None = None, reused: list[int] = ()) -> CaptureResult:
     """Index a published WARC: one snapshot per GET exchange (``written``: page hops first, then
@@ -365,40 +464,10 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
     has no article text, the analysis after the commit (archive.analysis) extracts the text from
     that DOM record (``rendered_dom`` is the same bytes, no longer needed here)."""
     with durable_commit(), transaction.atomic():
-        wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
-                                     record_count=len(published.records))
-        snaps: list[Snapshot] = []
-        for i, w in enumerate(written):
-            ex, resp, req = w["exchange"], w["response"], w["request"]
-            if i >= n_hops and ex.method != "GET":
-                continue  # e.g. a script's POST: kept in the WARC, but not a memento of the URL
-            records = [resp.as_dict(), *([req.as_dict()] if req is not None else [])]
-            if i == 0:
-                records.append(meta_rec.as_dict())
-            if i == n_hops - 1:
-                records.extend(resources)
-            snap = Snapshot(
-                url=ex.url, captured_at=resp.date, status=ex.status, mime=_mime(ex),
-                content_type=ex.header("Content-Type") or "", payload_sha256=ex.payload_body.hexdigest(),
-                payload_length=ex.payload_body.length, payload_digest=w["payload_digest"],
-                record_type=resp.type, record_id=resp.record_id, record_sha256=resp.sha256, warc_file=wf,
-                offset=resp.offset, length=resp.length, records=records, payload_snapshot=w["original"],
-                is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
-                capture_mode=mode, requisites_reused=list(reused) if i == n_hops - 1 else [],
-                # the page a requisite belongs to is saved before it (hops come first): set in the
-                # INSERT, not by an UPDATE per requisite afterwards
-                page=snaps[n_hops - 1] if i >= n_hops else None,
-            )
-            # commit first, derive later: text extraction runs after the commit (archive.analysis)
-            snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and ex.payload_body.length > 0
-            snap.save()
-            snaps.append(snap)
+        wf = create_warc_file(published)
+        snaps = index_rows(wf, written, meta_rec, n_hops=n_hops, job=job, user=user, mode=mode,
+                           resources=resources, reused=reused)
         hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]
-        for a, b in zip(hop_snaps, hop_snaps[1:], strict=False):
-            a.redirect_to = b
-        for s in hop_snaps[:-1]:
-            s.final = final
-            s.save(update_fields=["redirect_to", "final"])
         deferred = any(s.analysis_pending for s in hop_snaps)
         transaction.on_commit(lambda: _after_commit(hop_snaps, final))
     if job:
@@ -410,6 +479,52 @@ def _index(published, written, meta_rec, *, n_hops, job, user, req_errors, mode=
             if s.analysis_pending:
                 schedule(s)
     return CaptureResult(snaps[0], final, snaps, wf, req_errors, analysis_deferred=deferred)
+
+
+def index_rows(wf: WarcFile, written: list[dict], meta_rec, *, n_hops: int, job, user, mode: str = "raw",
+               resources=(), reused=(), saved: dict | None = None) -> list[Snapshot]:
+    """Create the snapshot rows of one page's exchanges in ``wf`` (inside the caller's
+    transaction); returns them, page hops first. ``saved``: in a batch, ``{response record ID:
+    snapshot}`` of the rows created so far, through which a revisit of a response written
+    earlier in the same WARC finds its original (and to which these rows are added)."""
+    snaps: list[Snapshot] = []
+    for i, w in enumerate(written):
+        ex, resp, req = w["exchange"], w["response"], w["request"]
+        if i >= n_hops and ex.method != "GET":
+            continue  # e.g. a script's POST: kept in the WARC, but not a memento of the URL
+        records = [resp.as_dict(), *([req.as_dict()] if req is not None else [])]
+        if i == 0:
+            records.append(meta_rec.as_dict())
+        if i == n_hops - 1:
+            records.extend(resources)
+        original = w["original"]
+        if w.get("original_in_batch") is not None:
+            original = saved[w["original_in_batch"]["response"].record_id]
+        snap = Snapshot(
+            url=ex.url, captured_at=resp.date, status=ex.status, mime=_mime(ex),
+            content_type=ex.header("Content-Type") or "", payload_sha256=ex.payload_body.hexdigest(),
+            payload_length=ex.payload_body.length, payload_digest=w["payload_digest"],
+            record_type=resp.type, record_id=resp.record_id, record_sha256=resp.sha256, warc_file=wf,
+            offset=resp.offset, length=resp.length, records=records, payload_snapshot=original,
+            is_requisite=i >= n_hops, job=job, owner=user if getattr(user, "pk", None) else None,
+            capture_mode=mode, requisites_reused=list(reused) if i == n_hops - 1 else [],
+            # the page a requisite belongs to is saved before it (hops come first): set in the
+            # INSERT, not by an UPDATE per requisite afterwards
+            page=snaps[n_hops - 1] if i >= n_hops else None,
+        )
+        # commit first, derive later: text extraction runs after the commit (archive.analysis)
+        snap.analysis_pending = i < n_hops and (not snap.mime or snap.mime in TEXT_TYPES) and ex.payload_body.length > 0
+        snap.save()
+        snaps.append(snap)
+        if saved is not None:
+            saved[resp.record_id] = snap
+    hop_snaps, final = snaps[:n_hops], snaps[n_hops - 1]
+    for a, b in zip(hop_snaps, hop_snaps[1:], strict=False):
+        a.redirect_to = b
+    for s in hop_snaps[:-1]:
+        s.final = final
+        s.save(update_fields=["redirect_to", "final"])
+    return snaps
 
 
 def _after_commit(hop_snaps: list[Snapshot], final: Snapshot) -> None:

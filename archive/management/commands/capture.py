@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from archive.errors import ArchiveError
-from archive.jobs import run_job, submit
+from archive.jobs import run_jobs, submit
 from archive.models import CaptureJob
 from archive.signals import followup_inline
 
@@ -37,22 +37,40 @@ class Command(BaseCommand):
 
             if reason := browser_missing_reason():
                 raise CommandError(f"--browser: this machine cannot run browser captures: {reason}")
-        failures = 0
         follow_up = opts["follow_up"] or ("inline" if getattr(settings, "NAQL_EMBEDDED_QUEUE", False) else "queue")
-        for url in opts["urls"]:
+        urls, size = opts["urls"], max(1, settings.NAQL_CAPTURE_BATCH_SIZE)
+        failures = 0
+        # Raw-mode URLs are captured NAQL_CAPTURE_BATCH_SIZE at a time, each batch in one WARC file
+        # and one durable commit (archive.capture.batch); results are printed batch by batch.
+        for start in range(0, len(urls), size):
+            failures += self._run_batch(urls[start:start + size], opts, follow_up)
+        if failures:
+            raise CommandError(f"{failures} of {len(urls)} capture(s) failed")
+
+    def _run_batch(self, urls: list[str], opts: dict, follow_up: str) -> int:
+        submitted: list[tuple[str, CaptureJob | None, dict | None]] = []
+        for url in urls:
             try:
                 job = submit(url, requisites=not opts["no_requisites"], enqueue=False, mode=opts.get("mode"))
-                job.max_attempts = 1
-                job.save(update_fields=["max_attempts"])
-                if follow_up == "inline":
-                    with followup_inline():
-                        job = run_job(job.pk)
-                else:
-                    job = run_job(job.pk)
             except ArchiveError as exc:
-                failures += 1
-                self._emit(opts, {"url": url, "ok": False, "error": exc.as_dict()})
+                submitted.append((url, None, exc.as_dict()))
                 continue
+            job.max_attempts = 1
+            job.save(update_fields=["max_attempts"])
+            submitted.append((url, job, None))
+        ids = [job.pk for _, job, _ in submitted if job is not None]
+        if follow_up == "inline":
+            with followup_inline():
+                done = {job.pk: job for job in run_jobs(ids)}
+        else:
+            done = {job.pk: job for job in run_jobs(ids)}
+        failures = 0
+        for url, job, error in submitted:
+            if job is None:
+                failures += 1
+                self._emit(opts, {"url": url, "ok": False, "error": error})
+                continue
+            job = done[job.pk]
             if job.state != CaptureJob.State.SUCCEEDED:
                 failures += 1
                 self._emit(opts, {"url": url, "ok": False, "job": job.guid, "error": job.error})
@@ -68,8 +86,7 @@ class Command(BaseCommand):
                 "screenshot": bool(final.resource_record("screenshot")),
                 "follow_up": "done" if follow_up == "inline" else "queued",
             })
-        if failures:
-            raise CommandError(f"{failures} of {len(opts['urls'])} capture(s) failed")
+        return failures
 
     def _emit(self, opts, obj):
         if opts["json"]:
