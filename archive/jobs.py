@@ -43,7 +43,7 @@ def needs_browser(mode: str) -> bool:
 
 
 def submit(url: str, *, user=None, requisites: bool = True, idempotency_key: str = "", watch: Watch | None = None,
-           enqueue: bool = True, mode: str | None = None) -> CaptureJob:
+           enqueue: bool = True, mode: str | None = None, max_attempts: int | None = None) -> CaptureJob:
     """Create a pending job (after guarding the URL) and queue it once the transaction commits.
 
     ``mode``: ``raw``, ``browser`` or ``auto``; None takes :func:`default_mode`. A ValueError
@@ -61,7 +61,7 @@ def submit(url: str, *, user=None, requisites: bool = True, idempotency_key: str
         with transaction.atomic():
             job = CaptureJob.objects.create(url=clean, created_by=owner, requisites=requisites, mode=mode,
                                             idempotency_key=idempotency_key if owner else "", watch=watch,
-                                            max_attempts=settings.NAQL_CAPTURE_MAX_ATTEMPTS)
+                                            max_attempts=max_attempts or settings.NAQL_CAPTURE_MAX_ATTEMPTS)
     except IntegrityError:
         return CaptureJob.objects.get(created_by=owner, idempotency_key=idempotency_key)
     if enqueue:
@@ -162,14 +162,25 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
     whole (the WARC store unreachable or full) fails each of its jobs alike. Returns the jobs in
     the order given."""
     from archive.capture.batch import BatchItem, capture_batch
+    from archive.models import Snapshot
 
     by_id = CaptureJob.objects.select_related("created_by").in_bulk(job_ids)
     todo = [by_id[i] for i in job_ids if i in by_id]
-    together = []
     for job in todo:
         if not batchable(job):
             run_job(job.pk)
-        elif _claim(job):
+    claimed = CaptureJob.claim_many([job for job in todo if batchable(job)])
+    # as in _claim: an earlier attempt may have indexed its capture and died before succeeding
+    earlier = {}
+    for snap in Snapshot.objects.filter(job__in=claimed, is_requisite=False).order_by("-pk"):
+        earlier[snap.job_id] = snap  # the first (lowest pk) of each job wins
+    together = []
+    for job in claimed:
+        log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
+        if job.pk in earlier:
+            log.info("capture job %s: already indexed as %s by an earlier attempt", job.guid, earlier[job.pk].guid)
+            job.succeed(earlier[job.pk])
+        else:
             together.append(job)
     if together:
         items = [BatchItem(job.url, requisites=job.requisites, user=job.created_by, job=job) for job in together]
@@ -185,8 +196,11 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
             for item in items:
                 if item.error is not None:
                     _failed(item.job, item.error)
-                else:
-                    _succeeded(item.job, item.result)
+            won = [item for item in items if item.error is None]
+            CaptureJob.succeed_many([(item.job, item.result.snapshot) for item in won])
+            for item in won:
+                if item.job.watch_id and not item.result.analysis_deferred:  # as in _succeeded
+                    item.job.watch.record_capture(item.result.final)
     fresh = CaptureJob.objects.select_related("snapshot__final", "snapshot__warc_file").in_bulk(job_ids)
     return [fresh[i] for i in job_ids if i in fresh]
 

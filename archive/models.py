@@ -370,22 +370,88 @@ class CaptureJob(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
-    def claim(self) -> bool:
-        """Atomically move pending → running. Only one worker wins."""
+    def claim(self, *, refresh: bool = True) -> bool:
+        """Atomically move pending → running. Only one worker wins. ``refresh=False``: the
+        instance was loaded just before; its fields are updated in memory instead of re-read."""
         now = timezone.now()
         with transaction.atomic():
             won = CaptureJob.objects.filter(pk=self.pk, state=self.State.PENDING).update(
                 state=self.State.RUNNING, started_at=now, heartbeat_at=now, attempts=models.F("attempts") + 1,
                 error=None, finished_at=None,
             )
-        if won:
+        if won and refresh:
             self.refresh_from_db()
+        elif won:
+            self.state, self.started_at, self.heartbeat_at = self.State.RUNNING, now, now
+            self.attempts, self.error, self.finished_at = self.attempts + 1, None, None
         return bool(won)
+
+    @classmethod
+    def claim_many(cls, jobs: list[CaptureJob]) -> list[CaptureJob]:
+        """:meth:`claim` for several jobs loaded just before, in two queries: the jobs this
+        caller won (their fields updated in memory). The claim's timestamp tells this caller's
+        rows from those another worker claimed at the same time."""
+        if not jobs:
+            return []
+        now = timezone.now()
+        ids = [j.pk for j in jobs]
+        with transaction.atomic():
+            cls.objects.filter(pk__in=ids, state=cls.State.PENDING).update(
+                state=cls.State.RUNNING, started_at=now, heartbeat_at=now, attempts=models.F("attempts") + 1,
+                error=None, finished_at=None,
+            )
+            won = set(cls.objects.filter(pk__in=ids, state=cls.State.RUNNING, started_at=now)
+                      .values_list("pk", flat=True))
+        out = [j for j in jobs if j.pk in won]
+        for j in out:
+            j.state, j.started_at, j.heartbeat_at = cls.State.RUNNING, now, now
+            j.attempts, j.error, j.finished_at = j.attempts + 1, None, None
+        return out
+
+    @classmethod
+    def write_progress(cls, jobs: list[CaptureJob]) -> None:
+        """Write the in-memory ``progress`` (see :meth:`note`) of several jobs, as a heart-beat."""
+        now = timezone.now()
+        for j in jobs:
+            j.heartbeat_at = now
+        cls._update_each(jobs, ["progress", "heartbeat_at"])
+
+    @classmethod
+    def succeed_many(cls, done: list[tuple[CaptureJob, Snapshot]]) -> None:
+        """:meth:`succeed` for several jobs."""
+        now = timezone.now()
+        for job, snap in done:
+            job.state, job.snapshot, job.error, job.finished_at = cls.State.SUCCEEDED, snap, None, now
+        cls._update_each([j for j, _ in done], ["state", "snapshot", "error", "finished_at"])
+
+    @classmethod
+    def _update_each(cls, jobs: list[CaptureJob], names: list[str]) -> None:
+        """``UPDATE … WHERE id = %s`` of each job's ``names`` fields, one prepared statement run
+        for every job (``executemany``): Django's ``bulk_update`` builds a CASE expression per
+        row and field, which cost more than the statements it saves (issue 19, batch capture)."""
+        from django.db import connections, router
+
+        if not jobs:
+            return
+        conn = connections[router.db_for_write(cls)]
+        fields = [cls._meta.get_field(n) for n in names]
+        qn = conn.ops.quote_name
+        # identifiers from the model's own metadata, quoted; every value is a parameter
+        sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+        sql = f"UPDATE {qn(cls._meta.db_table)} SET {sets} WHERE {qn(cls._meta.pk.column)} = %s"  # noqa: S608
+        rows = [[f.get_db_prep_save(getattr(j, f.attname), conn) for f in fields] + [j.pk] for j in jobs]
+        with transaction.atomic(using=conn.alias), conn.cursor() as cur:
+            cur.executemany(sql, rows)
+
+    def note(self, step: str, **info) -> None:
+        """Add a step to ``progress`` in memory only; the next :meth:`heartbeat` writes it (a batch
+        capture writes its jobs' steps once, when the batch is archived)."""
+        self.progress = [*self.progress, {"step": step, "at": timezone.now().isoformat(), **info}]
 
     def heartbeat(self, step: str | None = None, **info) -> None:
         now = timezone.now()
         if step:
-            self.progress = [*self.progress, {"step": step, "at": now.isoformat(), **info}]
+            self.note(step, **info)
         self.heartbeat_at = now
         CaptureJob.objects.filter(pk=self.pk).update(heartbeat_at=now, progress=self.progress)
 

@@ -217,6 +217,24 @@ def naql_batch_run(urls: list[str], requisites: bool, size: int) -> dict:
     return {"seconds": elapsed, "pps": len(urls) / elapsed, "snapshots": snaps, "revisits": revisits}
 
 
+def command_run(urls: list[str], requisites: bool) -> dict:
+    """The same pages through ``manage.py capture URL...`` (in this process): a job per URL
+    (submitted, claimed, heart-beaten, succeeded), batches of NAQL_CAPTURE_BATCH_SIZE, the JSON
+    line printed per URL; the follow-up queued (``--follow-up queue``), as a worker would run it."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    call_command("capture", *urls, "--json", "--follow-up", "queue",
+                 *([] if requisites else ["--no-requisites"]), stdout=out)
+    elapsed = time.perf_counter() - t0
+    if out.getvalue().count('"ok": true') != len(urls):
+        raise SystemExit("command: not every URL was archived")
+    return {"seconds": elapsed, "pps": len(urls) / elapsed}
+
+
 def baseline_run(proxy_url: str, urls: list[str], requisite_urls: list[str], warc_path: Path) -> dict:
     import requests
 
@@ -348,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="naql-bench-"))
     tags = {"warm": args.warmup, **{f"r{k}": args.pages for k in range(args.runs)},
-            **{f"b{k}": args.pages for k in range(args.runs)}, "profile": args.pages}
+            **{f"b{k}": args.pages for k in range(args.runs)}, **{f"c{k}": args.pages for k in range(args.runs)},
+            "profile": args.pages}
     if args.browser_pages > 0:
         tags.update({"mode-raw": args.browser_pages, "mode-browser": args.browser_pages})
     urls = make_corpus(tmp / "corpus", tags)
@@ -391,11 +410,12 @@ def main(argv: list[str] | None = None) -> int:
         from django.conf import settings
 
         batch_size = settings.NAQL_CAPTURE_BATCH_SIZE if args.batch is None else args.batch
-        naql, batched, base = [], [], []
+        naql, batched, commanded, base = [], [], [], []
         for k in range(args.runs):  # interleaved, so drift on the machine hits both sides alike
             naql.append(naql_run(cap.capture, urls[f"r{k}"], args.requisites))
             if batch_size > 0:
                 batched.append(naql_batch_run(urls[f"b{k}"], args.requisites, batch_size))
+                commanded.append(command_run(urls[f"c{k}"], args.requisites))
             base.append(baseline_run(server.proxy_url, urls[f"r{k}"], requisite_urls, tmp / f"base-r{k}.warc.gz"))
 
         # profiled pass: where the time goes inside capture()
@@ -477,6 +497,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'ratio batch/baseline':<{w}}"
                   + "".join(f"{a / b:>10.2f}" for a, b in zip(n_batch, n_base, strict=True))
                   + f"{med_batch / med_base:>10.2f}")
+            n_cmd = [r["pps"] for r in commanded]
+            med_cmd = statistics.median(n_cmd)
+            print(f"{'manage.py capture URL...':<{w}}" + "".join(f"{x:>10.1f}" for x in n_cmd) + f"{med_cmd:>10.1f}")
+            print(f"{'ratio command/baseline':<{w}}"
+                  + "".join(f"{a / b:>10.2f}" for a, b in zip(n_cmd, n_base, strict=True))
+                  + f"{med_cmd / med_base:>10.2f}")
         print(f"{'ms/page Naql':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_naql) + f"{1000 / med_naql:>10.1f}")
         print(f"{'ms/page baseline':<{w}}" + "".join(f"{1000 / x:>10.1f}" for x in n_base) + f"{1000 / med_base:>10.1f}")
 

@@ -160,3 +160,15 @@ def test_a_batch_larger_than_the_batch_size_is_split(web, capsys, settings):
     assert [x["ok"] for x in out] == [True, True, True]
     assert out[0]["warc_file"] == out[1]["warc_file"] != out[2]["warc_file"]
     assert WarcFile.objects.count() == 2
+
+
+def test_jobs_claimed_together_are_claimed_once(web):
+    from archive.jobs import submit
+
+    ids = [submit(u, enqueue=False).pk for u in (FERRY, PORT, SHORT)]
+    CaptureJob.objects.filter(pk=ids[1]).update(state=CaptureJob.State.RUNNING)  # another worker has it
+    first = CaptureJob.claim_many(list(CaptureJob.objects.filter(pk__in=ids).order_by("pk")))
+    second = CaptureJob.claim_many(list(CaptureJob.objects.filter(pk__in=ids).order_by("pk")))
+    assert [j.pk for j in first] == [ids[0], ids[2]] and second == []
+    assert [(j.state, j.attempts) for j in first] == [(CaptureJob.State.RUNNING, 1)] * 2
+    assert set(CaptureJob.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {0, 1}

@@ -31,6 +31,7 @@ of it, as it would be had the earlier page been committed first.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -55,6 +56,9 @@ from archive.store.durability import durable_commit
 from archive.store.warcstore import WarcBuilder, storage_os_error
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two heart-beats of a batch's waiting jobs (well under NAQL_JOB_STALE_AFTER).
+KEEP_ALIVE_SECONDS = 30
 
 #: The analysis of a batch's pages, addressed by name (this module never imports archive.tasks).
 ANALYSE_MANY_TASK = "archive.tasks.analyse_snapshots"
@@ -84,14 +88,22 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
     skew = clock.offset()  # capture times come from the database's clock, not this host's
     fetched: list[tuple[BatchItem, FetchedPage]] = []
     job_ids = [item.job.pk for item in items if item.job is not None]
+    alive = time.monotonic()
     for item in items:
         try:
-            fetched.append((item, fetch_page(item.url, requisites=item.requisites, skew=skew, job=item.job)))
+            page = fetch_page(item.url, requisites=item.requisites, skew=skew)
         except ArchiveError as exc:
             item.error = exc
-        if job_ids:  # the batch's jobs wait for the others' fetches: they are alive, not stale
+        else:
+            fetched.append((item, page))
+            if item.job:  # the jobs' steps are written once, with "archived" (one UPDATE per job)
+                item.job.note("fetched", exchanges=len(page.hops) + len(page.extra),
+                              seconds=round(page.fetch_seconds, 3))
+        if job_ids and time.monotonic() - alive > KEEP_ALIVE_SECONDS:
+            # the batch's jobs wait for the others' fetches: alive, not stale (NAQL_JOB_STALE_AFTER)
             CaptureJob.objects.filter(pk__in=job_ids, state=CaptureJob.State.RUNNING).update(
                 heartbeat_at=timezone.now())
+            alive = time.monotonic()
     if not fetched:
         return items
     batch = BatchIndex.lookup([ex for _, page in fetched for ex in (*page.hops, *page.extra)])
@@ -108,7 +120,7 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
         raise
     for item, _ in fetched:
         if item.job:
-            item.job.heartbeat("written", warc=published.name, bytes=published.size, batch_pages=len(fetched))
+            item.job.note("written", warc=published.name, bytes=published.size, batch_pages=len(fetched))
     _index_batch(published, fetched, pages)
     return items
 
@@ -125,10 +137,13 @@ def _index_batch(published, fetched: list[tuple[BatchItem, FetchedPage]], pages:
                                         analysis_deferred=any(s.analysis_pending for s in hop_snaps))
         results = [item.result for item, _ in fetched]
         transaction.on_commit(lambda: _after_commit(results))
+    jobs = [item.job for item, _ in fetched if item.job]
     for item, _ in fetched:
         if item.job:
-            item.job.heartbeat("archived", snapshot=item.result.final.guid,
-                               analysis="pending" if item.result.analysis_deferred else "none needed")
+            item.job.note("archived", snapshot=item.result.final.guid,
+                          analysis="pending" if item.result.analysis_deferred else "none needed")
+    if jobs:  # the steps noted so far (fetched, written, archived), one query for the batch
+        CaptureJob.write_progress(jobs)
     if settings.NAQL_ANALYSE_INLINE:  # the rows are committed (or, in a test, saved)
         from archive.analysis import schedule
 

@@ -5,10 +5,12 @@ import json
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Count
 
 from archive.errors import ArchiveError
 from archive.jobs import run_jobs, submit
-from archive.models import CaptureJob
+from archive.models import CaptureJob, Snapshot
 from archive.signals import followup_inline
 
 
@@ -49,21 +51,24 @@ class Command(BaseCommand):
 
     def _run_batch(self, urls: list[str], opts: dict, follow_up: str) -> int:
         submitted: list[tuple[str, CaptureJob | None, dict | None]] = []
-        for url in urls:
-            try:
-                job = submit(url, requisites=not opts["no_requisites"], enqueue=False, mode=opts.get("mode"))
-            except ArchiveError as exc:
-                submitted.append((url, None, exc.as_dict()))
-                continue
-            job.max_attempts = 1
-            job.save(update_fields=["max_attempts"])
-            submitted.append((url, job, None))
+        with transaction.atomic():  # the batch's jobs in one commit
+            for url in urls:
+                try:
+                    job = submit(url, requisites=not opts["no_requisites"], enqueue=False, mode=opts.get("mode"),
+                                 max_attempts=1)
+                except ArchiveError as exc:
+                    submitted.append((url, None, exc.as_dict()))
+                    continue
+                submitted.append((url, job, None))
         ids = [job.pk for _, job, _ in submitted if job is not None]
         if follow_up == "inline":
             with followup_inline():
                 done = {job.pk: job for job in run_jobs(ids)}
         else:
             done = {job.pk: job for job in run_jobs(ids)}
+        finals = [(j.snapshot.final_id or j.snapshot_id) for j in done.values() if j.snapshot_id]
+        requisites = dict(Snapshot.objects.filter(page_id__in=finals).values("page_id").annotate(n=Count("pk"))
+                          .values_list("page_id", "n"))  # one query for the batch
         failures = 0
         for url, job, error in submitted:
             if job is None:
@@ -82,7 +87,8 @@ class Command(BaseCommand):
                 "final_url": final.url, "status": final.status, "captured_at": snap.captured_at.isoformat(),
                 "warc_file": snap.warc_file.name, "warc_sha256": snap.warc_file.sha256,
                 "record_sha256": final.record_sha256, "payload_sha256": final.payload_sha256,
-                "requisites": final.requisites.count() + len(final.requisites_reused or []), "mode": final.capture_mode,
+                "requisites": requisites.get(final.pk, 0) + len(final.requisites_reused or []),
+                "mode": final.capture_mode,
                 "screenshot": bool(final.resource_record("screenshot")),
                 "follow_up": "done" if follow_up == "inline" else "queued",
             })
