@@ -197,9 +197,16 @@ def load_wrk(base: str, path: str, *, seconds: float, concurrency: int, headers:
     cmd = [shutil.which("wrk") or "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
-    subprocess.run([*cmd[:3], "-d1s", *cmd[4:], base + path], capture_output=True, check=True)  # warm-up
+    # warm-up, until the server answers: each of granian's workers loads Django on its first
+    # request, which on a loaded machine can outlast a short run (it then reports 0 requests)
+    for _ in range(30):
+        warm = subprocess.run([*cmd[:3], "-d2s", *cmd[4:], base + path], capture_output=True, text=True, check=True)
+        if re.search(r"^\s+[1-9]\d* requests in", warm.stdout, re.M):
+            break
     out = subprocess.run([*cmd, base + path], capture_output=True, text=True, check=True).stdout
     lat = {m[1]: float(m[2]) * _UNITS[m[3]] for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    if "50" not in lat or "99" not in lat:
+        raise SystemExit(f"wrk measured no latency for {base + path}:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)$", out, re.M)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p50": lat["50"], "p99": lat["99"],
@@ -296,7 +303,7 @@ def main() -> int:
             return load(base, path, n=args.requests, concurrency=args.concurrency, headers=headers)
     print(f"{'case':44} {'server':6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  status")
     summary = []
-    with PywbServer([warc], work) as pywb:
+    with stack, PywbServer([warc], work) as pywb:  # the servers stop whatever happens
         for label, ours, theirs, headers in cases:
             runs = {"naql": [], "pywb": []}
             for _ in range(args.rounds):  # alternate, so a burst of load on the machine hits both
@@ -312,7 +319,6 @@ def main() -> int:
             print(f"{'':44} {'ratio':6} {a['rps'] / b['rps']:8.2f} {a['p50'] / b['p50']:8.2f} "
                   f"{a['p99'] / b['p99']:8.2f}  (naql / pywb)")
             summary.append((label, a["rps"] / b["rps"]))
-    stack.close()
     print("\nsummary: req/s ratio naql / pywb (issue 19 goals: id_ >= 2.0, rewritten >= 1.5, TimeGate >= 2.0)")
     for label, ratio in summary:
         print(f"  {label}: {ratio:.2f}")
