@@ -142,7 +142,7 @@ def test_a_batch_whose_warc_cannot_be_stored_archives_nothing_and_keeps_every_jo
     def down(*args, **kwargs):
         raise StorageUnavailable("the object store is unreachable")
 
-    monkeypatch.setattr("archive.capture.batch.WarcBuilder.publish", down)
+    monkeypatch.setattr("archive.store.warcstore.WarcBuilder.publish", down)
     with pytest.raises(CommandError, match="2 of 2"):
         call_command("capture", FERRY, PORT, "--json", "--no-requisites")
     out = _lines(capsys)

@@ -44,6 +44,7 @@ from archive.capture.capture import (
     CaptureResult,
     FetchedPage,
     WrittenPage,
+    build_warc,
     create_warc_file,
     fetch_page,
     index_rows,
@@ -53,7 +54,6 @@ from archive.capture.capture import (
 from archive.errors import ArchiveError
 from archive.models import CaptureJob, Snapshot
 from archive.store.durability import durable_commit
-from archive.store.warcstore import WarcBuilder, storage_os_error
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,8 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
     if not fetched:
         return items
     batch = BatchIndex.lookup([ex for _, page in fetched for ex in (*page.hops, *page.extra)])
-    builder = WarcBuilder()
-    try:
-        builder.write_warcinfo(extra={**warcinfo_fields(), "batch-pages": len(fetched)})
-        pages = [write_page(builder, page, job=item.job, batch=batch) for item, page in fetched]
-        published = builder.publish()
-    except OSError as exc:  # writing the temp WARC: a full disk is a clear, retryable error
-        builder.abort()
-        raise storage_os_error(exc, builder.path.name) from exc
-    except BaseException:
-        builder.abort()
-        raise
+    published, pages = build_warc({**warcinfo_fields(), "batch-pages": len(fetched)}, lambda builder: [
+        write_page(builder, page, job=item.job, batch=batch) for item, page in fetched])
     for item, _ in fetched:
         if item.job:
             item.job.note("written", warc=published.name, bytes=published.size, batch_pages=len(fetched))

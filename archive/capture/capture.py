@@ -339,17 +339,8 @@ def capture(url: str, *, job: CaptureJob | None = None, requisites: bool = True,
     ``mode_note`` goes into the metadata record. Browser captures: ``browser_capture``; several
     URLs in one WARC and one commit: :func:`archive.capture.batch.capture_batch`."""
     fetched = fetch_page(url, requisites=requisites, hops=hops, skew=clock.offset(), job=job)
-    builder = WarcBuilder()
-    try:
-        builder.write_warcinfo(extra=warcinfo_fields())
-        page = write_page(builder, fetched, job=job, mode_note=mode_note)
-        published = builder.publish()
-    except OSError as exc:  # writing the temp WARC: a full disk is a clear, retryable error
-        builder.abort()
-        raise storage_os_error(exc, builder.path.name) from exc
-    except BaseException:
-        builder.abort()
-        raise
+    published, page = build_warc(warcinfo_fields(), lambda builder: write_page(builder, fetched, job=job,
+                                                                              mode_note=mode_note))
     if job:
         job.heartbeat("written", warc=published.name, bytes=published.size)
     return _index(published, page.written, page.meta_rec, n_hops=page.n_hops, job=job, user=user,
@@ -377,6 +368,24 @@ class WrittenPage:
     meta_rec: object
     n_hops: int
     reused: list[int]
+
+
+def build_warc(warcinfo: dict, write):
+    """Write a capture's WARC file: its ``warcinfo`` record (these extra fields), then
+    ``write(builder)``'s records; publish it (fsynced, checksummed, immutable). Returns
+    ``(published, what write returned)``. On any failure the temporary file is removed and
+    nothing is published; an OSError (a full disk) becomes a clear, retryable StorageError."""
+    builder = WarcBuilder()
+    try:
+        builder.write_warcinfo(extra=warcinfo)
+        out = write(builder)
+        return builder.publish(), out
+    except OSError as exc:
+        builder.abort()
+        raise storage_os_error(exc, builder.path.name) from exc
+    except BaseException:
+        builder.abort()
+        raise
 
 
 def warcinfo_fields() -> dict:
