@@ -50,7 +50,7 @@ from archive.capture.capture import (
     warcinfo_fields,
     write_page,
 )
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, InternalError
 from archive.models import CaptureJob, Snapshot
 from archive.store.durability import durable_commit
 from archive.store.warcstore import WarcBuilder, storage_os_error
@@ -82,7 +82,7 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
     durable transaction; returns ``items`` with ``result`` or ``error`` set on each.
 
     A URL whose fetch fails (a CaptureError: refused address, timeout, too large, redirect
-    loop...) gets that error; the others are archived. Raises an ArchiveError (a StorageError
+    loop...; an InternalError for an unexpected exception) gets that error; the others are archived. Raises an ArchiveError (a StorageError
     when the WARC store cannot be written) when the batch as a whole cannot be archived: then no
     item is. Raw mode only: browser captures are one page per Chromium session."""
     skew = clock.offset()  # capture times come from the database's clock, not this host's
@@ -94,6 +94,9 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
             page = fetch_page(item.url, requisites=item.requisites, skew=skew)
         except ArchiveError as exc:
             item.error = exc
+        except Exception as exc:  # noqa: BLE001 - a bug met on one page fails that page, not its batch
+            log.exception("capture of %s crashed", item.url)
+            item.error = InternalError("internal error during capture", details={"type": type(exc).__name__})
         else:
             fetched.append((item, page))
             if item.job:  # the jobs' steps are written once, with "archived" (one UPDATE per job)
