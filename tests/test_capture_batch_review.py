@@ -158,3 +158,52 @@ def test_a_batch_interrupted_after_its_commit_is_not_swept_into_failure(web, mon
     pages = dict(Snapshot.objects.filter(is_requisite=False).values_list("job_id", "pk"))
     assert {(j.state, j.snapshot_id) for j in CaptureJob.objects.all()} == {
         (CaptureJob.State.SUCCEEDED, pages[j.pk]) for j in CaptureJob.objects.all()}
+
+
+GALLERY = "http://salles.musee-des-tanneurs.test"
+ROOMS, PICTURES, PICTURE_BYTES = 6, 3, 900 * 1024  # each picture just under the 1 MiB kept in memory
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory, offline_dns):
+    import random
+
+    root = tmp_path_factory.mktemp("review_gallery")
+    rows, rng = [], random.Random(7)
+    for room in range(ROOMS):
+        imgs = "".join(f'<img src="/oeuvres/{room}-{i}.jpg" alt="">' for i in range(PICTURES))
+        (root / f"salle{room}.html").write_text(
+            f"<!doctype html><title>Salle {room}</title><h1>Salle {room} : les ateliers de tannage</h1>"
+            f"<p>Outils et peaux exposés dans la salle {room}.</p>{imgs}", encoding="utf-8")
+        rows.append((f"{GALLERY}/salle/{room}", f"salle{room}.html", 200, "text/html; charset=utf-8", "-"))
+        for i in range(PICTURES):
+            (root / f"{room}-{i}.jpg").write_bytes(rng.randbytes(PICTURE_BYTES))
+            rows.append((f"{GALLERY}/oeuvres/{room}-{i}.jpg", f"{room}-{i}.jpg", 200, "image/jpeg", "-"))
+    (root / "urls.tsv").write_text("".join("\t".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
+    server = CorpusServer("proxy", corpus_dir=root).start()
+    yield server
+    server.stop()
+
+
+def test_a_batch_holds_one_page_in_memory_at_a_time_not_all_of_them(gallery):
+    # A single capture holds one page's bodies (each up to 1 MiB in memory, spooled past that); a
+    # batch held every page's until the WARC was written: NAQL_CAPTURE_BATCH_SIZE times as much
+    # memory and temporary disk (with the defaults, up to 25 x (1 + 30) MiB of requisites in RAM).
+    import tracemalloc
+
+    from archive.capture.batch import BatchItem, capture_batch
+
+    gallery.reset()
+    urls = [f"{GALLERY}/salle/{room}" for room in range(ROOMS)]
+    with override_settings(NAQL_CAPTURE_PROXY=gallery.proxy_url, NAQL_CAPTURE_REQUISITE_REUSE_SECONDS=0,
+                           NAQL_ANALYSE_INLINE=False):  # the capture's own memory, not the text extraction's
+        tracemalloc.start()
+        try:
+            items = capture_batch([BatchItem(u) for u in urls])
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert all(item.result is not None for item in items)
+    assert Snapshot.objects.filter(is_requisite=True).count() == ROOMS * PICTURES
+    page_bytes = PICTURES * PICTURE_BYTES
+    assert peak < 3 * page_bytes, f"peak {peak / 2**20:.1f} MiB for pages of {page_bytes / 2**20:.1f} MiB"
