@@ -136,3 +136,11 @@ class PackageError(ArchiveError):
     """A WACZ package cannot be built (nothing visible to package, a record failing fixity, TSA down)."""
 
     code = "package_error"
+
+
+class InternalError(ArchiveError):
+    """An unexpected bug (any exception that is not an ArchiveError) met while capturing one URL
+    of a batch: that URL fails for good, as a crashed single capture does (``details["type"]``:
+    the exception's class name); the batch's other URLs go on."""
+
+    code = "internal_error"

@@ -159,10 +159,10 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
     """Run one attempt of each job, like :func:`run_job`, the raw-mode ones together: one WARC
     file and one durable commit for all of them (:mod:`archive.capture.batch`). A job whose URL
     fails gets its own error (a transient one is retried on its own); a failure of the batch as a
-    whole (the WARC store unreachable or full) fails each of its jobs alike. Returns the jobs in
-    the order given."""
+    whole (the WARC store unreachable or full) fails each of its jobs alike, except a job whose
+    capture was indexed before the failure (an error after the commit): it succeeds with it.
+    Returns the jobs in the order given."""
     from archive.capture.batch import BatchItem, capture_batch
-    from archive.models import Snapshot
 
     by_id = CaptureJob.objects.select_related("created_by").in_bulk(job_ids)
     todo = [by_id[i] for i in job_ids if i in by_id]
@@ -171,9 +171,7 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
             run_job(job.pk)
     claimed = CaptureJob.claim_many([job for job in todo if batchable(job)])
     # as in _claim: an earlier attempt may have indexed its capture and died before succeeding
-    earlier = {}
-    for snap in Snapshot.objects.filter(job__in=claimed, is_requisite=False).order_by("-pk"):
-        earlier[snap.job_id] = snap  # the first (lowest pk) of each job wins
+    earlier = _indexed(claimed)
     together = []
     for job in claimed:
         log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
@@ -186,12 +184,19 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
         items = [BatchItem(job.url, requisites=job.requisites, user=job.created_by, job=job) for job in together]
         try:
             capture_batch(items)
-        except ArchiveError as exc:
-            for job in together:
-                _failed(job, exc)
-        except Exception as exc:  # an unexpected bug: every job of the batch records it
-            for job in together:
-                _crashed(job, exc)
+        except Exception as exc:  # noqa: BLE001 - an ArchiveError fails each job alike; any other is a bug
+            # The error may come after the batch's commit (its jobs' progress, derived work run
+            # inline): a job whose capture was indexed succeeded all the same.
+            indexed = _indexed(together)
+            for item in items:
+                if item.job.pk in indexed:
+                    item.job.succeed(indexed[item.job.pk])
+                elif item.error is not None:
+                    _failed(item.job, item.error)
+                elif isinstance(exc, ArchiveError):
+                    _failed(item.job, exc)
+                else:
+                    _crashed(item.job, exc)
         else:
             for item in items:
                 if item.error is not None:
@@ -203,6 +208,17 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
                     item.job.watch.record_capture(item.result.final)
     fresh = CaptureJob.objects.select_related("snapshot__final", "snapshot__warc_file").in_bulk(job_ids)
     return [fresh[i] for i in job_ids if i in fresh]
+
+
+def _indexed(jobs: list[CaptureJob]) -> dict:
+    """``{job id: page snapshot}`` of the jobs whose capture is indexed (its first page snapshot,
+    lowest pk: the requested URL), in one query."""
+    from archive.models import Snapshot
+
+    found = {}
+    for snap in Snapshot.objects.filter(job__in=jobs, is_requisite=False).order_by("-pk"):
+        found[snap.job_id] = snap  # the first (lowest pk) of each job wins
+    return found
 
 
 def run_due_jobs() -> int:

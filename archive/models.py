@@ -483,12 +483,18 @@ class CaptureJob(models.Model):
 
     @classmethod
     def sweep_stale(cls) -> int:
-        """Running jobs whose worker stopped heart-beating go back to pending (or fail for good)."""
+        """Running jobs whose worker stopped heart-beating go back to pending (or fail for good);
+        one whose capture was indexed before its worker stopped (killed after the commit, e.g. a
+        batch interrupted during its inline follow-up) succeeds with it, as in ``archive.jobs._claim``."""
         n = 0
         for job in cls.objects.stale():
+            n += 1
+            done = job.snapshots.filter(is_requisite=False).order_by("pk").first()
+            if done is not None:
+                job.succeed(done)
+                continue
             job.fail({"code": "worker_lost", "message": "the worker stopped responding during the capture",
                       "details": {}, "permanent": False}, permanent=False)
-            n += 1
         return n
 
 

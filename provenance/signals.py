@@ -44,7 +44,10 @@ def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
 
 
 def on_snapshots_captured(sender, snapshots, **kwargs) -> None:
-    """A batch capture's pages: followed up here (inline, as for one page) or by one queued task."""
+    """A batch capture's pages: followed up here (inline, as for one page) or by one queued task.
+    Inline, a page whose follow-up raises is logged and skipped, as in
+    :func:`provenance.tasks.after_capture_many`: its capture is committed, the next pages still
+    get theirs, and the batch's jobs are not failed by derived work."""
     from archive.signals import followup_is_inline
     from provenance.tasks import after_capture_many, process_snapshot
 
@@ -54,7 +57,10 @@ def on_snapshots_captured(sender, snapshots, **kwargs) -> None:
     if (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False)
             or followup_is_inline()):
         for pk in pks:
-            process_snapshot(pk)
+            try:
+                process_snapshot(pk)
+            except Exception:  # noqa: BLE001 - as after_capture_many: one page's failure leaves the others theirs
+                log.exception("provenance follow-up of snapshot %s failed; `trace` or the admin re-runs it", pk)
         return
     try:
         after_capture_many.delay(pks)

@@ -12,9 +12,10 @@ workers capture them side by side (a batch is sequential in one process):
 
 1. each URL is fetched in turn (redirects, requisites), exactly as a single capture fetches it;
    a URL that cannot be fetched gets its own error and is left out, the others go on;
-2. every fetched page is written into one temporary WARC (one ``warcinfo``; per page its
-   responses or revisits, requests and metadata record), which is then fsynced, checksummed and
-   published, immutable from then on;
+2. each fetched page is written at once into the batch's one temporary WARC (one ``warcinfo``;
+   per page its responses or revisits, requests and metadata record) and its bodies released, so
+   that a batch holds one page in memory and spooled on disk at a time, as a single capture does;
+   after the last page the file is fsynced, checksummed and published, immutable from then on;
 3. all snapshot rows (and the file's row) are created in one transaction, committed durably;
 4. after the commit, one message asks for the analysis of the batch's pages and one signal
    (:data:`archive.signals.snapshots_captured`) lets provenance queue one follow-up for them.
@@ -51,7 +52,7 @@ from archive.capture.capture import (
     warcinfo_fields,
     write_page,
 )
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, InternalError
 from archive.models import CaptureJob, Snapshot
 from archive.store.durability import durable_commit
 
@@ -82,33 +83,48 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
     durable transaction; returns ``items`` with ``result`` or ``error`` set on each.
 
     A URL whose fetch fails (a CaptureError: refused address, timeout, too large, redirect
-    loop...) gets that error; the others are archived. Raises an ArchiveError (a StorageError
-    when the WARC store cannot be written) when the batch as a whole cannot be archived: then no
-    item is. Raw mode only: browser captures are one page per Chromium session."""
+    loop...; an InternalError for an unexpected exception) gets that error; the others are
+    archived. Raises an ArchiveError (a StorageError when the temporary WARC or the WARC store
+    cannot be written) when the batch as a whole cannot be archived: then no item is. Raw mode only: browser captures are one page per Chromium session."""
     skew = clock.offset()  # capture times come from the database's clock, not this host's
     fetched: list[tuple[BatchItem, FetchedPage]] = []
+    pages: list[WrittenPage] = []
     job_ids = [item.job.pk for item in items if item.job is not None]
     alive = time.monotonic()
-    for item in items:
-        try:
-            page = fetch_page(item.url, requisites=item.requisites, skew=skew)
-        except ArchiveError as exc:
-            item.error = exc
-        else:
-            fetched.append((item, page))
-            if item.job:  # the jobs' steps are written once, with "archived" (one UPDATE per job)
-                item.job.note("fetched", exchanges=len(page.hops) + len(page.extra),
-                              seconds=round(page.fetch_seconds, 3))
-        if job_ids and time.monotonic() - alive > KEEP_ALIVE_SECONDS:
-            # the batch's jobs wait for the others' fetches: alive, not stale (NAQL_JOB_STALE_AFTER)
-            CaptureJob.objects.filter(pk__in=job_ids, state=CaptureJob.State.RUNNING).update(
-                heartbeat_at=timezone.now())
-            alive = time.monotonic()
-    if not fetched:
+    batch = BatchIndex()
+
+    def fetch_and_write(builder) -> list[WrittenPage] | None:
+        nonlocal alive
+        for item in items:
+            try:
+                page = fetch_page(item.url, requisites=item.requisites, skew=skew)
+            except ArchiveError as exc:
+                item.error = exc
+            except Exception as exc:  # noqa: BLE001 - a bug met on one page fails that page, not its batch
+                log.exception("capture of %s crashed", item.url)
+                item.error = InternalError("internal error during capture", details={"type": type(exc).__name__})
+            else:
+                if item.job:  # the jobs' steps are written once, with "archived" (one UPDATE per job)
+                    item.job.note("fetched", exchanges=len(page.hops) + len(page.extra),
+                                  seconds=round(page.fetch_seconds, 3))
+                # written at once, so that a batch holds one page's bodies at a time, as a single
+                # capture does (their hashes and lengths, all the index needs, outlive close())
+                exchanges = (*page.hops, *page.extra)
+                batch.stored.update(BatchIndex.lookup(list(exchanges)).stored)
+                pages.append(write_page(builder, page, job=item.job, batch=batch))
+                fetched.append((item, page))
+                for ex in exchanges:
+                    ex.close()
+            if job_ids and time.monotonic() - alive > KEEP_ALIVE_SECONDS:
+                # the batch's jobs wait for the others' fetches: alive, not stale (NAQL_JOB_STALE_AFTER)
+                CaptureJob.objects.filter(pk__in=job_ids, state=CaptureJob.State.RUNNING).update(
+                    heartbeat_at=timezone.now())
+                alive = time.monotonic()
+        return pages or None  # None: nothing fetched, nothing to publish
+
+    published, _ = build_warc({**warcinfo_fields(), "batch-urls": len(items)}, fetch_and_write)
+    if published is None:
         return items
-    batch = BatchIndex.lookup([ex for _, page in fetched for ex in (*page.hops, *page.extra)])
-    published, pages = build_warc({**warcinfo_fields(), "batch-pages": len(fetched)}, lambda builder: [
-        write_page(builder, page, job=item.job, batch=batch) for item, page in fetched])
     for item, _ in fetched:
         if item.job:
             item.job.note("written", warc=published.name, bytes=published.size, batch_pages=len(fetched))

@@ -32,7 +32,7 @@ from archive import clock
 from archive.capture.fetch import Exchange, FetchLimits, fetch
 from archive.capture.guard import check_url
 from archive.capture.requisites import css_requisites, html_requisites
-from archive.errors import ArchiveError, CaptureError, RedirectLoop, TooManyRedirects
+from archive.errors import ArchiveError, CaptureError, InvalidURL, RedirectLoop, TooManyRedirects
 from archive.extract.charset import decode_css
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.store.durability import durable_commit
@@ -95,7 +95,9 @@ def _ip(ex: Exchange) -> str | None:
 
 
 def follow_redirects(url: str, *, max_hops: int | None = None, limits: FetchLimits | None = None) -> list[Exchange]:
-    """Fetch ``url`` and every redirect hop after it. Each hop is guarded and kept."""
+    """Fetch ``url`` and every redirect hop after it. Each hop is guarded and kept. Raises a
+    CaptureError (InvalidURL for a Location that cannot be parsed, RedirectLoop, TooManyRedirects,
+    or the fetch's own) when the chain cannot be followed."""
     max_hops = settings.NAQL_CAPTURE_MAX_REDIRECTS if max_hops is None else max_hops
     current = check_url(iri_to_uri(url), allowed_networks=settings.NAQL_CAPTURE_ALLOWED_NETWORKS).url
     Path(settings.NAQL_TMP_DIR).mkdir(parents=True, exist_ok=True)  # where large bodies are spooled
@@ -107,7 +109,11 @@ def follow_redirects(url: str, *, max_hops: int | None = None, limits: FetchLimi
         location = ex.header("Location")
         if ex.status not in REDIRECT_STATUSES or not location:
             return hops
-        nxt = iri_to_uri(urljoin(current, location.strip()))
+        try:
+            nxt = iri_to_uri(urljoin(current, location.strip()))
+        except ValueError as exc:  # e.g. "http://[::1": the server's error, not a bug of ours
+            raise InvalidURL(f"redirect to a malformed URL: {location.strip()[:200]!r}",
+                             details={"chain": [h.url for h in hops], "location": location.strip()[:2000]}) from exc
         if nxt in seen:
             raise RedirectLoop(f"redirect loop: {nxt} was already visited",
                                details={"chain": [h.url for h in hops] + [nxt]})
@@ -373,12 +379,19 @@ class WrittenPage:
 def build_warc(warcinfo: dict, write):
     """Write a capture's WARC file: its ``warcinfo`` record (these extra fields), then
     ``write(builder)``'s records; publish it (fsynced, checksummed, immutable). Returns
-    ``(published, what write returned)``. On any failure the temporary file is removed and
+    ``(published, what write returned)``; ``(None, None)`` when ``write`` returns None (nothing to
+    archive after all: the file is removed). On any failure the temporary file is removed and
     nothing is published; an OSError (a full disk) becomes a clear, retryable StorageError."""
-    builder = WarcBuilder()
+    try:
+        builder = WarcBuilder()
+    except OSError as exc:  # the temporary WARC cannot even be created (a full or read-only NAQL_TMP_DIR)
+        raise storage_os_error(exc, "temporary WARC") from exc
     try:
         builder.write_warcinfo(extra=warcinfo)
         out = write(builder)
+        if out is None:
+            builder.abort()
+            return None, None
         return builder.publish(), out
     except OSError as exc:
         builder.abort()
