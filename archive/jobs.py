@@ -107,7 +107,14 @@ def run_job(job_id: int) -> CaptureJob:
         _failed(job, exc)
         return job
     except Exception as exc:  # an unexpected bug: record it as a structured, permanent failure
-        _crashed(job, exc)
+        # ... unless it came after the capture's commit (derived work run inline, say): the page
+        # is archived, and the job says so (as run_jobs does for a batch)
+        indexed = _indexed([job])
+        if job.pk in indexed:
+            log.exception("capture job %s: error after its capture was indexed", job.guid)
+            job.succeed(indexed[job.pk])
+        else:
+            _crashed(job, exc)
         return job
     _succeeded(job, result)
     return job

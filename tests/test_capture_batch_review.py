@@ -207,3 +207,17 @@ def test_a_batch_holds_one_page_in_memory_at_a_time_not_all_of_them(gallery):
     assert Snapshot.objects.filter(is_requisite=True).count() == ROOMS * PICTURES
     page_bytes = PICTURES * PICTURE_BYTES
     assert peak < 3 * page_bytes, f"peak {peak / 2**20:.1f} MiB for pages of {page_bytes / 2**20:.1f} MiB"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_capture_whose_inline_follow_up_fails_is_still_archived(web, capsys, monkeypatch):
+    # one URL: run_job's path, not the batch's; the follow-up runs inline after the commit
+    def broken(pk):
+        raise RuntimeError("a bug in the follow-up")
+
+    monkeypatch.setattr(FOLLOWED, broken)
+    call_command("capture", ROADS, "--json", "--follow-up", "inline", "--mode", "auto")
+    (out,) = _lines(capsys)
+    assert out["ok"] is True
+    job = CaptureJob.objects.get(guid=out["job"])
+    assert job.state == CaptureJob.State.SUCCEEDED and job.snapshot.url == ROADS
