@@ -70,8 +70,8 @@ def _peak_rss_of_import_warc(path: Path) -> tuple[float, str]:
 @pytest.mark.django_db(transaction=True)
 def test_import_warc_memory_is_flat_in_the_number_of_records(tmp_path):
     """Four times the records, about the same peak memory: the command lists every snapshot, but
-    neither the records' descriptions nor the snapshots are held for the whole file. Before: +38 MiB
-    from 3,300 to 13,200 records, ~4 KB per record. Now a few MiB while the bounded buffers (a
+    neither the records' descriptions nor the snapshots are held for the whole file. Before: +54 MiB
+    from 4,400 to 17,600 records (~4 KB per record). Now ~5 MiB while the bounded buffers (a
     thousand descriptions or rows each) fill up, then flat (16,000 pages peak as 8,000)."""
     small = _many_records_warc(tmp_path / "small.warc.gz", 2000, site="small")
     big = _many_records_warc(tmp_path / "big.warc.gz", 8000, site="big")
