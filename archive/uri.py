@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import idna
 import surt
 
-__all__ = ["iri_to_uri", "surt_key", "timestamp14", "parse_timestamp14", "encode_host", "quote_iri_part",
+__all__ = ["iri_to_uri", "surt_key", "index_keys", "surt_key_uncached", "timestamp14", "parse_timestamp14", "encode_host", "quote_iri_part",
            "public_origin", "uri_to_iri"]
 
 _HEX = "0123456789abcdefABCDEF"
@@ -84,6 +84,13 @@ def encode_host(host: str) -> str:
     return ".".join(labels)
 
 
+# A URL that iri_to_uri gives back unchanged: lower-case http(s) scheme and ASCII host (no userinfo,
+# no IPv6 literal), optional port, then a path and query of characters a URI allows (_SAFE) and
+# well-formed %XX escapes only, no fragment, no whitespace. Most URLs a crawler wrote are already
+# so; an import (one call per record, every URL new to the cache) skips the parse for them.
+_ALREADY_URI = re.compile(r"https?://[a-z0-9.\-]+(?::[0-9]*)?(?:[/?](?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?")
+
+
 # iri_to_uri and surt_key are pure functions of a string and cost ~0.3 ms each; replay calls
 # them several times per request for the same few URLs, so a bounded cache pays.
 @functools.lru_cache(maxsize=4096)
@@ -94,6 +101,12 @@ def iri_to_uri(url: str) -> str:
     percent-encoded as UTF-8, existing ``%XX`` kept as is. Scheme is lower-cased. Userinfo and
     port are kept as written. Raises ``ValueError`` on an IDN host that cannot be encoded.
     """
+    if _ALREADY_URI.fullmatch(url):
+        return url
+    return _iri_to_uri(url)
+
+
+def _iri_to_uri(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -142,6 +155,19 @@ def surt_key(url: str) -> str:
     canonicalisation applies (lower case, ``www.`` dropped, default port dropped, query sorted).
     """
     return surt.surt(iri_to_uri(url))
+
+
+def index_keys(url: str) -> tuple[str, str]:
+    """``(iri_to_uri(url), surt_key(iri_to_uri(url)))``, the same strings, computed without the two
+    caches: for bulk work (an import: each URL once), where caching would grow memory by up to
+    8,192 entries and push out the URLs replay keeps asking for. Raises as :func:`iri_to_uri`."""
+    uri = iri_to_uri.__wrapped__(url)
+    return uri, surt_key_uncached(uri)
+
+
+def surt_key_uncached(url: str) -> str:
+    """:func:`surt_key` without its cache (see :func:`index_keys`)."""
+    return surt.surt(iri_to_uri.__wrapped__(url))
 
 
 def timestamp14(dt: datetime) -> str:

@@ -17,6 +17,11 @@ originals by ``WARC-Refers-To``, ``WARC-Refers-To-Target-URI`` + ``-Date``, or p
 a :class:`~archive.models.PendingRevisit` and resolved by the import that brings it. Extraction
 (derived data) runs after the commit.
 
+Memory: the records' descriptions wait between the passes in a :class:`~archive.store.spill.Spill`
+(on disk past a thousand), rows are inserted a thousand at a time and revisits resolved 250 at a
+time against their originals looked up by key, and the new snapshots are listed from a spill too;
+with ``keep_snapshots=False`` (``import_warc``) nothing is held per record of the file.
+
 Only records whose target is http(s) become snapshots (``dns:``, ``javascript:``, ``data:``,
 ``file:`` … are kept in the WARC as received, never served as archived content); a segmented
 record (WARC 1.1 §7) is refused as incomplete rather than served truncated.
@@ -30,18 +35,22 @@ import json
 import logging
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from django.db import models, transaction
 
 from archive.errors import WarcImportError
 from archive.models import PendingRevisit, Snapshot, WarcFile
 from archive.store.durability import durable_commit
+from archive.store.spill import Spill, batched
 from archive.store.warcfast import scan_file
 from archive.store.warcread import (
     CONTENT_SCHEMES,
+    META_CODEC,
     NOT_MODIFIED_PROFILE_SUFFIX,
     RecordMeta,
     iter_range,
@@ -51,18 +60,35 @@ from archive.store.warcread import (
     scan,
 )
 from archive.store.warcstore import RecordInfo, WarcBuilder, raw_http_body, read_response
-from archive.uri import iri_to_uri, surt_key
+from archive.uri import index_keys, surt_key_uncached
 
 log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 REVISIT_CANDIDATES = 20
+ROWS_PER_BATCH = 1000  # snapshot rows per INSERT executemany
+REVISITS_PER_BATCH = 250  # revisits resolved together (each holds its pending row and original: a few KB)
+IDS_PER_QUERY = 500  # record IDs / SURTs per look-up query
 _SECOND = timedelta(seconds=1)
+
+
+class Imported(NamedTuple):
+    """One snapshot an import made, as the ``import_warc`` command lists it."""
+
+    guid: str
+    status: int
+    captured_at: datetime
+    url: str
 
 
 @dataclass
 class ImportResult:
-    """``warc_file`` is None when every record was already archived (nothing new was written)."""
+    """``warc_file`` is None when every record was already archived (nothing new was written).
+
+    ``listing`` has one :class:`Imported` per new snapshot, in the order they were indexed
+    (responses and resources, then revisits), ``count`` items: spilled to disk, so a file of many
+    records costs no memory per record. ``snapshots`` holds them as model instances too unless the
+    import was asked not to keep them (``keep_snapshots=False``: it stays empty)."""
 
     warc_file: WarcFile | None
     snapshots: list[Snapshot]
@@ -70,6 +96,8 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # record IDs of revisits waiting for their original
     resolved: list[Snapshot] = field(default_factory=list)  # earlier pending revisits this import resolved
+    listing: Spill = field(default_factory=Spill)
+    count: int = 0
 
 
 @dataclass
@@ -182,9 +210,13 @@ def _sources(path: Path) -> tuple[list[_Source], list[str]]:
 # --------------------------------------------------------------------------------------------
 # import
 # --------------------------------------------------------------------------------------------
-def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportResult:
+def import_file(path: str | Path, *, user=None, analyse: bool = True, keep_snapshots: bool = True) -> ImportResult:
     """Import one WARC/ARC/WACZ file; see the module docstring. ``analyse=False`` leaves extraction
     to a later ``reextract`` (the snapshots are citable and replayable either way).
+    ``keep_snapshots=False`` (what ``import_warc`` uses): ``result.snapshots`` stays empty and the
+    new snapshots are only in ``result.listing``; memory is then flat in the file's size (the
+    records' descriptions wait on disk between the passes, rows are inserted a thousand at a time
+    and revisits resolved 250 at a time). The stored rows are the same either way.
     Raises :class:`WarcImportError` (nothing imported) for any unreadable, altered or oversized record."""
     path = Path(path)
     if not path.is_file():
@@ -207,23 +239,24 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
     if source_sha is None:
         with open(path, "rb") as fh:
             source_sha, _ = _hash_stream(fh, "sha256")
-    dups = _already_archived([m for _, sc in scans for m in sc.records])
-    result = ImportResult(None, [], [f"{m.where}: already archived as {guid}" for m, guid in dups.values()], notes)
-    if not any(m.type in ("response", "resource", "revisit") and m.record_id not in dups
-               for _, sc in scans for m in sc.records):
+    dups, any_new = _already_archived(sc.records for _, sc in scans)
+    result = ImportResult(None, [], [f"{where}: already archived as {guid}" for where, guid in dups.values()], notes)
+    if not any_new:
         result.notes.append("nothing new: every response, resource and revisit record is already archived")
         return result
-    builder = WarcBuilder()
-    written: list[tuple[_Source, RecordMeta, RecordInfo]] = []  # the records that may become snapshots
+    builder = WarcBuilder(keep_records=False)
+    # the records that may become snapshots: (source's index, description, where it was written)
+    written = Spill(codec=_WRITTEN_CODEC)
     bases: Counter = Counter()
     try:
         builder.write_warcinfo(extra={"imported-from": path.name, "imported-from-sha256": source_sha})
-        for src, sc in scans:
+        for si, (src, sc) in enumerate(scans):
             for m, i in _copy_records(src, sc, dups, builder):
                 if m.digest_basis:
                     bases[m.digest_basis] += 1
                 if m.type in ("response", "resource", "revisit"):
-                    written.append((src, m, i))
+                    written.append((si, m, i))
+            sc.records.close()
         published = builder.publish(prefix="import")
     except BaseException:
         builder.abort()
@@ -234,18 +267,27 @@ def import_file(path: str | Path, *, user=None, analyse: bool = True) -> ImportR
             for b, n in sorted(bases.items())))
     with durable_commit(), transaction.atomic():  # reported imported: must survive a power cut
         wf = WarcFile.objects.create(name=published.name, size=published.size, sha256=published.sha256,
-                                     record_count=len(published.records), origin=WarcFile.Origin.IMPORTED,
+                                     record_count=published.record_count, origin=WarcFile.Origin.IMPORTED,
                                      source_name=path.name)
         result.warc_file = wf
-        _index(written, wf, user, result)
-    if analyse:
+        last_pk = _index(written, [src for src, _ in scans], wf, user, result, keep=keep_snapshots)
+    written.close()
+    if analyse and keep_snapshots:
         analyse_snapshots(result.snapshots + result.resolved)
+    elif analyse:  # the same snapshots in the same order, read back a page at a time
+        _analyse_in_pages(Snapshot.objects.filter(warc_file=wf, pk__lte=last_pk))
+        analyse_snapshots(result.resolved)
     else:  # commit first, derive later: one queued task for the whole import, not one per page
         _queue_analysis(wf.pk)
     return result
 
 
 ANALYSE_TASK = "archive.tasks.analyse_imported"
+
+
+_INFO_FIELDS = attrgetter(*(f.name for f in fields(RecordInfo)))
+_WRITTEN_CODEC = (lambda w: (w[0], META_CODEC[0](w[1]), _INFO_FIELDS(w[2])),
+                  lambda t: (t[0], META_CODEC[1](t[1]), RecordInfo(*t[2])))
 
 
 def _queue_analysis(warc_file_id: int) -> None:
@@ -257,6 +299,16 @@ def _queue_analysis(warc_file_id: int) -> None:
         log.exception("could not queue the analysis of imported WARC %s", warc_file_id)
 
 
+def _analyse_in_pages(snaps, page: int = 200) -> None:
+    """:func:`analyse_snapshots` over a queryset in primary-key order, ``page`` instances at a time
+    (only those it analyses: HTML with status 200)."""
+    snaps = snaps.filter(mime__in=HTML_TYPES, status=200).select_related("payload_snapshot__warc_file", "warc_file")
+    last = 0
+    while chunk := list(snaps.filter(pk__gt=last).order_by("pk")[:page]):
+        analyse_snapshots(chunk)
+        last = chunk[-1].pk
+
+
 def analyse_warc_file(warc_file_id: int) -> int:
     """Run the deferred analysis of one import: its snapshots and the revisits it resolved."""
     snaps = list(Snapshot.objects.filter(warc_file_id=warc_file_id).select_related("payload_snapshot__warc_file",
@@ -265,20 +317,53 @@ def analyse_warc_file(warc_file_id: int) -> int:
     return len(snaps)
 
 
-def _already_archived(metas: list[RecordMeta]) -> dict[str, tuple[RecordMeta, str]]:
-    """record ID → (meta, GUID) for content records Naql already holds (same ID, same payload)."""
-    ids = [m.record_id for m in metas if m.type in ("response", "resource", "revisit") and not m.generated_id]
-    found: dict[str, tuple[RecordMeta, str]] = {}
-    by_id = {m.record_id: m for m in metas}
-    for i in range(0, len(ids), 500):
-        for rid, sha, guid in Snapshot.objects.filter(record_id__in=ids[i : i + 500]).values_list(
+_CONTENT = ("response", "resource", "revisit")
+
+
+def _already_archived(scans) -> tuple[dict[str, tuple[str, str]], bool]:
+    """(record ID → (where, GUID) for content records Naql already holds (same ID, same payload),
+    whether any content record is new), reading the records' descriptions once, 500 IDs per query.
+    A record ID that occurs twice in the file is judged by its last occurrence (WARC-Record-IDs
+    are unique by the standard)."""
+    found: dict[str, tuple[str, str]] = {}
+    held: set[str] = set()  # IDs with a row (matching or not): only these can be in ``found``
+    any_absent = False  # a content record whose ID has no row at all: new
+    by_id: dict[str, RecordMeta] = {}
+    ids: list[str] = []
+
+    def look_up() -> None:
+        nonlocal any_absent
+        matched, rows = set(), set()
+        for rid, sha, guid in Snapshot.objects.filter(record_id__in=ids).values_list(
                 "record_id", "payload_sha256", "guid"):
             m = by_id[rid]
+            rows.add(rid)
             if m.type == "revisit" or m.payload_sha256 == sha:
-                found[rid] = (m, guid)
-        for rid in PendingRevisit.objects.filter(record_id__in=ids[i : i + 500]).values_list("record_id", flat=True):
-            found[rid] = (by_id[rid], "a pending revisit")
-    return found
+                found[rid] = (m.where, guid)
+                matched.add(rid)
+        for rid in rows - matched:  # judged again by this (later) occurrence
+            found.pop(rid, None)
+        for rid in PendingRevisit.objects.filter(record_id__in=ids).values_list("record_id", flat=True):
+            found[rid] = (by_id[rid].where, "a pending revisit")
+            rows.add(rid)
+        held.update(rows)
+        any_absent = any_absent or len(rows) < len(set(ids))
+        by_id.clear()
+        ids.clear()
+
+    for metas in scans:
+        for m in metas:
+            by_id[m.record_id] = m
+            if m.type in _CONTENT:
+                if m.generated_id:
+                    any_absent = True
+                else:
+                    ids.append(m.record_id)
+                    if len(ids) == IDS_PER_QUERY:
+                        look_up()
+    if ids:
+        look_up()
+    return found, any_absent or any(rid not in found for rid in held)
 
 
 def _copy_records(src: _Source, sc, dups: dict, builder: WarcBuilder):
@@ -319,52 +404,66 @@ def _sha256_b32(hexdigest: str) -> str:
     return "sha256:" + base64.b32encode(bytes.fromhex(hexdigest)).decode("ascii")
 
 
-def _index(written, wf: WarcFile, user, result: ImportResult) -> None:
+def _index(written: Spill, sources: list[_Source], wf: WarcFile, user, result: ImportResult, *, keep: bool) -> int:
+    """Insert the snapshot rows of ``written`` (responses and resources first, then revisits,
+    resolved against their originals 250 at a time), then resolve the pending revisits of
+    earlier imports that the new rows answer. Returns the largest primary key inserted."""
     owner = user if getattr(user, "pk", None) else None
     owner_id = owner.pk if owner is not None else None
-    revisits = []
+    revisits = Spill(codec=_WRITTEN_CODEC)
 
     def rows():  # column values of the new snapshots (by attname), built as they are inserted
-        for src, m, info in written:
-            if m.type not in ("response", "resource", "revisit"):
+        for si, m, info in written:
+            if m.type not in _CONTENT:
                 continue
             if (why := _content_refusal(m)) is not None:
                 result.skipped.append(why)
                 continue
             if m.type == "revisit":
-                revisits.append((src, m, info))
+                revisits.append((si, m, info))
                 continue
+            src = sources[si]
             headers = m.http_headers if m.type == "response" else [("Content-Type", m.content_type)]
             ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
             mime = ctype.split(";")[0].strip().lower()
-            url = iri_to_uri(m.uri)
+            url, surt = index_keys(m.uri)
             yield dict(
-                url=url, surt=surt_key(url), captured_at=m.date, status=m.status if m.type == "response" else 200,
+                url=url, surt=surt, captured_at=m.date, status=m.status if m.type == "response" else 200,
                 mime=mime, content_type=ctype, payload_sha256=m.payload_sha256, payload_length=m.payload_length,
                 payload_digest=m.payload_digest or _sha256_b32(m.payload_sha256), record_type=m.type,
                 record_id=info.record_id, record_sha256=info.sha256, warc_file_id=wf.pk, offset=info.offset,
                 length=info.length, records=[info.as_dict()], is_requisite=_is_requisite(src, m.uri, mime),
                 owner_id=owner_id, title=src.pages.get(m.uri, ""))  # the capturing tool saw the rendered title
-    result.snapshots = _bulk_insert(rows(), wf, revisits=False)
 
-    local = _LocalIndex(result.snapshots)
-    revisit_rows = [row for src, m, info in revisits
-                    if (row := _resolve_or_keep(src, m, info, wf, owner, result, local)) is not None]
-    result.snapshots.extend(_bulk_insert(revisit_rows, wf, revisits=True))
-    new = [s for s in result.snapshots if s.record_type != Snapshot.RecordType.REVISIT]
-    result.resolved = resolve_pending({s.surt for s in new}, {s.record_id for s in new})
+    ids = _bulk_insert(rows(), result.listing, keep=keep)
+    if keep:
+        result.snapshots = _read_back(wf, ids, revisits=False)
+    revisit_ids = []
+    for chunk in batched(revisits, REVISITS_PER_BATCH):
+        pendings = [(sources[si], m, _pending(sources[si], m, info, wf, owner)) for si, m, info in chunk]
+        local = _LocalIndex(wf, [p for _, _, p in pendings])
+        revisit_rows = [row for src, m, p in pendings if (row := _resolve_or_keep(m, p, result, local)) is not None]
+        revisit_ids += _bulk_insert(revisit_rows, result.listing, keep=keep)
+    revisits.close()
+    if keep:
+        result.snapshots.extend(_read_back(wf, revisit_ids, revisits=True))
+    result.count = len(result.listing)
+    last_pk = Snapshot.objects.filter(warc_file=wf).order_by("-pk").values_list("pk", flat=True).first() or 0
+    result.resolved = _resolve_pending_answered_by(wf)
+    return last_pk
 
 
-def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
-    """Insert new snapshot rows (column values by attname) with one ``executemany`` per 1000 and
-    read them back, lean, in the same order.
+def _bulk_insert(rows, listing: Spill, *, keep: bool) -> list[str]:
+    """Insert new snapshot rows (column values by attname) with one ``executemany`` per 1000; each
+    new snapshot goes to ``listing`` (:class:`Imported`). Returns the record IDs inserted when
+    ``keep`` (for :func:`_read_back`), else nothing.
 
     By hand rather than ``bulk_create`` because Django compiles SQL per field per row (and, on
     SQLite, per batch of ~24 rows under its 999-parameter limit), and rather than model instances
     because building ~3,000 of them took a sixth of an import. The values are what saving a
     ``Snapshot(**row)`` writes: each given value and each callable default (the GUID) goes through its
     field's ``get_db_prep_save``; a constant default is prepared once."""
-    from itertools import chain, islice
+    from itertools import chain
 
     from django.db import connection
 
@@ -384,6 +483,7 @@ def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
         else:
             const[i] = f.get_db_prep_save(f.get_default(), connection)
     template = [const.get(i) for i in range(len(fields))]
+    guid_at = next(i for i, f in enumerate(fields) if f.attname == "guid")
     cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = (f"INSERT INTO {connection.ops.quote_name(Snapshot._meta.db_table)} ({cols}) "  # noqa: S608 - names from the model
            f"VALUES ({', '.join(['%s'] * len(fields))})")
@@ -394,14 +494,20 @@ def _bulk_insert(rows, wf: WarcFile, *, revisits: bool) -> list[Snapshot]:
             v = default() if default is not None else row[f.attname]
             # a str into a char/text column, an int into an integer one, a bool into a boolean one: as is
             out[i] = v if type(v) is plain else f.get_db_prep_save(v, connection)
+        listing.append(Imported(out[guid_at], row["status"], row["captured_at"], row["url"]))
         return out
 
     ids = []
     with connection.cursor() as cur:
-        while chunk := list(islice(rows, 1000)):
-            ids.extend(r["record_id"] for r in chunk)
+        for chunk in batched(rows, ROWS_PER_BATCH):
+            if keep:
+                ids.extend(r["record_id"] for r in chunk)
             cur.executemany(sql, [values(row) for row in chunk])
-    # read back lean (derived fields deferred)
+    return ids
+
+
+def _read_back(wf: WarcFile, ids: list[str], *, revisits: bool) -> list[Snapshot]:
+    """The rows just inserted, lean (derived fields deferred), in the order of ``ids``."""
     lean = Snapshot.objects.filter(warc_file=wf).defer(
         "byline", "main_text", "text", "extracted", "canonical_url", "records", "text_fingerprint")
     lean = lean.filter(record_type=Snapshot.RecordType.REVISIT) if revisits else lean.exclude(
@@ -431,15 +537,34 @@ def _is_requisite(src: _Source, uri: str, mime: str) -> bool:
 
 
 class _LocalIndex:
-    """This import's new responses, looked up in memory before the database (the common case: a
-    crawl's revisits point into the same file)."""
+    """This import's new responses and resources that a chunk of its revisits may refer to, looked
+    up before the whole archive (the common case: a crawl's revisits point into the same file).
 
-    def __init__(self, snaps: list[Snapshot]):
-        self.by_id = {s.record_id: s for s in snaps}
-        self.by_digest = {(s.surt, s.payload_digest): s for s in snaps}
-        self.by_second = {}
-        for s in snaps:
-            self.by_second.setdefault((s.surt, s.captured_at.replace(microsecond=0)), s)
+    Built from the database for the chunk's own keys (so memory is bounded by the chunk, not the
+    file), with the answers an index of every new row would give: by record ID and by URL +
+    payload digest the last such row inserted, by URL + second of capture the first."""
+
+    def __init__(self, wf: WarcFile, pendings: list[PendingRevisit]):
+        ids = {p.refers_to for p in pendings if p.refers_to}
+        seconds = {(p.refers_to_surt, p.refers_to_date.replace(microsecond=0))
+                   for p in pendings if p.refers_to_date is not None}
+        digests = {(p.refers_to_surt, p.payload_digest) for p in pendings if p.payload_digest}
+        surts = sorted({k[0] for k in seconds} | {k[0] for k in digests})
+        new = Snapshot.objects.filter(warc_file=wf).exclude(record_type=Snapshot.RecordType.REVISIT).order_by("pk")
+        by_id, by_second, by_digest = {}, {}, {}
+        for batch in batched(sorted(ids), IDS_PER_QUERY):
+            by_id.update(new.filter(record_id__in=batch).values_list("record_id", "pk"))  # in order: the last wins
+        for batch in batched(surts, IDS_PER_QUERY):
+            for pk, surt, digest, at in new.filter(surt__in=batch).values_list(
+                    "pk", "surt", "payload_digest", "captured_at").iterator(chunk_size=2000):
+                if (key := (surt, at.replace(microsecond=0))) in seconds:
+                    by_second.setdefault(key, pk)
+                if (key := (surt, digest)) in digests:
+                    by_digest[key] = pk
+        snaps = Snapshot.objects.in_bulk({*by_id.values(), *by_second.values(), *by_digest.values()})
+        self.by_id = {k: snaps[pk] for k, pk in by_id.items()}
+        self.by_second = {k: snaps[pk] for k, pk in by_second.items()}
+        self.by_digest = {k: snaps[pk] for k, pk in by_digest.items()}
 
     def find(self, p: PendingRevisit) -> Snapshot | None:
         if p.refers_to and (hit := self.by_id.get(p.refers_to)):
@@ -450,8 +575,7 @@ class _LocalIndex:
         return self.by_digest.get((p.refers_to_surt, p.payload_digest)) if p.payload_digest else None
 
 
-def _resolve_or_keep(src, m: RecordMeta, info: RecordInfo, wf, owner, result: ImportResult,
-                     local: _LocalIndex) -> dict | None:
+def _pending(src: _Source, m: RecordMeta, info: RecordInfo, wf: WarcFile, owner) -> PendingRevisit:
     ref_date_raw = m.header("WARC-Refers-To-Date")
     try:
         ref_date = parse_warc_date(ref_date_raw) if ref_date_raw else None
@@ -459,19 +583,22 @@ def _resolve_or_keep(src, m: RecordMeta, info: RecordInfo, wf, owner, result: Im
         ref_date = None
     ref_url = m.header("WARC-Refers-To-Target-URI") or ""
     ctype = next((v for k, v in m.http_headers if k.lower() == "content-type"), "")
-    pending = PendingRevisit(
+    return PendingRevisit(
         warc_file=wf, offset=info.offset, length=info.length, record_sha256=info.sha256, record_id=info.record_id,
-        url=iri_to_uri(m.uri), captured_at=m.date, status=m.status, content_type=ctype,
+        url=index_keys(m.uri)[0], captured_at=m.date, status=m.status, content_type=ctype,
         profile=m.header("WARC-Profile") or "", payload_digest=m.payload_digest or "",
         refers_to=m.header("WARC-Refers-To") or "", refers_to_url=ref_url,
-        refers_to_surt=surt_key(iri_to_uri(ref_url or m.uri)), refers_to_date=ref_date,
+        refers_to_surt=index_keys(ref_url or m.uri)[1], refers_to_date=ref_date,
         is_requisite=_is_requisite(src, m.uri, ctype.split(";")[0].strip().lower()), owner=owner)
+
+
+def _resolve_or_keep(m: RecordMeta, pending: PendingRevisit, result: ImportResult, local: _LocalIndex) -> dict | None:
     original = local.find(pending) or find_original(pending)
     if original is None:
         pending.save()
         result.pending.append(pending.record_id)
-        result.skipped.append(f"revisit {m.record_id} of {ref_url or m.uri}: original not archived yet; kept "
-                              "pending and resolved when an import brings it")
+        result.skipped.append(f"revisit {m.record_id} of {pending.refers_to_url or m.uri}: original not archived "
+                              "yet; kept pending and resolved when an import brings it")
         return None
     return _revisit_row(pending, original)
 
@@ -519,7 +646,7 @@ def _revisit_row(p: PendingRevisit, original: Snapshot) -> dict:
     not_modified = p.profile.endswith(NOT_MODIFIED_PROFILE_SUFFIX) or p.status in (0, 304)
     content_type = original.content_type if not_modified or not p.content_type else p.content_type
     return dict(
-        url=p.url, surt=surt_key(p.url), captured_at=p.captured_at,
+        url=p.url, surt=surt_key_uncached(p.url), captured_at=p.captured_at,
         status=original.status if not_modified else p.status,
         content_type=content_type, mime=content_type.split(";")[0].strip().lower(),
         payload_sha256=source.payload_sha256, payload_length=source.payload_length,
@@ -534,6 +661,32 @@ def _snapshot_from_revisit(p: PendingRevisit, original: Snapshot) -> Snapshot:
     snap = Snapshot(**_revisit_row(p, original))
     snap.save()
     return snap
+
+
+def _resolve_pending_answered_by(wf: WarcFile) -> list[Snapshot]:
+    """:func:`resolve_pending` for the responses and resources ``wf``'s import just indexed, read
+    from the database 500 at a time rather than held: the same revisits, resolved in the same
+    (primary-key) order."""
+    from django.db.models import Q
+
+    if not PendingRevisit.objects.exists():
+        return []
+    new = Snapshot.objects.filter(warc_file=wf).exclude(record_type=Snapshot.RecordType.REVISIT)
+    answered: set[int] = set()
+    last = 0
+    while chunk := list(new.filter(pk__gt=last).order_by("pk").values_list("pk", "surt", "record_id")[:IDS_PER_QUERY]):
+        last = chunk[-1][0]
+        answered.update(PendingRevisit.objects.filter(
+            Q(refers_to_surt__in={s for _, s, _ in chunk}) | Q(refers_to__in={r for _, _, r in chunk})
+        ).values_list("pk", flat=True))
+    out = []
+    for batch in batched(sorted(answered), IDS_PER_QUERY):
+        for p in PendingRevisit.objects.filter(pk__in=batch).order_by("pk"):
+            original = find_original(p)
+            if original is not None:
+                out.append(_snapshot_from_revisit(p, original))
+                p.delete()
+    return out
 
 
 def resolve_pending(surts: set[str], record_ids: set[str]) -> list[Snapshot]:

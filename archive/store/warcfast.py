@@ -44,7 +44,8 @@ from django.conf import settings
 from warcio.recordloader import ArcWarcRecordLoader
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
-from archive.store.warcread import CHUNK, ScanResult, _base_meta, _limit, _scan_record
+from archive.store.spill import Spill
+from archive.store.warcread import CHUNK, META_CODEC, ScanResult, _base_meta, _limit, _scan_record
 
 log = logging.getLogger(__name__)
 HEAD_PROBE = 64 * 1024  # FastWARC refuses heads over 32 KiB (max_header_len): a head always fits
@@ -133,7 +134,8 @@ def _scan_fast(path: Path, label: str) -> tuple[ScanResult, str]:
         reader = _HashingReader(raw)
         limit = _limit()
         ratio_max, ratio_floor = settings.NAQL_IMPORT_MAX_RATIO, settings.NAQL_IMPORT_RATIO_FLOOR
-        records, problems = [], []
+        records, problems = Spill(codec=META_CODEC), []
+        n = 0  # records read (the last of a gzip file is appended once its member's end is known)
         prev = "the start of the file"
         expected_pos = 0  # where the next record must start (uncompressed; for gzip, past the last one)
         pending = None  # gzip: (meta, head length) of the last record, whose member ends where the next starts
@@ -156,12 +158,15 @@ def _scan_fast(path: Path, label: str) -> tuple[ScanResult, str]:
                     if pos <= pending[0].src_offset:
                         raise _Fallback()
                     close(*pending, pos)
+                    records.append(pending[0])  # only now complete: a spilled record is not changed after
+                    pending = None
                 elif pos != expected_pos:
                     raise _Fallback()
                 head = _read_head(probe, pos, gz)
                 rec_headers = _headers(rec, head)
                 r = _Rec(rec_headers, rec.reader)
-                meta = _base_meta(r, len(records), pos, prev, problems, arc=False)
+                meta = _base_meta(r, n, pos, prev, problems, arc=False)
+                n += 1
                 if problems or meta.block_length != rec.content_length or meta.block_length > limit:
                     raise _Fallback()
                 _scan_record(r, meta, problems, want_block_sha=False)
@@ -176,10 +181,11 @@ def _scan_fast(path: Path, label: str) -> tuple[ScanResult, str]:
                     if expected_pos > size or probe.read(4) != b"\r\n\r\n":
                         raise _Fallback()
                     meta.src_length = expected_pos - 4 - pos  # as warcio counts it: without the CRLF CRLF
-                records.append(meta)
+                    records.append(meta)
                 prev = f"record {meta.record_id} at offset {pos}"
             if pending is not None:
                 close(*pending, size)
+                records.append(pending[0])
                 expected_pos = size
         except (OSError, ValueError, EOFError) as exc:
             raise _Fallback() from exc

@@ -27,15 +27,18 @@ import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from itertools import chain
+from operator import attrgetter
 
 from django.conf import settings
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from archive.errors import WarcImportError
+from archive.store.spill import Spill
 
 CHUNK = 1 << 20
 MAX_HTTP_HEAD = 256 * 1024
@@ -233,9 +236,14 @@ class RecordMeta:
         return self.where_text or f"record {self.record_id} at offset {self.src_offset}"
 
 
+_META_FIELDS = attrgetter(*(f.name for f in fields(RecordMeta)))
+#: how a :class:`~archive.store.spill.Spill` keeps record descriptions on disk: as tuples of their fields
+META_CODEC = (_META_FIELDS, lambda t: RecordMeta(*t))
+
+
 @dataclass
 class ScanResult:
-    records: list[RecordMeta]
+    records: Spill  # of RecordMeta, in file order: on disk past a thousand (memory flat in the file size)
     verbatim: bool  # every record is its own gzip member and may be copied byte for byte
     decompress_whole: bool  # a single-member gzip: read through gzip, re-compress per record
 
@@ -454,7 +462,7 @@ class _NotChunkedGzip(Exception):
 
 
 def _scan(stream, label: str, *, decompress_whole: bool, arc: bool) -> ScanResult:
-    records: list[RecordMeta] = []
+    records = Spill(codec=META_CODEC)
     problems: list[str] = []
     limit = _limit()
     ratio_max = settings.NAQL_IMPORT_MAX_RATIO
@@ -523,14 +531,18 @@ def iter_range(stream, offset: int, length: int) -> Iterator[bytes]:
         yield data
 
 
-def iter_record_bytes(stream, metas: list[RecordMeta], *, decompress_whole: bool) -> Iterator[tuple[RecordMeta, Iterator[bytes]]]:
+def iter_record_bytes(stream, metas: Iterable[RecordMeta], *, decompress_whole: bool) -> Iterator[tuple[RecordMeta, Iterator[bytes]]]:
     """Second pass for files that cannot be copied member by member (uncompressed WARC, ARC, one
     gzip member for the whole file): each record as WARC bytes (head, block, CRLF CRLF), streamed.
     ARC records become WARC records (warcio's arc2warc) with the record ID and block digest from
     the first pass."""
+    metas = iter(metas)
+    first = next(metas, None)
+    if first is None:
+        return
     src = gzip.GzipFile(fileobj=stream) if decompress_whole else stream
-    it = ArchiveIterator(src, arc2warc=bool(metas) and metas[0].protocol == "ARC", no_record_parse=True)
-    for meta, rec in zip(metas, it, strict=False):
+    it = ArchiveIterator(src, arc2warc=first.protocol == "ARC", no_record_parse=True)
+    for meta, rec in zip(chain([first], metas), it, strict=False):
         yield meta, _record_chunks(rec, meta)
 
 

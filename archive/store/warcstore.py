@@ -189,7 +189,8 @@ class PublishedWarc:
     name: str
     size: int
     sha256: str
-    records: list[RecordInfo] = field(default_factory=list)
+    records: list[RecordInfo] = field(default_factory=list)  # empty when the builder did not keep them
+    record_count: int = 0
 
 
 def storage_os_error(exc: OSError, name: str) -> StorageError:
@@ -202,9 +203,12 @@ def storage_os_error(exc: OSError, name: str) -> StorageError:
 
 
 class WarcBuilder:
-    """Assemble one WARC file, each record its own gzip member, in a temporary file."""
+    """Assemble one WARC file, each record its own gzip member, in a temporary file.
 
-    def __init__(self, tmp_dir: Path | None = None):
+    ``keep_records=False``: ``records`` stays empty (only counted), so a file of many records (an
+    import) costs no memory per record; each write still returns its :class:`RecordInfo`."""
+
+    def __init__(self, tmp_dir: Path | None = None, *, keep_records: bool = True):
         tmp_dir = Path(tmp_dir or settings.NAQL_TMP_DIR)
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="naql-", suffix=".warc.gz.part")
@@ -213,6 +217,8 @@ class WarcBuilder:
         self._file_hash = hashlib.sha256()
         self.size = 0
         self.records: list[RecordInfo] = []
+        self.keep_records = keep_records
+        self.record_count = 0
         self.first_date: datetime | None = None
 
     def write_record(self, warc_type: str, *, block: bytes, content_type: str, uri: str | None = None,
@@ -253,7 +259,9 @@ class WarcBuilder:
         info = RecordInfo(warc_type, record_id, uri, self.size, length, member_sha, block_digest, payload_digest,
                           date)
         self.size += length
-        self.records.append(info)
+        self.record_count += 1
+        if self.keep_records:
+            self.records.append(info)
         return info
 
     def append_member(self, chunks, *, compress: bool, warc_type: str, record_id: str, uri: str | None,
@@ -282,7 +290,9 @@ class WarcBuilder:
             emit(comp.flush())
         info = RecordInfo(warc_type, record_id, uri, offset, self.size - offset, member_hash.hexdigest(),
                           block_digest, payload_digest, date)
-        self.records.append(info)
+        self.record_count += 1
+        if self.keep_records:
+            self.records.append(info)
         return info
 
     _PIECE = 1 << 20
@@ -358,7 +368,7 @@ class WarcBuilder:
             except Exception as exc:  # noqa: BLE001 - any client error of a remote store: retryable
                 raise StorageUnavailable(f"could not publish {name}: {type(exc).__name__}: {exc}",
                                          details={"name": name, "type": type(exc).__name__}) from exc
-            return PublishedWarc(name, self.size, sha, list(self.records))
+            return PublishedWarc(name, self.size, sha, list(self.records), self.record_count)
         finally:
             self.path.unlink(missing_ok=True)
 

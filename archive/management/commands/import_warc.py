@@ -20,7 +20,9 @@ class Command(BaseCommand):
         failed = 0
         for path in opts["files"]:
             try:
-                result = import_file(path, analyse=not opts["defer_analysis"])
+                # the snapshots are listed from the import's spilled listing, not held as model
+                # instances: memory stays flat in the file's size (issue 19)
+                result = import_file(path, analyse=not opts["defer_analysis"], keep_snapshots=False)
             except WarcImportError as exc:
                 failed += 1
                 self.stderr.write(f"REJECTED {path}: {exc.message}")
@@ -28,8 +30,11 @@ class Command(BaseCommand):
                     self.stderr.write(f"    {problem}")
                 continue
             where = result.warc_file.name if result.warc_file else "nothing new written"
-            self.stdout.write(f"imported {path}: {len(result.snapshots)} snapshot(s) into {where}")
-            for s in result.snapshots + result.resolved:
+            self.stdout.write(f"imported {path}: {result.count} snapshot(s) into {where}")
+            for s in result.listing:
+                self.stdout.write(f"    {s.guid}  {s.status}  {s.captured_at:%Y-%m-%dT%H:%M:%SZ}  {s.url}")
+            result.listing.close()
+            for s in result.resolved:
                 self.stdout.write(f"    {s.guid}  {s.status}  {s.captured_at:%Y-%m-%dT%H:%M:%SZ}  {s.url}")
             for s in result.resolved:
                 self.stdout.write(f"    resolved pending revisit {s.record_id} as {s.guid}")
