@@ -106,3 +106,19 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_files(tmp_path, 
     assert "402 of 403 WARC file(s) verified" in capsys.readouterr().out
     assert many == few
     assert WarcFile.objects.filter(last_verified_ok=True).count() == 402
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's HOT updates")
+def test_recording_the_outcome_updates_rows_in_place_on_postgresql(own_warc_store):
+    """Full pages would move every row's new version to another page, with an entry in every index."""
+    _bare_files(own_warc_store, 400)  # ~15 pages of rows written as an import or captures write them
+    table = WarcFile._meta.db_table
+
+    def hot_updates() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_stat_get_xact_tuples_hot_updated(%s::regclass)", [table])
+            return cur.fetchone()[0]
+
+    before = hot_updates()
+    call_command("verify", "--quiet")
+    assert hot_updates() - before == 400
