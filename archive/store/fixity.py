@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.utils import timezone
 
 from archive.models import Snapshot, WarcFile
@@ -70,9 +72,8 @@ def orphan_files() -> list[str]:
     """Published WARC files no WarcFile row refers to (a crash between publishing and indexing).
 
     They are valid, immutable files; ``verify`` lists them so an operator can re-import them."""
-    from archive.store.warcstore import warc_storage
-
     storage = warc_storage()
+    root = local_root(storage)
     found: list[str] = []
 
     def walk(prefix: str) -> None:
@@ -83,10 +84,15 @@ def orphan_files() -> list[str]:
         for d in dirs:
             walk(f"{prefix}/{d}" if prefix else d)
 
-    try:
-        walk("")
-    except FileNotFoundError:
-        return []
+    if root is not None:  # a local store: os.walk, one scandir per directory without the storage layer
+        for dirpath, _dirs, files in os.walk(root, followlinks=True):
+            prefix = dirpath[len(root):].replace(os.sep, "/")
+            found.extend(f"{prefix}/{f}" if prefix else f for f in files if f.endswith(".warc.gz"))
+    else:
+        try:
+            walk("")
+        except FileNotFoundError:
+            return []
     known = set(WarcFile.objects.values_list("name", flat=True))
     return sorted(n for n in found if n not in known)
 
