@@ -64,6 +64,18 @@ def test_a_damaged_record_is_named_among_many_small_files(tmp_path, own_warc_sto
     assert outcome == {f.name: f != victim for f in files}
 
 
+def test_an_index_entry_beyond_the_end_of_an_intact_file_is_named(tmp_path, own_warc_store, capsys):
+    files = _captures(tmp_path, 3)
+    snap = Snapshot.objects.filter(warc_file=files[1]).order_by("offset").last()
+    records = [{**r, "length": r["length"] + 1} if r["offset"] == snap.offset else r for r in snap.records]
+    Snapshot.objects.filter(pk=snap.pk).update(records=records)  # the index, not the file, is wrong
+    with pytest.raises(CommandError, match="1 WARC file"):
+        call_command("verify")
+    err = capsys.readouterr().err
+    assert f"record at {snap.offset} ({snap.record_id}) lies beyond the file's end" in err
+    assert "file SHA-256" not in err and err.count("FAIL ") == 1
+
+
 def test_deep_verify_reads_each_file_once(tmp_path, own_warc_store, monkeypatch):
     _captures(tmp_path, 5, pages=3)
     opened: list[str] = []
