@@ -15,8 +15,12 @@ Each run, in child processes so memory is measured per process:
   indexed; extraction is derived data and deferred (``--analysis`` also times it inline);
   the child's peak RSS is printed, and once more for an import of a quarter of the file, to show
   memory flat in file size;
-* ``verify`` (``audit_all()`` timed inside the child, Django start-up excluded) against
-  ``sha256sum`` over the same stored files; then the same over ``--small`` per-capture-sized files.
+* ``manage.py verify`` (``call_command("verify")`` timed inside the child, Django start-up excluded;
+  its per-file lines go to /dev/null) against ``sha256sum`` over the same stored files; then the same
+  over ``--small`` per-capture-sized files (one ``sha256sum`` invocation given all of them), with
+  ``--pg URL`` also with the index in a fresh PostgreSQL database on that server (created and dropped).
+  With ``--before CHECKOUT`` every verify is also timed with that checkout, alternated with this one's
+  (small files: its own data directory and database, the same files imported into each).
 
 Prints MB/s per side and the ratios (higher is better for Naql; 1.0 means as fast as the anchor).
 """
@@ -28,6 +32,7 @@ import io
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -98,12 +103,16 @@ if mode == "import":  # the command as a user runs it, its listing of every snap
     out["seconds"], out["cpu"] = time.perf_counter() - t, time.process_time() - c
     out["snapshots"] = Snapshot.objects.count()
 elif mode == "verify":
-    from archive.store.fixity import audit_all
+    from django.core.management.base import CommandError
     from archive.models import WarcFile
-    t = time.perf_counter()
-    reports = audit_all()
-    out["seconds"] = time.perf_counter() - t
-    out["ok"] = all(r.ok for r in reports)
+    with open(os.devnull, "w") as null:
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            call_command("verify", stdout=null, stderr=null)
+            out["ok"] = True
+        except CommandError:
+            out["ok"] = False
+        out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, time.process_time() - c
     out["files"] = [w.name for w in WarcFile.objects.all()]
 # VmHWM, not ru_maxrss: the latter survives exec on Linux and would include the parent's size
 out["maxrss_mib"] = int([l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]) / 1024
@@ -118,10 +127,13 @@ def _responses(path: Path):
         yield from (r for r in ArchiveIterator(fh) if r.rec_type == "response")
 
 
-def child(data: Path, mode: str, *args: str, analyse: bool = False, root: Path = ROOT) -> dict:
+def child(data: Path, mode: str, *args: str, analyse: bool = False, root: Path = ROOT, db: str | None = None) -> dict:
     env = dict(os.environ, NAQL_DATA_DIR=str(data), NAQL_ROOT=str(root), BENCH_ANALYSE="1" if analyse else "0")
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
+    env.pop("NAQL_REQUIRE_SERVICES", None)
+    if db:
+        env["DATABASE_URL"] = db
     p = subprocess.run([PY, "-c", CHILD, mode, *args], capture_output=True, text=True, env=env, cwd=str(root))
     line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
@@ -129,10 +141,51 @@ def child(data: Path, mode: str, *args: str, analyse: bool = False, root: Path =
     return json.loads(line[7:])
 
 
+class FreshDatabases:
+    """Empty PostgreSQL databases on the server of ``url`` (``postgres://user@host:port/any``),
+    dropped on exit."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self.url, self.names = url, []
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def new(self, label: str) -> str:
+        name = f"naql_bench_{os.getpid()}_{label}"
+        self.conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        self.conn.execute(f'CREATE DATABASE "{name}"')
+        self.names.append(name)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def close(self) -> None:
+        for name in self.names:
+            self.conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.conn.close()
+
+
+def small_files(work: Path, n: int) -> list[str]:
+    """``n`` per-capture-sized WARC files (one ~20 KB HTML response each, ~4 KB gzipped)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    small_dir = work / "small"
+    small_dir.mkdir()
+    paths = []
+    for i in range(n):
+        p = small_dir / f"c{i}.warc.gz"
+        with open(p, "wb") as fh:
+            w = WARCWriter(fh, gzip=True)
+            body = f"<html><body><p>captura {i} {' '.join(random.choices(WORDS, k=3000))}</p></body></html>".encode()
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(f"https://example.org/c/{i}", "response",
+                                                payload=io.BytesIO(body), http_headers=http))
+        paths.append(str(p))
+    return paths
+
+
 def timed(cmd: list[str], cpu: list | None = None, **kw) -> float:
     """Wall seconds of ``cmd``; its CPU seconds (user + system) appended to ``cpu`` when given."""
-    import resource
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
@@ -152,7 +205,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="keep the generated input WARCs here and reuse them (same --mb, "
                     "same seed: same bytes); generating 250 MB of pages takes minutes")
     ap.add_argument("--before", type=Path, help="another checkout of Naql (e.g. a `git worktree` of main): its "
-                    "import_file is timed too, alternated with this one's, in the same run (before/after)")
+                    "import_file and verify are timed too, alternated with this one's, in the same run (before/after)")
+    ap.add_argument("--pg", metavar="URL", help="also time verify of the small files with the index in PostgreSQL "
+                    "(fresh databases on the server of URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="naql-bench-import-"))
     warcio_bin = str(Path(PY).with_name("warcio"))
@@ -169,7 +224,7 @@ def main() -> None:
         print(f"input: {big.name}, {size_mb:.1f} MB, {n} pages (+ requests, revisits); quarter file "
               f"{quarter.stat().st_size / 1e6:.1f} MB")
         rows = {"index": [], "import": [], "analysis": [], "rss": [], "rss_q": [], "verify": [], "sha": [],
-                "vsmall": [], "shasmall": [], "before": [], "rss_before": [], "rss_q_before": [],
+                "before": [], "rss_before": [], "rss_q_before": [], "verify_before": [],
                 "cpu_index": [], "cpu_import": [], "cpu_before": []}
         for run in range(a.runs):
             rows["index"].append(timed([warcio_bin, "index", str(big)], rows["cpu_index"]))
@@ -195,32 +250,37 @@ def main() -> None:
             assert v["ok"], "verify failed on an untouched store"
             files = [str(data / "warcs" / f) for f in v["files"]]
             rows["verify"].append(v["seconds"])
+            if a.before:  # same store and index (no migration of the index between them touches WarcFile's rows)
+                rows["verify_before"].append(child(data, "verify", root=a.before)["seconds"])
             rows["sha"].append(timed(["sha256sum", *files]))
             shutil.rmtree(data, ignore_errors=True)
         # small per-capture files: many imports of one small page each, then verify them all
+        small, small_cpu = {}, {}  # (database kind, side) -> wall / CPU ms per file, one per run
         if a.small:
-            small_dir = work / "small"
-            small_dir.mkdir()
-            from warcio.statusandheaders import StatusAndHeaders
-            from warcio.warcwriter import WARCWriter
-
-            paths = []
-            for i in range(a.small):
-                p = small_dir / f"c{i}.warc.gz"
-                with open(p, "wb") as fh:
-                    w = WARCWriter(fh, gzip=True)
-                    body = f"<html><body><p>captura {i} {' '.join(random.choices(WORDS, k=3000))}</p></body></html>".encode()
-                    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-                    w.write_record(w.create_warc_record(f"https://example.org/c/{i}", "response",
-                                                        payload=io.BytesIO(body), http_headers=http))
-                paths.append(str(p))
-            sdata = work / "data-small"
-            child(sdata, "import", *paths)
-            for _ in range(a.runs):
-                v = child(sdata, "verify")
-                files = [str(sdata / "warcs" / f) for f in v["files"]]
-                rows["vsmall"].append(v["seconds"] / len(files) * 1000)
-                rows["shasmall"].append(timed(["sha256sum", *files]) / len(files) * 1000)
+            paths = small_files(work, a.small)
+            dbs = FreshDatabases(a.pg) if a.pg else None
+            try:
+                sides = {"after": ROOT, **({"before": a.before} if a.before else {})}
+                stores = []  # (kind, side, data dir, database URL)
+                for kind in ("sqlite", *(["postgresql"] if dbs else [])):
+                    for side, root in sides.items():
+                        d, url = work / f"data-small-{kind}-{side}", dbs.new(side) if kind == "postgresql" else None
+                        child(d, "import", *paths, root=root, db=url)
+                        stores.append((kind, side, d, url))
+                for run in range(a.runs):
+                    for kind, side, d, url in stores if run % 2 == 0 else stores[::-1]:
+                        v = child(d, "verify", root=sides[side], db=url)
+                        assert v["ok"], "verify failed on an untouched store"
+                        small.setdefault((kind, side), []).append(v["seconds"] / len(v["files"]) * 1000)
+                        small_cpu.setdefault((kind, side), []).append(v["cpu_seconds"] / len(v["files"]) * 1000)
+                        if (kind, side) == stores[0][:2]:
+                            files = [str(d / "warcs" / f) for f in v["files"]]
+                    cpu = small_cpu.setdefault(("sha256sum", ""), [])
+                    small.setdefault(("sha256sum", ""), []).append(timed(["sha256sum", *files], cpu) / len(files) * 1000)
+                    cpu[-1] = cpu[-1] / len(files) * 1000
+            finally:
+                if dbs:
+                    dbs.close()
         med = {k: statistics.median(v) for k, v in rows.items() if v}
         stored_mb = size_mb  # verbatim copy: the stored file is the input's size plus a warcinfo record
         print(f"warcio index      {size_mb / med['index']:8.1f} MB/s")
@@ -238,10 +298,28 @@ def main() -> None:
                                                                  if "cpu_before" in med else "")
               + "  [less sensitive to other load than wall time]")
         print(f"sha256sum         {stored_mb / med['sha']:8.1f} MB/s")
-        print(f"verify            {stored_mb / med['verify']:8.1f} MB/s   ratio {med['sha'] / med['verify']:.2f}")
-        if "vsmall" in med:
-            print(f"verify small file {med['vsmall']:.3f} ms/file vs sha256sum {med['shasmall']:.3f} ms/file   "
-                  f"ratio {med['shasmall'] / med['vsmall']:.2f}  ({a.small} files)")
+        for key, label in (("verify", "verify           "), ("verify_before", "verify (--before)")):
+            if key in med:
+                paired = [s / v for s, v in zip(rows["sha"], rows[key], strict=True)]
+                print(f"{label} {stored_mb / med[key]:8.1f} MB/s   ratio {statistics.median(paired):.2f} (median of the "
+                      f"runs' ratios {[round(x, 2) for x in paired]}; seconds per run {[round(x, 3) for x in rows[key]]}, "
+                      f"sha256sum {[round(x, 3) for x in rows['sha']]})")
+        if small:
+            shas = small.pop(("sha256sum", ""))
+            print(f"sha256sum, {a.small} small files in one invocation: {statistics.median(shas):.4f} ms/file   "
+                  f"(per run {[round(x, 4) for x in shas]})")
+            for (kind, side), per_run in small.items():
+                paired = [s / v for s, v in zip(shas, per_run, strict=True)]  # the same run's sha256sum
+                print(f"verify small file, {kind:10s} {side:6s} {statistics.median(per_run):.4f} ms/file   ratio "
+                      f"{statistics.median(paired):.2f} (median of the runs' ratios {[round(x, 2) for x in paired]})  "
+                      f"per run {[round(x, 4) for x in per_run]}")
+            # CPU time: steadier than wall time on a shared machine; the PostgreSQL server's share is not counted
+            shas = small_cpu.pop(("sha256sum", ""))
+            print(f"CPU ms per small file: sha256sum {statistics.median(shas):.4f} (per run {[round(x, 4) for x in shas]})")
+            for (kind, side), per_run in small_cpu.items():
+                paired = [s / v for s, v in zip(shas, per_run, strict=True)]
+                print(f"  verify, {kind:10s} {side:6s} {statistics.median(per_run):.4f}   ratio {statistics.median(paired):.2f} "
+                      f"{[round(x, 2) for x in paired]}" + ("  (client process only)" if kind == "postgresql" else ""))
         print(f"(median of {a.runs} run(s); per run, import seconds: {[round(x, 2) for x in rows['import']]}, "
               f"warcio index: {[round(x, 2) for x in rows['index']]}"
               + (f", --before: {[round(x, 2) for x in rows['before']]}" if rows["before"] else "") + ")")

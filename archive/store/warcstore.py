@@ -382,6 +382,11 @@ def read_range(name: str, offset: int, length: int, *, expected_sha256: str | No
     with warc_storage().open(name, "rb") as fh:
         fh.seek(offset)
         data = fh.read(length)
+    return _check_range(name, offset, length, data, expected_sha256)
+
+
+def _check_range(name: str, offset: int, length: int, data: bytes, expected_sha256: str | None) -> bytes:
+    """``data``, the bytes found at ``offset``, when they are ``length`` bytes hashing to ``expected_sha256``."""
     if len(data) != length:
         raise FixityError(f"{name}: record at {offset} is truncated ({len(data)} of {length} bytes)")
     if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
@@ -443,6 +448,42 @@ class FixityReport:
     records_checked: int = 0
 
 
+KEEP_WHOLE = 4 << 20  # files up to this size are read in one piece and kept for the record checks
+
+
+def local_root(storage) -> str | None:
+    """The directory of a local filesystem storage, ending in a separator (its files are opened
+    directly: Django's storage layer costs more than hashing a small file); None for other storages."""
+    return os.path.join(storage.location, "") if isinstance(storage, FileSystemStorage) else None
+
+
+def _open_stored(storage, root: str | None, name: str):
+    """``name`` opened for reading (a raw ``io.FileIO`` for a local file), or None when it is missing."""
+    if root is None:
+        return storage.open(name, "rb") if storage.exists(name) else None
+    # a name safe_join would accept unchanged is joined here; any other (absolute, with "..") goes
+    # through storage.path, which refuses what would leave the storage's directory
+    path = storage.path(name) if name.startswith("/") or ".." in name or "\0" in name else root + name
+    try:
+        return open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller
+    except FileNotFoundError:
+        return None
+
+
+def _digest_open(fh) -> tuple[str, int, bytes | None]:
+    """(SHA-256 hex, size in bytes, the bytes when at most KEEP_WHOLE) of an open file, read once."""
+    if isinstance(fh, io.FileIO) and os.fstat(fh.fileno()).st_size <= KEEP_WHOLE:
+        data = fh.read()  # one read of the whole (small) file
+        return hashlib.sha256(data).hexdigest(), len(data), data
+    h, size, kept = hashlib.sha256(), 0, []
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        h.update(chunk)
+        size += len(chunk)
+        if size <= KEEP_WHOLE:
+            kept.append(chunk)
+    return h.hexdigest(), size, b"".join(kept) if size <= KEEP_WHOLE else None
+
+
 def audit_file(name: str, *, expected_sha256: str,
                expected_records: dict[int, tuple[int, str, str | None]] | None = None,
                record_count: int | None = None, deep: bool = False) -> FixityReport:
@@ -454,48 +495,49 @@ def audit_file(name: str, *, expected_sha256: str,
     its recorded offset (``expected_records``: offset → (length, sha256, WARC-Record-ID as indexed)),
     so a damaged record is named even when it no longer parses, and with ``deep`` every record's
     WARC block and payload digests (the payload digest accepted over the entity after or before
-    transfer decoding, as WARC 1.1 and older tools define it)."""
-    report = FixityReport(name, True)
+    transfer decoding, as WARC 1.1 and older tools define it). A file of at most ``KEEP_WHOLE``
+    bytes is read once: its records are checked from the bytes that were hashed."""
     storage = warc_storage()
-    h = hashlib.sha256()
-    size = 0
-    fh = None
-    if isinstance(storage, FileSystemStorage):
-        # a local file is opened directly: Django's storage layer costs more than hashing a small file
-        try:
-            fh = open(storage.path(name), "rb")  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            pass
-    elif storage.exists(name):
-        fh = storage.open(name, "rb")
+    return audit_stored(storage, local_root(storage), name, expected_sha256=expected_sha256,
+                        expected_records=expected_records, record_count=record_count, deep=deep)
+
+
+def audit_stored(storage, root: str | None, name: str, *, expected_sha256: str,
+                 expected_records: dict[int, tuple[int, str, str | None]] | None = None,
+                 record_count: int | None = None, deep: bool = False) -> FixityReport:
+    """:func:`audit_file` with the storage and its :func:`local_root` given (looked up once for many files)."""
+    fh = _open_stored(storage, root, name)
     if fh is None:
-        report.ok = False
-        report.problems.append("file is missing from storage")
-        return report
+        return FixityReport(name, False, ["file is missing from storage"])
     with fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
+        found, size, data = _digest_open(fh)
     expected_records = expected_records or {}
-    file_ok = h.hexdigest() == expected_sha256
+    checked = record_count if record_count is not None else len(expected_records)
+    file_ok = found == expected_sha256
+    if file_ok and not deep and all(offset + length <= size for offset, (length, _s, _r) in expected_records.items()):
+        return FixityReport(name, True, [], checked)  # the common case, with nothing more to read
+    report = FixityReport(name, True, records_checked=checked)
     if not file_ok:
-        report.problems.append(f"file SHA-256 {h.hexdigest()} != recorded {expected_sha256}")
+        report.problems.append(f"file SHA-256 {found} != recorded {expected_sha256}")
     for offset, (length, _sha, record_id) in expected_records.items():
         if offset + length > size:
             report.problems.append(f"{name}: record at {offset} ({record_id or '?'}) lies beyond the file's end")
-    report.records_checked = record_count if record_count is not None else len(expected_records)
     if not file_ok or deep:
         for offset, (length, sha, record_id) in sorted(expected_records.items()):
             try:
-                read_range(name, offset, length, expected_sha256=sha)
+                if data is None:
+                    read_range(name, offset, length, expected_sha256=sha)
+                else:
+                    _check_range(name, offset, length, data[offset:offset + length], sha)
             except FixityError as exc:
                 report.problems.append(f"{exc} ({record_id or '?'})")
     if deep:
         from archive.errors import WarcImportError
         from archive.store.warcread import scan
 
+        opener = (lambda: storage.open(name, "rb")) if data is None else (lambda: io.BytesIO(data))
         try:
-            report.records_checked = len(scan(lambda: storage.open(name, "rb"), name).records)
+            report.records_checked = len(scan(opener, name).records)
         except WarcImportError as exc:
             report.problems.extend(exc.details.get("problems") or [exc.message])
     report.ok = not report.problems
