@@ -173,10 +173,15 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
 
     by_id = CaptureJob.objects.select_related("created_by").in_bulk(job_ids)
     todo = [by_id[i] for i in job_ids if i in by_id]
+    raw = [job for job in todo if batchable(job)]
+    # one raw job alone is a single capture (its temporary WARC is opened only once the page is
+    # fetched, so a process killed mid-fetch leaves no partial file behind)
     for job in todo:
-        if not batchable(job):
+        if not batchable(job) or len(raw) == 1:
             run_job(job.pk)
-    claimed = CaptureJob.claim_many([job for job in todo if batchable(job)])
+    if len(raw) < 2:
+        raw = []
+    claimed = CaptureJob.claim_many(raw)
     # as in _claim: an earlier attempt may have indexed its capture and died before succeeding
     earlier = _indexed(claimed)
     together = []

@@ -55,6 +55,7 @@ def test_capture_killed_mid_fetch_leaves_no_file_and_no_snapshot(corpus_proxy):
     corpus_proxy.reset()
     env = subprocess_env(NAQL_CAPTURE_PROXY=corpus_proxy.proxy_url, NAQL_CAPTURE_PROXY_LOCAL_DNS="false")
     before = set(published_warcs())
+    parts_before = set(Path(settings.NAQL_TMP_DIR).glob("*.part"))
     proc = subprocess.Popen([sys.executable, "manage.py", "capture", "http://lab.naql.test/slow-drip"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -64,6 +65,7 @@ def test_capture_killed_mid_fetch_leaves_no_file_and_no_snapshot(corpus_proxy):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     assert set(published_warcs()) == before
+    assert set(Path(settings.NAQL_TMP_DIR).glob("*.part")) == parts_before  # no temporary WARC left either
     assert WarcFile.objects.count() == 0 and Snapshot.objects.count() == 0
     job = CaptureJob.objects.get()
     assert job.state == CaptureJob.State.RUNNING  # the killed process's claim; the sweeper settles it
