@@ -172,3 +172,15 @@ def test_jobs_claimed_together_are_claimed_once(web):
     assert [j.pk for j in first] == [ids[0], ids[2]] and second == []
     assert [(j.state, j.attempts) for j in first] == [(CaptureJob.State.RUNNING, 1)] * 2
     assert set(CaptureJob.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {0, 1}
+
+
+def test_a_page_of_a_batch_unchanged_since_an_earlier_capture_is_a_revisit_of_it(web, capsys):
+    call_command("capture", FERRY, "--json", "--no-requisites")  # one URL: a single capture
+    first = Snapshot.objects.get(url=FERRY)
+    call_command("capture", FERRY, PORT, "--json", "--no-requisites")  # a batch: the originals looked up at once
+    again = Snapshot.objects.filter(url=FERRY).exclude(pk=first.pk).get()
+    assert again.record_type == "revisit" and again.payload_snapshot_id == first.pk
+    assert again.warc_file_id != first.warc_file_id
+    refers = {rid: ref for _t, uri, rid, ref in _records(again.warc_file) if uri == FERRY}
+    assert refers[again.record_id] == first.record_id
+    assert Snapshot.objects.get(url=PORT).record_type == "response"
