@@ -26,7 +26,9 @@ between 2 and 3 leaves a valid, unreferenced file that ``verify`` lists, as for 
 
 Within a batch, a response identical to one written earlier in the same file (the same URL,
 status and payload digest, e.g. a stylesheet every page of a site shares) is written as a revisit
-of it, as it would be had the earlier page been committed first.
+of it. (Had the earlier page been committed first, a requisite fetched again within
+``NAQL_CAPTURE_REQUISITE_REUSE_SECONDS`` would not be recorded at all; within a batch it costs a
+revisit record, and its request record is written again.)
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
     A URL whose fetch fails (a CaptureError: refused address, timeout, too large, redirect
     loop...; an InternalError for an unexpected exception) gets that error; the others are
     archived. Raises an ArchiveError (a StorageError when the temporary WARC or the WARC store
-    cannot be written) when the batch as a whole cannot be archived: then no item is. Raw mode only: browser captures are one page per Chromium session."""
+    cannot be written) when the batch as a whole cannot be archived: then no item is. Raw mode
+    only: browser captures are one page per Chromium session."""
     skew = clock.offset()  # capture times come from the database's clock, not this host's
     fetched: list[tuple[BatchItem, FetchedPage]] = []
     pages: list[WrittenPage] = []
