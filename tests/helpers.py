@@ -118,3 +118,18 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.3) -> N
             return
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def serve_site(root: Path, rows: list[tuple]):
+    """Start a forward proxy (tests.corpus_server.CorpusServer) serving the files in ``root`` at the
+    URLs of ``rows``: ``(url, file or "-", status, content type, headers "K: V; K: V" or "-")``,
+    written to ``root/urls.tsv``. The caller stops it."""
+    from tests.corpus_server import CorpusServer
+
+    (root / "urls.tsv").write_text("".join("\t".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
+    return CorpusServer("proxy", corpus_dir=root).start()
+
+
+def json_lines(capsys) -> list[dict]:
+    """The JSON objects a command printed to stdout, one per line (``--json``)."""
+    return [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]

@@ -19,8 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.models import CaptureJob, Snapshot, WarcFile
 from archive.store.warcstore import warc_storage
-from tests.corpus_server import CorpusServer
-from tests.helpers import subprocess_env
+from tests.helpers import json_lines, serve_site, subprocess_env
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +62,7 @@ def site(tmp_path_factory, offline_dns):
         (LOOP_A, "-", 302, "text/html", f"Location: {LOOP_B}"),
         (LOOP_B, "-", 302, "text/html", f"Location: {LOOP_A}"),
     ]
-    (root / "urls.tsv").write_text("".join("\t".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
-    server = CorpusServer("proxy", corpus_dir=root).start()
+    server = serve_site(root, rows)
     yield server
     server.stop()
 
@@ -74,10 +72,6 @@ def web(site):
     site.reset()
     with override_settings(NAQL_CAPTURE_PROXY=site.proxy_url, NAQL_CAPTURE_REQUISITE_REUSE_SECONDS=0):
         yield site
-
-
-def _lines(capsys) -> list[dict]:
-    return [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
 
 
 def _records(wf: WarcFile) -> list:
@@ -127,7 +121,7 @@ def test_the_capture_command_archives_a_list_in_one_warc_file_and_one_commit(web
 def test_a_url_that_fails_in_a_batch_fails_alone(web, capsys):
     with pytest.raises(CommandError, match="1 of 3"):
         call_command("capture", FERRY, LOOP_A, PORT, "--json", "--no-requisites")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     assert [x["ok"] for x in out] == [True, False, True]  # printed in the order given
     assert out[1]["error"]["code"] == "redirect_loop"
     assert CaptureJob.objects.get(guid=out[1]["job"]).state == CaptureJob.State.FAILED
@@ -145,7 +139,7 @@ def test_a_batch_whose_warc_cannot_be_stored_archives_nothing_and_keeps_every_jo
     monkeypatch.setattr("archive.store.warcstore.WarcBuilder.publish", down)
     with pytest.raises(CommandError, match="2 of 2"):
         call_command("capture", FERRY, PORT, "--json", "--no-requisites")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     assert [x["error"]["code"] for x in out] == ["storage_unavailable"] * 2
     # Naql's own failure, not the URLs': the jobs wait for the store, their attempt given back
     assert {(j.state, j.attempts) for j in CaptureJob.objects.all()} == {(CaptureJob.State.PENDING, 0)}
@@ -156,7 +150,7 @@ def test_a_batch_whose_warc_cannot_be_stored_archives_nothing_and_keeps_every_jo
 def test_a_batch_larger_than_the_batch_size_is_split(web, capsys, settings):
     settings.NAQL_CAPTURE_BATCH_SIZE = 2
     call_command("capture", FERRY, PORT, SHORT, "--json", "--no-requisites")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     assert [x["ok"] for x in out] == [True, True, True]
     assert out[0]["warc_file"] == out[1]["warc_file"] != out[2]["warc_file"]
     assert WarcFile.objects.count() == 2

@@ -5,14 +5,12 @@ short links, a link whose Location header is malformed, and a redirect into the 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from archive.models import CaptureJob, Snapshot
-from tests.corpus_server import CorpusServer
+from tests.helpers import json_lines, serve_site
 
 pytestmark = pytest.mark.django_db
 FOLLOWED = "provenance.tasks.process_snapshot"
@@ -53,8 +51,7 @@ def site(tmp_path_factory, offline_dns):
         (BROKEN, "-", 302, "text/html", "Location: http://[::1"),
         (INSIDE, "-", 302, "text/html", "Location: http://127.0.0.1:9/admin"),
     ]
-    (root / "urls.tsv").write_text("".join("\t".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
-    server = CorpusServer("proxy", corpus_dir=root).start()
+    server = serve_site(root, rows)
     yield server
     server.stop()
 
@@ -66,15 +63,11 @@ def web(site):
         yield site
 
 
-def _lines(capsys) -> list[dict]:
-    return [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
-
-
 def test_a_malformed_redirect_is_the_page_s_own_error(web, capsys):
     # "Location: http://[::1" cannot be parsed: an error of that URL (invalid_url), not a crash
     with pytest.raises(CommandError, match="1 of 3"):
         call_command("capture", NOTICE, BROKEN, ROADS, "--json", "--no-requisites")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     assert [x["ok"] for x in out] == [True, False, True]
     assert out[1]["error"]["code"] == "invalid_url"
     assert out[1]["error"]["details"]["chain"] == [BROKEN]
@@ -95,7 +88,7 @@ def test_an_unexpected_error_on_one_page_fails_that_page_only(web, capsys, monke
     monkeypatch.setattr(batch, "fetch_page", buggy)
     with pytest.raises(CommandError, match="1 of 3"):
         call_command("capture", NOTICE, ROADS, SHORT1, "--json", "--no-requisites")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     assert [x["ok"] for x in out] == [True, False, True]
     assert out[1]["error"]["code"] == "internal_error" and out[1]["error"]["permanent"] is True
     assert CaptureJob.objects.get(guid=out[1]["job"]).state == CaptureJob.State.FAILED
@@ -115,7 +108,7 @@ def test_a_failing_inline_follow_up_of_one_page_leaves_the_others_theirs(web, ca
 
     monkeypatch.setattr(FOLLOWED, flaky)
     call_command("capture", NOTICE, ROADS, "--json", "--follow-up", "inline")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     # both pages are archived, their jobs succeeded; the second page still got its follow-up
     assert [x["ok"] for x in out] == [True, True]
     assert set(Document.objects.values_list("url", flat=True)) == {ROADS}
@@ -130,7 +123,7 @@ def test_jobs_of_a_committed_batch_are_not_failed_by_an_error_after_the_commit(w
 
     monkeypatch.setattr(CaptureJob, "write_progress", broken)
     call_command("capture", NOTICE, ROADS, "--json", "--no-requisites")
-    out = _lines(capsys)
+    out = json_lines(capsys)
     assert [x["ok"] for x in out] == [True, True]
     pages = dict(Snapshot.objects.filter(is_requisite=False).values_list("job__guid", "pk"))
     assert {(j.guid, j.state, j.snapshot_id) for j in CaptureJob.objects.all()} == {
@@ -179,8 +172,7 @@ def gallery(tmp_path_factory, offline_dns):
         for i in range(PICTURES):
             (root / f"{room}-{i}.jpg").write_bytes(rng.randbytes(PICTURE_BYTES))
             rows.append((f"{GALLERY}/oeuvres/{room}-{i}.jpg", f"{room}-{i}.jpg", 200, "image/jpeg", "-"))
-    (root / "urls.tsv").write_text("".join("\t".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
-    server = CorpusServer("proxy", corpus_dir=root).start()
+    server = serve_site(root, rows)
     yield server
     server.stop()
 
@@ -217,7 +209,7 @@ def test_a_single_capture_whose_inline_follow_up_fails_is_still_archived(web, ca
 
     monkeypatch.setattr(FOLLOWED, broken)
     call_command("capture", ROADS, "--json", "--follow-up", "inline", "--mode", "auto")
-    (out,) = _lines(capsys)
+    (out,) = json_lines(capsys)
     assert out["ok"] is True
     job = CaptureJob.objects.get(guid=out["job"])
     assert job.state == CaptureJob.State.SUCCEEDED and job.snapshot.url == ROADS
