@@ -109,7 +109,7 @@ def run_job(job_id: int) -> CaptureJob:
     except Exception as exc:  # an unexpected bug: record it as a structured, permanent failure
         # ... unless it came after the capture's commit (derived work run inline, say): the page
         # is archived, and the job says so (as run_jobs does for a batch)
-        indexed = _indexed([job])
+        indexed = CaptureJob.indexed_pages([job])
         if job.pk in indexed:
             log.exception("capture job %s: error after its capture was indexed", job.guid)
             job.succeed(indexed[job.pk])
@@ -126,10 +126,9 @@ def _claim(job: CaptureJob) -> bool:
     if not job.claim():
         return False
     log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
-    # An earlier attempt may have indexed its capture (snapshots are linked to the job in the same
-    # transaction as their WARC) and died before recording success: a database restart cutting
-    # the connection, a killed worker. Its snapshot is the result; capturing again would duplicate it.
-    done = job.snapshots.filter(is_requisite=False).order_by("pk").first()
+    # An earlier attempt may have indexed its capture and died before recording success: its
+    # snapshot is the result; capturing again would duplicate it.
+    done = CaptureJob.indexed_pages([job]).get(job.pk)
     if done is not None:
         log.info("capture job %s: already indexed as %s by an earlier attempt", job.guid, done.guid)
         job.succeed(done)
@@ -174,16 +173,14 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
     by_id = CaptureJob.objects.select_related("created_by").in_bulk(job_ids)
     todo = [by_id[i] for i in job_ids if i in by_id]
     raw = [job for job in todo if batchable(job)]
-    # one raw job alone is a single capture (its temporary WARC is opened only once the page is
-    # fetched, so a process killed mid-fetch leaves no partial file behind)
+    if len(raw) < 2:  # one raw job alone is a single capture (its temporary WARC is opened only
+        raw = []      # once the page is fetched: a process killed mid-fetch leaves no partial file)
     for job in todo:
-        if not batchable(job) or len(raw) == 1:
+        if job not in raw:
             run_job(job.pk)
-    if len(raw) < 2:
-        raw = []
     claimed = CaptureJob.claim_many(raw)
     # as in _claim: an earlier attempt may have indexed its capture and died before succeeding
-    earlier = _indexed(claimed)
+    earlier = CaptureJob.indexed_pages(claimed)
     together = []
     for job in claimed:
         log.info("capture job %s: attempt %s for %s", job.guid, job.attempts, job.url)
@@ -199,7 +196,7 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
         except Exception as exc:  # noqa: BLE001 - an ArchiveError fails each job alike; any other is a bug
             # The error may come after the batch's commit (its jobs' progress, derived work run
             # inline): a job whose capture was indexed succeeded all the same.
-            indexed = _indexed(together)
+            indexed = CaptureJob.indexed_pages(together)
             for item in items:
                 if item.job.pk in indexed:
                     item.job.succeed(indexed[item.job.pk])
@@ -220,17 +217,6 @@ def run_jobs(job_ids: list[int]) -> list[CaptureJob]:
                     item.job.watch.record_capture(item.result.final)
     fresh = CaptureJob.objects.select_related("snapshot__final", "snapshot__warc_file").in_bulk(job_ids)
     return [fresh[i] for i in job_ids if i in fresh]
-
-
-def _indexed(jobs: list[CaptureJob]) -> dict:
-    """``{job id: page snapshot}`` of the jobs whose capture is indexed (its first page snapshot,
-    lowest pk: the requested URL), in one query."""
-    from archive.models import Snapshot
-
-    found = {}
-    for snap in Snapshot.objects.filter(job__in=jobs, is_requisite=False).order_by("-pk"):
-        found[snap.job_id] = snap  # the first (lowest pk) of each job wins
-    return found
 
 
 def run_due_jobs() -> int:

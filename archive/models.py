@@ -370,20 +370,16 @@ class CaptureJob(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
-    def claim(self, *, refresh: bool = True) -> bool:
-        """Atomically move pending → running. Only one worker wins. ``refresh=False``: the
-        instance was loaded just before; its fields are updated in memory instead of re-read."""
+    def claim(self) -> bool:
+        """Atomically move pending → running. Only one worker wins."""
         now = timezone.now()
         with transaction.atomic():
             won = CaptureJob.objects.filter(pk=self.pk, state=self.State.PENDING).update(
                 state=self.State.RUNNING, started_at=now, heartbeat_at=now, attempts=models.F("attempts") + 1,
                 error=None, finished_at=None,
             )
-        if won and refresh:
+        if won:
             self.refresh_from_db()
-        elif won:
-            self.state, self.started_at, self.heartbeat_at = self.State.RUNNING, now, now
-            self.attempts, self.error, self.finished_at = self.attempts + 1, None, None
         return bool(won)
 
     @classmethod
@@ -407,6 +403,17 @@ class CaptureJob(models.Model):
             j.state, j.started_at, j.heartbeat_at = cls.State.RUNNING, now, now
             j.attempts, j.error, j.finished_at = j.attempts + 1, None, None
         return out
+
+    @classmethod
+    def indexed_pages(cls, jobs) -> dict:
+        """``{job id: page snapshot}`` of those of ``jobs`` whose capture is indexed (its first page
+        snapshot, lowest pk: the requested URL; snapshots are linked to their job in the same
+        transaction as their WARC), in one query. A job whose worker stopped after that commit
+        (a database restart, a killed worker or batch) has its result there."""
+        found = {}
+        for snap in Snapshot.objects.filter(job__in=jobs, is_requisite=False).order_by("-pk"):
+            found[snap.job_id] = snap  # the first (lowest pk) of each job wins
+        return found
 
     @classmethod
     def write_progress(cls, jobs: list[CaptureJob]) -> None:
@@ -486,16 +493,15 @@ class CaptureJob(models.Model):
         """Running jobs whose worker stopped heart-beating go back to pending (or fail for good);
         one whose capture was indexed before its worker stopped (killed after the commit, e.g. a
         batch interrupted during its inline follow-up) succeeds with it, as in ``archive.jobs._claim``."""
-        n = 0
-        for job in cls.objects.stale():
-            n += 1
-            done = job.snapshots.filter(is_requisite=False).order_by("pk").first()
-            if done is not None:
-                job.succeed(done)
+        stale = list(cls.objects.stale())
+        indexed = cls.indexed_pages(stale)
+        for job in stale:
+            if job.pk in indexed:
+                job.succeed(indexed[job.pk])
                 continue
             job.fail({"code": "worker_lost", "message": "the worker stopped responding during the capture",
                       "details": {}, "permanent": False}, permanent=False)
-        return n
+        return len(stale)
 
 
 class Watch(models.Model):

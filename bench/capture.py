@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             import archive.analysis
 
             prof.patch(archive.analysis, "schedule", "analysis enqueue (extraction deferred)")
-        prof.patch(cap, "_find_revisit_target", "DB (revisit lookup, rows, commit)")
+        prof.patch(cap.RevisitIndex, "look_up", "DB (revisit lookup, rows, commit)")
         prof.patch(cap, "_index", "DB (revisit lookup, rows, commit)")
         prof.patch(snapshot_captured, "send", "provenance follow-up enqueue")
         prof.patch(cap, "capture", "other (guard, metadata JSON, glue)")

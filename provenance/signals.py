@@ -27,14 +27,21 @@ def followup_by_caller():
         _CALLER_FOLLOWS_UP.reset(token)
 
 
-def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
+def _inline() -> bool:
+    """Whether the follow-up runs here, before the capture returns (eager Celery, the inline
+    setting, or a shell command's ``followup_inline`` block), rather than queued."""
     from archive.signals import followup_is_inline
+
+    return (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)
+            or getattr(settings, "NAQL_PROVENANCE_INLINE", False) or followup_is_inline())
+
+
+def on_snapshot_captured(sender, snapshot, **kwargs) -> None:
     from provenance.tasks import after_capture, process_snapshot
 
     if snapshot is None or snapshot.is_requisite or _CALLER_FOLLOWS_UP.get():
         return
-    if (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False)
-            or followup_is_inline()):
+    if _inline():
         process_snapshot(snapshot.pk)
         return
     try:
@@ -48,19 +55,13 @@ def on_snapshots_captured(sender, snapshots, **kwargs) -> None:
     Inline, a page whose follow-up raises is logged and skipped, as in
     :func:`provenance.tasks.after_capture_many`: its capture is committed, the next pages still
     get theirs, and the batch's jobs are not failed by derived work."""
-    from archive.signals import followup_is_inline
-    from provenance.tasks import after_capture_many, process_snapshot
+    from provenance.tasks import after_capture_many
 
     pks = [s.pk for s in snapshots if s is not None and not s.is_requisite]
     if not pks or _CALLER_FOLLOWS_UP.get():
         return
-    if (getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) or getattr(settings, "NAQL_PROVENANCE_INLINE", False)
-            or followup_is_inline()):
-        for pk in pks:
-            try:
-                process_snapshot(pk)
-            except Exception:  # noqa: BLE001 - as after_capture_many: one page's failure leaves the others theirs
-                log.exception("provenance follow-up of snapshot %s failed; `trace` or the admin re-runs it", pk)
+    if _inline():
+        after_capture_many(pks)  # the task's own loop, run here
         return
     try:
         after_capture_many.delay(pks)

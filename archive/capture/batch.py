@@ -43,9 +43,9 @@ from django.utils import timezone
 
 from archive import clock
 from archive.capture.capture import (
-    BatchIndex,
     CaptureResult,
     FetchedPage,
+    RevisitIndex,
     WrittenPage,
     build_warc,
     create_warc_file,
@@ -94,7 +94,7 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
     pages: list[WrittenPage] = []
     job_ids = [item.job.pk for item in items if item.job is not None]
     alive = time.monotonic()
-    batch = BatchIndex()
+    batch = RevisitIndex()  # shared by the batch's pages: each finds its originals in those before it
 
     def fetch_and_write(builder) -> list[WrittenPage] | None:
         nonlocal alive
@@ -112,11 +112,9 @@ def capture_batch(items: list[BatchItem]) -> list[BatchItem]:
                                   seconds=round(page.fetch_seconds, 3))
                 # written at once, so that a batch holds one page's bodies at a time, as a single
                 # capture does (their hashes and lengths, all the index needs, outlive close())
-                exchanges = (*page.hops, *page.extra)
-                batch.stored.update(BatchIndex.lookup(list(exchanges)).stored)
                 pages.append(write_page(builder, page, job=item.job, batch=batch))
                 fetched.append((item, page))
-                for ex in exchanges:
+                for ex in (*page.hops, *page.extra):
                     ex.close()
             if job_ids and time.monotonic() - alive > KEEP_ALIVE_SECONDS:
                 # the batch's jobs wait for the others' fetches: alive, not stale (NAQL_JOB_STALE_AFTER)

@@ -26,6 +26,7 @@ from archive import clock, software_versions
 from archive.capture.capture import (
     REDIRECT_STATUSES,
     CaptureResult,
+    RevisitIndex,
     _exchange_note,
     _index,
     _write_exchange,
@@ -121,7 +122,9 @@ def capture_browser(url: str, *, job: CaptureJob | None = None, user=None, note:
                                       "browser": f"Chromium {bc.info.get('browser', {}).get('version', '?')}",
                                       "capture-proxy": "yes" if settings.NAQL_CAPTURE_PROXY else "no",
                                       "max-body-bytes": settings.NAQL_CAPTURE_MAX_BODY})
-        written = [_write_exchange(builder, ex) for ex in [*hops, *rest]]
+        index = RevisitIndex()
+        index.look_up([*hops, *rest])  # the originals of every exchange, in one statement
+        written = [_write_exchange(builder, ex, index=index) for ex in [*hops, *rest]]
         page = written[len(hops) - 1]
         page_url = page["exchange"].url
         resources = []
